@@ -1,0 +1,29 @@
+"""nsechain: record NSE India option chains every minute into Parquet and DuckDB.
+
+The public surface is small: ``OptionsThreadedManager`` (start, status, stop), ``Settings``,
+and the error tree in ``nsechain.errors``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__all__ = ["OptionsThreadedManager", "Settings", "__version__"]
+__version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from nsechain.collector.manager import OptionsThreadedManager
+    from nsechain.config import Settings
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy, so `import nsechain` stays cheap for the CLI and the parser benchmark.
+    if name == "OptionsThreadedManager":
+        from nsechain.collector.manager import OptionsThreadedManager
+
+        return OptionsThreadedManager
+    if name == "Settings":
+        from nsechain.config import Settings
+
+        return Settings
+    raise AttributeError(name)

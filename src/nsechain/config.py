@@ -1,0 +1,162 @@
+"""The one Settings object.
+
+Where it sits: built once at the edge (the CLI, or a user calling ``Settings()``), then passed
+down to every component. Nothing else reads the environment or a config file.
+
+Sources, strongest first: explicit keyword arguments (CLI flags) > environment variables
+``NSECHAIN_*`` > the TOML file (``nsechain.toml`` in the working directory, or the path in
+``NSECHAIN_CONFIG``) > defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from nsechain.errors import ConfigError
+
+__all__ = ["INDEX_SYMBOLS", "Settings", "load_settings"]
+
+#: NSE's index underlyings (``type=Indices`` on the v3 endpoint); everything else is ``Equity``.
+INDEX_SYMBOLS: tuple[str, ...] = ("NIFTY", "BANKNIFTY", "FINNIFTY", "MIDCPNIFTY", "NIFTYNXT50")
+
+DEFAULT_USER_AGENT = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+)
+
+
+class Settings(BaseSettings):
+    """Every knob of nsechain. Field descriptions double as ``--help`` text and README rows."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="NSECHAIN_",
+        extra="forbid",
+        validate_default=True,
+        toml_file="nsechain.toml",
+    )
+
+    # --- where things go -------------------------------------------------------------------
+    data_dir: Path = Field(Path("data"), description="Root of Parquet, quarantine and status.")
+    db_path: Path = Field(
+        Path("options_chain_data.duckdb"), description="DuckDB database file the batch loads."
+    )
+
+    # --- what to collect ---------------------------------------------------------------------
+    symbols: list[str] = Field(
+        default_factory=lambda: list(INDEX_SYMBOLS),
+        description="Underlyings to record, or ['ALL'] for the whole F&O universe.",
+    )
+    expiries_per_symbol: int = Field(2, ge=1, le=30, description="Nearest N expiries per symbol.")
+
+    # --- when ------------------------------------------------------------------------------
+    interval_s: float = Field(60.0, gt=0, description="Seconds between ticks (wall-clock aligned).")
+    batch_interval_s: float = Field(300.0, gt=0, description="Seconds between DuckDB loads.")
+    ignore_market_hours: bool = Field(False, description="Collect outside NSE market hours too.")
+    status_interval_s: float = Field(2.0, gt=0, description="Seconds between status.json writes.")
+
+    # --- how to talk to NSE ------------------------------------------------------------------
+    base_url: str = Field("https://www.nseindia.com", description="NSE (or simulator) base URL.")
+    rate: float = Field(3.0, gt=0, description="Request budget, requests per second, all calls.")
+    burst: int = Field(3, ge=1, description="Token-bucket burst size.")
+    timeout_s: float = Field(10.0, gt=0, description="Per-request timeout in seconds.")
+    max_retries: int = Field(3, ge=0, le=10, description="Retries of a transient failure.")
+    backoff_base_s: float = Field(0.5, ge=0, description="First retry delay; doubles, jittered.")
+    backoff_max_s: float = Field(30.0, gt=0, description="Longest single retry delay.")
+    cookie_max_age_s: float = Field(
+        1800.0, gt=0, description="Re-bootstrap cookies after this many seconds."
+    )
+    block_cooloff_s: float = Field(
+        600.0, ge=0, description="Pause after a 403 rate block (NSE blocks for ~10 minutes)."
+    )
+    user_agent: str = Field(DEFAULT_USER_AGENT, description="Browser User-Agent NSE expects.")
+
+    # --- output ------------------------------------------------------------------------------
+    log_format: Literal["text", "json"] = Field("text", description="Log line format.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Level.")
+
+    @field_validator("symbols", mode="before")
+    @classmethod
+    def _split_symbols(cls, value: Any) -> Any:
+        # Accept "NIFTY,BANKNIFTY" from an env var or a flag as well as a list.
+        if isinstance(value, str):
+            value = [s for s in value.split(",") if s.strip()]
+        if isinstance(value, list):
+            return [str(s).strip().upper() for s in value]
+        return value
+
+    @field_validator("symbols")
+    @classmethod
+    def _non_empty(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("give at least one symbol, or ALL")
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_path = os.environ.get("NSECHAIN_CONFIG")
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=toml_path or "nsechain.toml")
+        return (init_settings, env_settings, toml)
+
+    # --- derived paths (one place that knows the layout) -----------------------------------
+    @property
+    def pending_dir(self) -> Path:
+        return self.data_dir / "options_parquet"
+
+    @property
+    def processed_dir(self) -> Path:
+        return self.data_dir / "options_processed"
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.data_dir / "quarantine"
+
+    @property
+    def status_path(self) -> Path:
+        return self.data_dir / "status.json"
+
+    @property
+    def all_symbols(self) -> bool:
+        return self.symbols == ["ALL"]
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build Settings, turning validation errors into one clear ``ConfigError`` line.
+
+    ``overrides`` whose value is None are ignored, so CLI options can pass through unset.
+    """
+    given = {k: v for k, v in overrides.items() if v is not None}
+    toml_path = os.environ.get("NSECHAIN_CONFIG")
+    if toml_path and not Path(toml_path).is_file():
+        raise ConfigError(f"NSECHAIN_CONFIG={toml_path}: no such file; fix the path or unset it")
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"invalid settings: {problems}") from None
