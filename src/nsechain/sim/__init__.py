@@ -1,1 +1,30 @@
-"""nsechain.sim."""
+"""nsechain.sim: a simulated NSE over loopback, for the demo, end-to-end tests and load tests.
+
+Where it sits: beside ``nse/`` (the real client), never imported by the collector itself.
+It serves NSE's paths with NSE's bytes (v3 and NextApi option chains, contract-info,
+underlying-information, holiday-master, marketStatus, the bootstrap pages and every error
+page), gates them like NSE (cookies, a per-client rate limit) and injects NSE's failure modes
+on demand.
+
+Modules, bottom up: ``universe`` (5 indices + 208 stocks), ``calendar`` (FO holidays,
+sessions, expiry rules), ``pricing`` (Black-Scholes, IV, hashing), ``market`` (spot paths,
+contracts, quotes), ``clock`` (simulated time, snapshot instants), ``render`` (JSON shapes),
+``pages`` (HTML pages), ``gate`` (cookies, rate limit), ``faults``, ``routes`` (the /api/
+endpoints and the render cache), ``admin`` (counters, /__admin/), ``server`` (``Simulator``),
+``process`` (``SimulatorProcess``: the same in a child process) and ``cli``
+(``nsechain simulate``).
+
+Typical use in a test::
+
+    with Simulator(SimConfig(seed=1, speed=60, start="2026-11-25T09:14", rate_limit=3)) as sim:
+        ...  # point a client at sim.base_url
+        sim.set_faults({"reset": {"every": 10}})
+        assert sim.counters()["faults"]["reset"] >= 1
+"""
+
+from nsechain.sim.faults import KINDS as FAULT_KINDS
+from nsechain.sim.faults import FaultSpec
+from nsechain.sim.process import SimulatorProcess
+from nsechain.sim.server import SimConfig, Simulator
+
+__all__ = ["FAULT_KINDS", "FaultSpec", "SimConfig", "Simulator", "SimulatorProcess"]

@@ -1,0 +1,3 @@
+from nsechain.cli import app
+
+app(prog_name="nsechain")

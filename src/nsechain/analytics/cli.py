@@ -1,0 +1,200 @@
+"""CLI commands of the analysis desk: ``show``, ``pcr`` and ``export``.
+
+Where it sits: ``nsechain.cli`` calls ``register(app)``; each command builds Settings for the
+default database path, opens a ``nsechain.query.Desk`` read-only (retrying while the
+collector's loader holds the lock) and prints with rich. The numbers come from the Desk; this
+module only lays them out.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from nsechain.config import load_settings
+from nsechain.errors import NsechainError
+
+__all__ = ["chain_table", "register"]
+
+
+def _out(stderr: bool = False) -> Console:
+    # Made per command, not at import: the terminal width (COLUMNS) is read when it prints.
+    return Console(stderr=stderr)
+
+
+_ITM = "on grey23"  # shading of in-the-money cells, as on NSE's page
+# (column, title) of each side, mirrored around the strike like NSE's page.
+_CE: tuple[tuple[str, str], ...] = (
+    ("ce_open_interest", "OI"),
+    ("ce_change_in_oi", "Chng OI"),
+    ("ce_volume", "Volume"),
+    ("ce_iv", "IV"),
+    ("ce_last_price", "LTP"),
+)
+_PE: tuple[tuple[str, str], ...] = tuple(("pe" + c[2:], t) for c, t in reversed(_CE))
+
+DbOption = Annotated[Path | None, typer.Option("--db", help="DuckDB file [default: settings]")]
+ExpiryOption = Annotated[str | None, typer.Option(help="Expiry YYYY-MM-DD [default: nearest live]")]
+
+
+def _fmt(value: Any, column: str) -> str:
+    if value is None:
+        return "-"
+    if column.endswith(("_iv", "_last_price")):
+        return f"{value:,.2f}"
+    return f"{value:,.0f}"
+
+
+def _cell(row: dict[str, Any], column: str, itm: bool) -> Text:
+    value = row[column]
+    style = _ITM if itm else ""
+    if column.endswith("change_in_oi") and value:
+        style += " green" if value > 0 else " red"
+    return Text(_fmt(value, column), style=style.strip(), justify="right")
+
+
+def chain_table(chain: list[dict[str, Any]], spot: float | None, *, around: int) -> Table:
+    """The ``around`` strikes each side of ATM as a rich Table: CE | strike | PE."""
+    strikes = [r["strike"] for r in chain]
+    if spot is not None and strikes:
+        mid = min(range(len(strikes)), key=lambda i: abs(strikes[i] - spot))
+        chain = chain[max(mid - around, 0) : mid + around + 1]
+    table = Table(show_lines=False, header_style="bold")
+    for _, title in _CE:
+        table.add_column(f"CE {title}", justify="right")
+    table.add_column("Strike", justify="center", style="bold")
+    for _, title in _PE:
+        table.add_column(f"PE {title}", justify="right")
+    for row in chain:
+        k = row["strike"]
+        ce_itm = spot is not None and k < spot
+        pe_itm = spot is not None and k > spot
+        cells = [_cell(row, c, ce_itm) for c, _ in _CE]
+        cells.append(Text(f"{k:,.2f}".rstrip("0").rstrip("."), justify="center"))
+        cells += [_cell(row, c, pe_itm) for c, _ in _PE]
+        table.add_row(*cells)
+    return table
+
+
+def _date(text: str | None, flag: str) -> date | None:
+    try:
+        return None if text is None else date.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a date (YYYY-MM-DD)", param_hint=flag) from None
+
+
+def _desk(db: Path | None) -> Any:
+    from nsechain.query import connect
+
+    # hold=True: a command runs a few queries in well under a second, then closes.
+    return connect(load_settings(db_path=db).db_path, hold=True)
+
+
+def _first(table: Any, column: str) -> Any:
+    return table.column(column)[0].as_py() if table.num_rows else None
+
+
+def _show(symbol: str, expiry: str | None, at: str | None, db: Path | None, around: int) -> None:
+    with _desk(db) as desk:
+        snap = desk.snapshot(symbol, _date(expiry, "--expiry"), at)
+        chain = desk.chain(snap.symbol, snap.expiry, snap.exchange_ts)
+        pcr = desk.pcr(snap.symbol, snap.expiry, snap.exchange_ts, snap.exchange_ts)
+        pain = desk.max_pain(snap.symbol, snap.expiry, snap.exchange_ts)
+        atm = desk.atm(snap.symbol, snap.expiry, snap.exchange_ts)
+    spot = _first(chain, "underlying_value")
+    iv, ratio = _first(atm, "atm_iv"), _first(pcr, "pcr_oi")
+    when = f"{snap.exchange_ts:%Y-%m-%d %H:%M:%S}"
+    console = _out()
+    console.print(f"[bold]{snap.symbol}[/bold] expiry {snap.expiry}  at {when} IST")
+    console.print(
+        f"spot {_fmt(spot, '_last_price')}   PCR (OI) {'-' if ratio is None else f'{ratio:.2f}'}   "
+        f"max pain {_fmt(_first(pain, 'max_pain'), '_last_price')}   "
+        f"ATM IV {'-' if iv is None else f'{iv:.2f}%'}"
+    )
+    console.print(chain_table(chain.to_pylist(), spot, around=around))
+
+
+def _pcr(symbol: str, expiry: str | None, db: Path | None, last: int) -> None:
+    with _desk(db) as desk:
+        rows = desk.pcr(symbol, _date(expiry, "--expiry"))
+    rows = rows.slice(max(rows.num_rows - last, 0))
+    table = Table("Time (IST)", "Expiries", "CE OI", "PE OI", "PCR OI", "PCR Volume")
+    for r in rows.to_pylist():
+        table.add_row(
+            f"{r['exchange_ts']:%Y-%m-%d %H:%M:%S}",
+            str(r["expiries"]),
+            _fmt(r["ce_oi"], ""),
+            _fmt(r["pe_oi"], ""),
+            "-" if r["pcr_oi"] is None else f"{r['pcr_oi']:.3f}",
+            "-" if r["pcr_volume"] is None else f"{r['pcr_volume']:.3f}",
+        )
+    what = f"expiry {expiry}" if expiry else "all expiries"
+    console = _out()
+    console.print(f"[bold]{symbol.upper()}[/bold] put-call ratio, {what}")
+    console.print(table)
+
+
+def _guard(action: Any, *args: Any) -> None:
+    """Run a command body; a known failure is one red line and exit 1, not a traceback."""
+    try:
+        action(*args)
+    except (NsechainError, LookupError, ValueError) as exc:
+        _out(stderr=True).print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``show``, ``pcr`` and ``export`` to the ``nsechain`` app."""
+
+    @app.command()
+    def show(
+        symbol: Annotated[str, typer.Argument(help="Underlying, e.g. NIFTY or RELIANCE")],
+        expiry: ExpiryOption = None,
+        at: Annotated[
+            str | None, typer.Option(help="IST time 'YYYY-MM-DD HH:MM' [default: latest]")
+        ] = None,
+        db: DbOption = None,
+        strikes: Annotated[int, typer.Option(help="Strikes each side of ATM")] = 10,
+    ) -> None:
+        """Print the option chain around ATM, with spot, PCR, max pain and ATM IV."""
+        _guard(_show, symbol, expiry, at, db, strikes)
+
+    @app.command()
+    def pcr(
+        symbol: Annotated[str, typer.Argument(help="Underlying, e.g. NIFTY")],
+        expiry: Annotated[
+            str | None, typer.Option(help="Expiry YYYY-MM-DD [default: all expiries]")
+        ] = None,
+        db: DbOption = None,
+        last: Annotated[int, typer.Option(help="Rows to print (the latest)")] = 20,
+    ) -> None:
+        """Print the put-call ratio (OI and volume) per snapshot."""
+        _guard(_pcr, symbol, expiry, db, last)
+
+    @app.command()
+    def export(
+        from_: Annotated[str, typer.Option("--from", help="First IST day, YYYY-MM-DD")],
+        to: Annotated[str, typer.Option("--to", help="Last IST day, YYYY-MM-DD (included)")],
+        out: Annotated[Path, typer.Option(help="Output file")],
+        symbols: Annotated[
+            str | None, typer.Option(help="Comma-separated symbols [default: all]")
+        ] = None,
+        fmt: Annotated[str, typer.Option("--format", help="parquet or csv")] = "parquet",
+        db: DbOption = None,
+    ) -> None:
+        """Export recorded quotes of a date range to one Parquet or CSV file."""
+        start, end = _date(from_, "--from"), _date(to, "--to")
+        names = [s for s in (symbols or "").split(",") if s.strip()] or None
+
+        def _export() -> None:
+            with _desk(db) as desk:
+                n = desk.export(out, start=start, end=end, symbols=names, fmt=fmt)
+            _out().print(f"exported {n} rows to {out}")
+
+        _guard(_export)

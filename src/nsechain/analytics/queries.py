@@ -1,0 +1,193 @@
+"""The Desk's own SQL: snapshot lookup, row sources with filters, and the small reports.
+
+Where it sits: used only by ``nsechain.query``. The measures shared with the views (chain,
+PCR, max pain, build-up) are in ``analytics/sql.py``; a *source* here is the ``q`` CTE they
+read. Sources are assembled from the constant fragments below, never from user text; every
+value is a ``$name`` parameter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from nsechain.analytics.db import When, as_instant
+from nsechain.nse.schema import OUTCOMES
+from nsechain.timeutil import IST
+
+__all__ = [
+    "ALL_FETCHES",
+    "ALL_QUOTES",
+    "ATM",
+    "CONTRACT",
+    "COPY_OPTIONS",
+    "IST",
+    "LATEST_TS",
+    "LATEST_TS_OF_EXPIRY",
+    "LATEST_TS_OF_EXPIRY_AT",
+    "NEAREST_EXPIRY",
+    "NTH_PREVIOUS_TS",
+    "ONE_SNAPSHOT",
+    "SNAPSHOT_ROWS",
+    "SOME_SYMBOLS",
+    "SYMBOL",
+    "SYMBOL_EXPIRY",
+    "TOP_OI",
+    "TWO_SNAPSHOTS",
+    "Source",
+    "copy_sql",
+    "fetch_quality_sql",
+    "source",
+]
+
+# --- finding a snapshot (each one small aggregate; zone maps on symbol/expiry/ts prune) -----
+LATEST_TS = "SELECT max(exchange_ts) FROM option_quotes WHERE symbol = $symbol"
+NEAREST_EXPIRY = """
+SELECT min(expiry) FROM option_quotes
+WHERE symbol = $symbol AND exchange_ts <= $at AND expiry >= $day
+"""
+LATEST_TS_OF_EXPIRY = """
+SELECT max(exchange_ts) FROM option_quotes WHERE symbol = $symbol AND expiry = $expiry
+"""
+LATEST_TS_OF_EXPIRY_AT = """
+SELECT max(exchange_ts) FROM option_quotes
+WHERE symbol = $symbol AND expiry = $expiry AND exchange_ts <= $at
+"""
+NTH_PREVIOUS_TS = """
+SELECT DISTINCT exchange_ts FROM option_quotes
+WHERE symbol = $symbol AND expiry = $expiry AND exchange_ts < $exchange_ts
+ORDER BY exchange_ts DESC LIMIT 1 OFFSET $back
+"""
+
+# --- sources: what the q CTE holds ------------------------------------------------------------
+ONE_SNAPSHOT = """SELECT * FROM option_quotes
+WHERE symbol = $symbol AND expiry = $expiry AND exchange_ts = $exchange_ts"""
+TWO_SNAPSHOTS = """SELECT * FROM option_quotes
+WHERE symbol = $symbol AND expiry = $expiry AND exchange_ts IN ($from_ts, $exchange_ts)"""
+SYMBOL = "SELECT * FROM option_quotes WHERE symbol = $symbol"
+SYMBOL_EXPIRY = "SELECT * FROM option_quotes WHERE symbol = $symbol AND expiry = $expiry"
+CONTRACT = """SELECT * FROM option_quotes
+WHERE symbol = $symbol AND expiry = $expiry AND strike = $strike AND option_type = $option_type"""
+ALL_FETCHES = "SELECT * FROM fetch_log WHERE true"
+ALL_QUOTES = "SELECT * FROM option_quotes WHERE true"
+SOME_SYMBOLS = "SELECT * FROM option_quotes WHERE list_contains($symbols, symbol)"
+
+#: COPY options per export format (the format is checked against these keys first).
+COPY_OPTIONS = {"parquet": "(FORMAT parquet, COMPRESSION zstd)", "csv": "(FORMAT csv, HEADER)"}
+
+# --- bodies over q ----------------------------------------------------------------------------
+SNAPSHOT_ROWS = """
+rows AS (SELECT * FROM q)
+SELECT * FROM rows ORDER BY exchange_ts, strike, option_type
+"""
+
+TOP_OI = """
+ranked AS (
+  SELECT CASE option_type WHEN 'PE' THEN 'support' ELSE 'resistance' END AS level,
+         row_number() OVER (PARTITION BY option_type
+                            ORDER BY open_interest DESC, strike) AS rank,
+         strike, option_type, open_interest, change_in_oi, last_price, underlying_value
+  FROM q
+  WHERE open_interest > 0
+)
+SELECT * FROM ranked WHERE rank <= $n ORDER BY level DESC, rank
+"""
+
+# ATM: the strike nearest the spot among those quoting both legs (else any strike).
+ATM = """
+pairs AS (
+  SELECT strike, max(underlying_value) AS spot,
+         any_value(last_price) FILTER (WHERE option_type = 'CE') AS ce_last_price,
+         any_value(last_price) FILTER (WHERE option_type = 'PE') AS pe_last_price,
+         nullif(any_value(iv) FILTER (WHERE option_type = 'CE'), 0) AS ce_iv,
+         nullif(any_value(iv) FILTER (WHERE option_type = 'PE'), 0) AS pe_iv,
+         any_value(symbol) AS symbol, any_value(expiry) AS expiry,
+         any_value(exchange_ts) AS exchange_ts
+  FROM q
+  GROUP BY strike
+)
+SELECT symbol, expiry, exchange_ts, spot, strike AS atm_strike,
+       ce_last_price, pe_last_price, ce_last_price + pe_last_price AS straddle,
+       ce_iv, pe_iv,
+       (coalesce(ce_iv, pe_iv) + coalesce(pe_iv, ce_iv)) / 2 AS atm_iv
+FROM pairs
+ORDER BY (ce_last_price IS NULL OR pe_last_price IS NULL), abs(strike - spot), strike
+LIMIT 1
+"""
+
+
+@dataclass(frozen=True)
+class Source:
+    sql: str
+    params: dict[str, Any]
+
+
+def source(
+    base: str,
+    params: dict[str, Any],
+    start: When | None,
+    end: When | None,
+    *,
+    column: str = "exchange_ts",
+) -> Source:
+    """``base`` narrowed to ``[start, end]`` on ``column`` (a constant name from this module's
+    callers, never user text); bounds that are None are left out, not bound as NULL, so DuckDB
+    can still prune by zone maps."""
+    sql, bound = base, dict(params)
+    lo, hi = as_instant(start), as_instant(end, end=True)
+    if lo is not None:
+        sql += f" AND {column} >= $start"
+        bound["start"] = lo
+    if hi is not None:
+        sql += f" AND {column} <= $end"
+        bound["end"] = hi
+    return Source(sql, bound)
+
+
+def copy_sql(source_sql: str, fmt: str) -> str:
+    """COPY of a quotes source to the file ``$out``, in the day-file sort order (which is what
+    makes Parquet small: DESIGN.md §7)."""
+    return (
+        f"COPY (\n{source_sql}\nORDER BY symbol, expiry, strike, option_type, exchange_ts\n)"
+        f" TO $out {COPY_OPTIONS[fmt]}"
+    )
+
+
+def fetch_quality_sql(source_sql: str) -> str:
+    """Per-symbol fetch report over the ``fetch_log`` rows of ``source_sql``."""
+    by_outcome = ",\n       ".join(
+        f"count(*) FILTER (WHERE outcome = '{o}') AS {o}" for o in OUTCOMES
+    )
+    return f"""
+WITH f AS (
+{source_sql}
+),
+counts AS (
+  SELECT symbol, count(*) AS fetches,
+       {by_outcome},
+       count(*) FILTER (WHERE outcome NOT IN ('ok', 'stale')) AS failures,
+       max(fetched_at) FILTER (WHERE outcome = 'ok') AS last_ok
+  FROM f
+  GROUP BY symbol
+),
+gaps AS (         -- time between consecutive ok fetches of one expiry, within one IST day
+  SELECT symbol, expiry, fetched_at,
+         lag(fetched_at) OVER (PARTITION BY symbol, expiry,
+                                  CAST(timezone('Asia/Kolkata', fetched_at) AS DATE)
+                               ORDER BY fetched_at) AS prev_ok
+  FROM f
+  WHERE outcome = 'ok'
+),
+worst AS (
+  SELECT symbol,
+         max(epoch(fetched_at) - epoch(prev_ok)) AS max_gap_s,
+         arg_max(prev_ok, epoch(fetched_at) - epoch(prev_ok)) AS max_gap_after,
+         arg_max(expiry, epoch(fetched_at) - epoch(prev_ok)) AS max_gap_expiry
+  FROM gaps
+  WHERE prev_ok IS NOT NULL
+  GROUP BY symbol
+)
+SELECT counts.*, max_gap_s, max_gap_after, max_gap_expiry
+FROM counts LEFT JOIN worst ON worst.symbol IS NOT DISTINCT FROM counts.symbol
+ORDER BY symbol NULLS FIRST
+"""

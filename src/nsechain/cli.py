@@ -1,0 +1,177 @@
+"""The ``nsechain`` command line.
+
+Where it sits: the edge. It builds the one ``Settings`` object (flags > env > TOML > defaults),
+configures logging, and hands both to the components. Commands: ``collect``, ``status``,
+``ingest``, plus those registered by the simulator, market and analytics packages.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.live import Live
+
+from nsechain.collector.status import read_status
+from nsechain.collector.view import status_view
+from nsechain.config import Settings, load_settings
+from nsechain.errors import ConfigError, DatabaseLocked, NsechainError
+from nsechain.logs import configure_logging
+
+app = typer.Typer(
+    help="Record NSE option chains every minute into Parquet and DuckDB, and analyse them.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err = Console(stderr=True)
+
+
+def _help(field: str) -> str:
+    """A flag's help: the Settings description, its default and its environment variable."""
+    info = Settings.model_fields[field]
+    default = info.default_factory() if info.default_factory else info.default  # type: ignore[call-arg]
+    if isinstance(default, list):
+        default = ",".join(default)
+    return f"{info.description} [default: {default}; env NSECHAIN_{field.upper()}]"
+
+
+def settings_or_exit(**flags: Any) -> Settings:
+    try:
+        return load_settings(**flags)
+    except ConfigError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def collect(
+    symbols: Annotated[
+        str | None, typer.Option(help=_help("symbols") + " e.g. NIFTY,M&M or ALL")
+    ] = None,
+    expiries: Annotated[int | None, typer.Option(help=_help("expiries_per_symbol"))] = None,
+    interval: Annotated[float | None, typer.Option(help=_help("interval_s"))] = None,
+    batch_interval: Annotated[float | None, typer.Option(help=_help("batch_interval_s"))] = None,
+    rate: Annotated[float | None, typer.Option(help=_help("rate"))] = None,
+    data_dir: Annotated[Path | None, typer.Option(help=_help("data_dir"))] = None,
+    db: Annotated[Path | None, typer.Option(help=_help("db_path"))] = None,
+    base_url: Annotated[str | None, typer.Option(help=_help("base_url"))] = None,
+    ignore_market_hours: Annotated[
+        bool | None, typer.Option("--ignore-market-hours", help=_help("ignore_market_hours"))
+    ] = None,
+    once: Annotated[
+        bool, typer.Option("--once", help="One tick, then one load, then exit.")
+    ] = False,
+    live: Annotated[
+        bool | None,
+        typer.Option("--live/--no-live", help="Live status view [default: on when a terminal]"),
+    ] = None,
+    log_format: Annotated[str | None, typer.Option(help=_help("log_format"))] = None,
+) -> None:
+    """Collect option chains: ticks to Parquet, batches to DuckDB, until Ctrl+C."""
+    from nsechain.collector.manager import OptionsThreadedManager
+
+    settings = settings_or_exit(
+        symbols=symbols,
+        expiries_per_symbol=expiries,
+        interval_s=interval,
+        batch_interval_s=batch_interval,
+        rate=rate,
+        data_dir=data_dir,
+        db_path=db,
+        base_url=base_url,
+        ignore_market_hours=ignore_market_hours,
+        log_format=log_format,
+    )
+    show_live = (sys.stderr.isatty() if live is None else live) and not once
+    configure_logging(settings.log_level, settings.log_format, err if show_live else None)
+    manager = OptionsThreadedManager(settings)
+    if once:
+        tick, loaded = manager.run_once()
+        outcomes = ", ".join(f"{k}={v}" for k, v in sorted(tick.outcomes.items())) or "none"
+        console.print(f"tick: planned={tick.planned} rows={tick.quote_rows} fetches: {outcomes}")
+        if tick.error:
+            console.print(f"[yellow]last error:[/yellow] {tick.error}")
+        if loaded is not None:
+            console.print(
+                f"load: files={loaded.files} rows={loaded.quote_rows} into {settings.db_path}"
+            )
+        return
+    if not show_live:
+        manager.run_until_stopped()
+        return
+    with Live(console=err, refresh_per_second=2) as view:
+        manager.run_until_stopped(
+            every=lambda: view.update(status_view(manager.get_thread_status()))
+        )
+
+
+def _db_rows(settings: Settings) -> dict[str, tuple[int, str | None]] | None:
+    """Rows and latest NSE time per symbol from DuckDB; None if the file is absent or busy."""
+    from nsechain.store.loader import open_db
+
+    if not settings.db_path.exists():
+        return None
+    try:
+        conn = open_db(settings.db_path, read_only=True)
+    except DatabaseLocked:
+        return None
+    try:
+        rows = conn.execute(
+            "SELECT symbol, count(*), max(exchange_ts)::VARCHAR FROM option_quotes GROUP BY symbol"
+        ).fetchall()
+    except Exception:  # a fresh file without tables yet
+        return None
+    finally:
+        conn.close()
+    return {sym: (n, ts) for sym, n, ts in rows}
+
+
+@app.command()
+def status(
+    data_dir: Annotated[Path | None, typer.Option(help=_help("data_dir"))] = None,
+    db: Annotated[Path | None, typer.Option(help=_help("db_path"))] = None,
+) -> None:
+    """Show what the collector is doing: threads, last tick, per-symbol freshness, errors."""
+    settings = settings_or_exit(data_dir=data_dir, db_path=db)
+    st = read_status(settings.status_path)
+    if st is None:
+        err.print(
+            f"no status at {settings.status_path}: no collector has run with data dir "
+            f"{settings.data_dir} (start one with `nsechain collect`)"
+        )
+        raise typer.Exit(1)
+    db_rows = _db_rows(settings)
+    console.print(status_view(st, db_rows))
+    if db_rows is None:
+        console.print(
+            f"[dim]database {settings.db_path} not readable now (absent or being loaded)[/dim]"
+        )
+
+
+@app.command()
+def ingest(
+    data_dir: Annotated[Path | None, typer.Option(help=_help("data_dir"))] = None,
+    db: Annotated[Path | None, typer.Option(help=_help("db_path"))] = None,
+) -> None:
+    """Load every pending Parquet file into DuckDB now (exactly once)."""
+    from nsechain.store.loader import Loader
+
+    settings = settings_or_exit(data_dir=data_dir, db_path=db)
+    configure_logging(settings.log_level, settings.log_format)
+    loader = Loader(
+        settings.db_path, settings.pending_dir, settings.processed_dir, settings.quarantine_dir
+    )
+    try:
+        result = loader.load_pending()
+    except NsechainError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    console.print(
+        f"loaded files={result.files} quote_rows={result.quote_rows} "
+        f"fetch_rows={result.fetch_rows} skipped_snapshots={result.skipped_snapshots} "
+        f"into {settings.db_path}"
+    )

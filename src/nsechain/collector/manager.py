@@ -1,0 +1,296 @@
+"""``OptionsThreadedManager``: the collection thread, the batch thread and their supervisor.
+
+Where it sits: the top of the collector. ``nsechain collect`` builds one from Settings; the
+Python API is seed-compatible::
+
+    m = OptionsThreadedManager()
+    m.start_all_threads()
+    m.get_thread_status()
+    m.stop_all_threads()
+
+Threads: *collection* (a tick per aligned interval during market hours → Parquet), *batch*
+(every ``batch_interval_s`` → DuckDB, exactly once), *monitor* (restarts dead threads with
+backoff, writes ``data/status.json`` atomically every ``status_interval_s``).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import signal
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from types import FrameType
+from typing import Any
+
+import httpx
+
+from nsechain.collector.session import MarketClock, MarketHours
+from nsechain.collector.status import build_status, write_status
+from nsechain.collector.tick import Collector, TickResult
+from nsechain.collector.workers import StopToken, Worker
+from nsechain.config import Settings, load_settings
+from nsechain.errors import DatabaseLocked, StorageError
+from nsechain.store.loader import Loader, LoadResult
+from nsechain.timeutil import IST, now_ist
+
+__all__ = ["OptionsThreadedManager"]
+
+log = logging.getLogger(__name__)
+
+#: After a failed load (lock held, disk trouble) try again sooner than a full batch interval.
+LOAD_RETRY_S = 15.0
+
+
+class BatchStats:
+    def __init__(self) -> None:
+        self.batches = 0
+        self.files_loaded = 0
+        self.rows_loaded = 0
+        self.fetch_rows_loaded = 0
+        self.lock_waits = 0
+        self.last_batch_at: datetime | None = None
+        self.last_error: str | None = None
+
+
+class OptionsThreadedManager:
+    """Runs collection and batch loading on supervised threads."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        market: MarketClock | None = None,
+    ) -> None:
+        self.settings = settings if settings is not None else load_settings()
+        self._stop = StopToken()
+        self.collector = Collector(self.settings, transport=transport, sleep=self._stop.sleep)
+        self.loader = Loader(
+            self.settings.db_path,
+            self.settings.pending_dir,
+            self.settings.processed_dir,
+            self.settings.quarantine_dir,
+        )
+        self.market: MarketClock = market if market is not None else MarketHours()
+        self.batch = BatchStats()
+        self.state = "starting"
+        self.last_tick: TickResult | None = None
+        self.next_tick_at: datetime | None = None
+        self._load_lock = threading.Lock()
+        self._workers = {
+            "collection_thread": Worker("collection", self._collection_loop),
+            "batch_thread": Worker("batch", self._batch_loop),
+        }
+        self._monitor = Worker("monitor", self._monitor_loop)
+        self._started = False
+
+    # --- public API -------------------------------------------------------------------------
+    def start_all_threads(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        for d in (self.settings.pending_dir, self.settings.processed_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        self._recover()
+        for worker in self._workers.values():
+            worker.start()
+        self._monitor.start()
+        log.info(
+            "collector started symbols=%s rate=%s interval_s=%s batch_interval_s=%s base_url=%s",
+            ",".join(self.settings.symbols),
+            self.settings.rate,
+            self.settings.interval_s,
+            self.settings.batch_interval_s,
+            self.settings.base_url,
+        )
+
+    def get_thread_status(self) -> dict[str, Any]:
+        return build_status(self)
+
+    def stop_all_threads(self, timeout: float = 60.0) -> bool:
+        """Stop gracefully: end the tick in flight (keeping what it fetched), final batch.
+
+        Returns True if every thread ended within ``timeout`` seconds.
+        """
+        if not self._started:
+            self.collector.close()
+            return True
+        deadline = time.monotonic() + timeout
+        self._stop.set()
+        ok = True
+        # Order matters: the batch thread's final load must see the last tick's file.
+        for name in ("collection_thread", "batch_thread"):
+            ok &= self._workers[name].join(max(0.1, deadline - time.monotonic()))
+        ok &= self._monitor.join(max(0.1, deadline - time.monotonic()))
+        self.state = "stopped"
+        self._write_status()
+        self.collector.close()
+        log.info("collector stopped clean=%s", ok)
+        return ok
+
+    def run_once(self) -> tuple[TickResult, LoadResult | None]:
+        """One tick now, then one load (``nsechain collect --once``); no threads."""
+        self.settings.pending_dir.mkdir(parents=True, exist_ok=True)
+        self._recover()
+        self.state = "collecting"
+        tick = self._tick(now_ist())
+        loaded = self.load_now()
+        self.state = "stopped"
+        self._write_status()
+        self.collector.close()
+        return tick, loaded
+
+    def run_until_stopped(self, every: Callable[[], None] | None = None) -> None:
+        """Start, stop on SIGINT/SIGTERM, block until stopped (main thread only).
+
+        ``every`` is called twice a second while running (the CLI's live view).
+        """
+
+        def handler(signum: int, _frame: FrameType | None) -> None:
+            log.info("signal received signal=%s; stopping", signal.Signals(signum).name)
+            self._stop.set()
+
+        previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            self.start_all_threads()
+            while not self._stop.wait(0.5):
+                if every is not None:
+                    every()
+        finally:
+            self.stop_all_threads()
+            if every is not None:
+                every()
+            for s, h in previous.items():
+                signal.signal(s, h)
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    @property
+    def workers(self) -> dict[str, Worker]:
+        return self._workers
+
+    def _recover(self) -> None:
+        """Before any tick: sweep temp files a crash left, load what a previous run left pending.
+
+        A locked database only delays the load; the batch thread retries.
+        """
+        with self._load_lock:
+            try:
+                result = self.loader.recover()
+            except DatabaseLocked as exc:
+                self.batch.lock_waits += 1
+                self.batch.last_error = str(exc)
+                log.warning("recover waiting error=%r", str(exc))
+                return
+        if result.files:
+            self.batch.files_loaded += result.files
+            self.batch.rows_loaded += result.quote_rows
+            log.info("recovered files=%d rows=%d", result.files, result.quote_rows)
+
+    # --- collection -------------------------------------------------------------------------
+    def _collection_loop(self) -> None:
+        first = True
+        while not self._stop.is_set():
+            now = now_ist()
+            if not self.settings.ignore_market_hours and not self.market.is_open(now):
+                self._wait_for_open(now)
+                first = True
+                continue
+            paused_s = self._pause_remaining()
+            if paused_s > 0:
+                resume = now + timedelta(seconds=paused_s)
+                self.state = (
+                    f"paused after a 403 block until {resume.isoformat(timespec='seconds')}"
+                )
+                self._stop.wait(min(paused_s, 30.0))
+                continue
+            if not first:
+                self.next_tick_at = self._next_aligned(now)
+                self.state = "collecting"
+                if self._stop.wait((self.next_tick_at - now_ist()).total_seconds()):
+                    break
+            first = False
+            self._tick(now_ist())
+
+    def _tick(self, at: datetime) -> TickResult:
+        self.state = "collecting"
+        result = self.collector.run_tick(at, self._stop.event)
+        self.last_tick = result
+        return result
+
+    def _pause_remaining(self) -> float:
+        # The client's pause is on its own (monotonic) clock.
+        until = self.collector.client.paused_until
+        return 0.0 if until is None else until - time.monotonic()
+
+    def _next_aligned(self, now: datetime) -> datetime:
+        # Wall-clock aligned in IST: with a 60 s interval, ticks fall on whole minutes.
+        interval = self.settings.interval_s
+        epoch = now.timestamp()
+        return datetime.fromtimestamp(math.floor(epoch / interval + 1) * interval, IST)
+
+    def _wait_for_open(self, now: datetime) -> None:
+        opens = self.market.next_open(now)
+        self.state = f"market closed; waiting until {opens.isoformat(timespec='minutes')}"
+        self.next_tick_at = opens
+        log.info(
+            "market closed now=%s next_open=%s",
+            now.isoformat(timespec="seconds"),
+            opens.isoformat(timespec="minutes"),
+        )
+        # Wake at least every 5 minutes so status and logs stay current.
+        self._stop.wait(min((opens - now).total_seconds(), 300.0))
+
+    # --- batch ------------------------------------------------------------------------------
+    def _batch_loop(self) -> None:
+        self.load_now()  # whatever a previous run left pending
+        wait = self.settings.batch_interval_s
+        while not self._stop.wait(wait):
+            wait = self.settings.batch_interval_s if self.load_now() else LOAD_RETRY_S
+        # Final batch once the collection thread has written its last tick.
+        self._workers["collection_thread"].join(self.settings.timeout_s * 2 + 10)
+        self.load_now()
+
+    def load_now(self) -> LoadResult | None:
+        """Load every pending file now; None when the load could not run (logged, retried)."""
+        with self._load_lock:
+            try:
+                result = self.loader.load_pending()
+            except DatabaseLocked as exc:
+                self.batch.lock_waits += 1
+                self.batch.last_error = f"{exc}; will retry in {LOAD_RETRY_S:.0f} s"
+                log.warning("load waiting error=%r", str(exc))
+                return None
+            except StorageError as exc:
+                self.batch.last_error = str(exc)
+                log.error("load failed error=%r", str(exc))
+                return None
+            b = self.batch
+            b.batches += 1
+            b.files_loaded += result.files
+            b.rows_loaded += result.quote_rows
+            b.fetch_rows_loaded += result.fetch_rows
+            b.last_batch_at = now_ist()
+            b.last_error = None
+            return result
+
+    # --- monitor ----------------------------------------------------------------------------
+    def _monitor_loop(self) -> None:
+        while not self._stop.wait(self.settings.status_interval_s):
+            for worker in self._workers.values():
+                worker.supervise(self._stop.is_set())
+            self._write_status()
+
+    def _write_status(self) -> None:
+        try:
+            write_status(self.settings.status_path, build_status(self))
+        except (OSError, StorageError) as exc:
+            log.warning("status write failed error=%r", str(exc))

@@ -1,0 +1,238 @@
+"""One collection tick: plan → fetch → parse → one atomic Parquet file.
+
+Where it sits: the collection thread (``collector/manager.py``) calls ``Collector.run_tick`` once
+per wall-clock-aligned interval. The tick asks ``Targets`` what to fetch, fetches each
+(symbol, expiry) through the shared ``NseClient``, parses the bodies into Arrow, drops snapshots
+whose NSE timestamp has not moved (``stale``), and writes the quotes plus the tick's fetch log
+as ONE Parquet file under ``data/options_parquet/YYYYMMDD/``. Undecodable bodies go to
+quarantine. Nothing here raises for bad data: every failure becomes a ``fetch_log`` row.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+
+import httpx
+import pyarrow as pa
+
+from nsechain.collector.fetchlog import FetchLog
+from nsechain.collector.targets import Targets
+from nsechain.config import Settings
+from nsechain.errors import (
+    ClientPaused,
+    EmptyChain,
+    FetchError,
+    Interrupted,
+    NsechainError,
+    PayloadError,
+    StorageError,
+)
+from nsechain.nse.client import Exchange, NseClient
+from nsechain.nse.parse import ParsedChain, parse_chain, parse_expiries, parse_universe
+from nsechain.nse.schema import QUOTES_SCHEMA
+from nsechain.store.files import quarantine_body, write_tick
+
+__all__ = ["Collector", "TickResult"]
+
+log = logging.getLogger(__name__)
+
+#: Ticks kept in memory while the disk refuses writes (full, read-only); oldest dropped first.
+MAX_BACKLOG = 30
+
+
+@dataclass
+class TickResult:
+    """What one tick did, for status and logs."""
+
+    tick_at: datetime
+    planned: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+    quote_rows: int = 0
+    path: Path | None = None
+    interrupted: bool = False
+    error: str | None = None
+
+
+@dataclass
+class SymbolFreshness:
+    last_ok_at: datetime | None = None  # when we last received a new snapshot
+    exchange_ts: datetime | None = None  # NSE's timestamp of that snapshot
+    last_outcome: str | None = None
+
+
+def _expiries_decoder(symbol: str) -> Callable[[bytes, Exchange], list[date]]:
+    return lambda body, _ex: parse_expiries(body, symbol=symbol)
+
+
+class Collector:
+    """Owns the NSE client, the stale-detection memory and the unwritten-tick backlog."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self._log = FetchLog()
+        self.client = NseClient(
+            settings,
+            transport=transport,
+            on_exchange=self._on_exchange,
+            sleep=sleep if sleep is not None else time.sleep,
+        )
+        self.targets = Targets(settings)
+        self._last_ts: dict[tuple[str, date], datetime] = {}
+        self._backlog: deque[tuple[datetime, pa.Table, pa.Table]] = deque(maxlen=MAX_BACKLOG)
+        self.freshness: dict[str, SymbolFreshness] = {}
+        self.totals: Counter[str] = Counter()  # outcome -> count, plus rows_written, ticks
+
+    # --- the tick ---------------------------------------------------------------------------
+    def run_tick(self, tick_at: datetime, stop: threading.Event | None = None) -> TickResult:
+        """Fetch the planned pairs and write one file. A stop ends fetching; what came is kept."""
+        result = TickResult(tick_at=tick_at)
+        tables: list[pa.Table] = []
+        try:
+            self._refresh_targets(tick_at, result)
+            pairs = self.targets.plan(tick_at)
+            result.planned = len(pairs)
+            for symbol, expiry in pairs:
+                if stop is not None and stop.is_set():
+                    result.interrupted = True
+                    break
+                table = self._fetch_one(symbol, expiry, result)
+                if table is not None:
+                    tables.append(table)
+        except Interrupted:
+            result.interrupted = True
+        except ClientPaused as exc:
+            result.error = str(exc)
+            log.warning("tick paused reason=%r", str(exc))
+        quotes = pa.concat_tables(tables) if tables else QUOTES_SCHEMA.empty_table()
+        result.quote_rows = quotes.num_rows
+        self._write(tick_at, quotes, result)
+        self.totals.update(result.outcomes)
+        self.totals["ticks"] += 1
+        return result
+
+    def _fetch_one(self, symbol: str, expiry: date, result: TickResult) -> pa.Table | None:
+        def decode(body: bytes, ex: Exchange) -> ParsedChain:
+            return parse_chain(body, symbol=symbol, expiry=expiry, fetched_at=ex.fetched_at)
+
+        fresh = self.freshness.setdefault(symbol, SymbolFreshness())
+        try:
+            parsed, ex = self.client.fetch_chain(symbol, expiry, decode)
+        except ClientPaused:
+            raise
+        except EmptyChain as exc:
+            # A wrong expiry: NSE's 200-with-no-rows. Refresh this symbol's expiries next tick.
+            self.targets.mark_stale_expiries(symbol)
+            return self._failed(fresh, result, exc)
+        except (FetchError, PayloadError) as exc:
+            return self._failed(fresh, result, exc)
+        key = (symbol, expiry)
+        if self._last_ts.get(key) == parsed.exchange_ts:
+            self._log.add_exchange(ex, outcome="stale", rows=0, exchange_ts=parsed.exchange_ts)
+            result.outcomes["stale"] += 1
+            fresh.last_outcome = "stale"
+            return None
+        self._last_ts[key] = parsed.exchange_ts
+        rows = parsed.table.num_rows
+        self._log.add_exchange(ex, outcome="ok", rows=rows, exchange_ts=parsed.exchange_ts)
+        result.outcomes["ok"] += 1
+        fresh.last_ok_at, fresh.exchange_ts, fresh.last_outcome = (
+            ex.fetched_at,
+            parsed.exchange_ts,
+            "ok",
+        )
+        return parsed.table
+
+    @staticmethod
+    def _failed(fresh: SymbolFreshness, result: TickResult, exc: NsechainError) -> None:
+        # The client already logged a fetch_log row for every failed attempt.
+        result.outcomes[exc.outcome] += 1
+        fresh.last_outcome = exc.outcome
+        result.error = str(exc)
+
+    # --- expiries and universe --------------------------------------------------------------
+    def _refresh_targets(self, now: datetime, result: TickResult) -> None:
+        if self.targets.universe_due(now):
+            try:
+                universe, ex = self.client.fetch_universe(lambda b, _ex: parse_universe(b))
+                self._log.add_exchange(ex)
+                self.targets.set_universe(universe, now)
+            except (FetchError, PayloadError) as exc:
+                log.warning("universe refresh failed error=%r; keeping the previous list", str(exc))
+                self.targets.universe_failed(now)
+                self._note_failure(result, exc, "universe refresh")
+        for symbol in self.targets.expiries_due(now):
+            try:
+                dates, ex = self.client.fetch_contract_info(symbol, _expiries_decoder(symbol))
+                self._log.add_exchange(ex)
+                self.targets.set_expiries(symbol, dates, now)
+            except (FetchError, PayloadError) as exc:
+                log.warning("expiries refresh failed symbol=%s error=%r", symbol, str(exc))
+                self.targets.expiries_failed(symbol, now)
+                self._note_failure(result, exc, f"expiries of {symbol}")
+
+    def _note_failure(self, result: TickResult, exc: NsechainError, what: str) -> None:
+        result.outcomes[exc.outcome] += 1
+        result.error = (
+            f"{what} failed: {exc} (NSE at {self.settings.base_url}; retrying automatically)"
+        )
+
+    # --- output -----------------------------------------------------------------------------
+    def _on_exchange(self, ex: Exchange) -> None:
+        """Every HTTP exchange the client reports (all but a request's final success)."""
+        self._log.add_exchange(ex)
+        if ex.outcome == "bad_payload" and ex.body is not None:
+            try:
+                quarantine_body(
+                    self.settings.quarantine_dir,
+                    body=ex.body,
+                    reason=ex.error or "bad payload",
+                    symbol=ex.symbol,
+                    expiry=ex.expiry,
+                    fetched_at=ex.fetched_at,
+                )
+            except StorageError as exc:
+                log.error("quarantine failed symbol=%s error=%r", ex.symbol, str(exc))
+
+    def _write(self, tick_at: datetime, quotes: pa.Table, result: TickResult) -> None:
+        self._backlog.append((tick_at, quotes, self._log.table()))
+        self._log.clear()
+        while self._backlog:
+            at, q, flog = self._backlog[0]
+            try:
+                path = write_tick(self.settings.pending_dir, at, q, flog)
+            except StorageError as exc:
+                # Disk full or read-only: keep the tick in memory and retry next tick.
+                result.error = f"{exc}; {len(self._backlog)} tick(s) held in memory, will retry"
+                log.error("write failed error=%r backlog=%d", str(exc), len(self._backlog))
+                return
+            self._backlog.popleft()
+            self.totals["rows_written"] += q.num_rows
+            if at == tick_at:
+                result.path = path
+            log.info(
+                "tick at=%s rows=%d fetches=%d file=%s",
+                at.isoformat(timespec="seconds"),
+                q.num_rows,
+                flog.num_rows,
+                path.name,
+            )
+
+    @property
+    def backlog(self) -> int:
+        return len(self._backlog)
+
+    def close(self) -> None:
+        self.client.close()

@@ -1,0 +1,162 @@
+"""What an NSE HTTP response means, before its body is decoded.
+
+Where it sits: inside ``nse/``, used only by the client (``nse/client.py``). It turns one
+request's httpx errors into ``nsechain.errors`` (``translate_httpx_errors``, the one boundary
+where httpx errors are translated), classifies a response by status and body sniffing
+(``classify``) and reads how long NSE asks us to wait (``retry_after``, a 403 page's
+"try again after N minutes"). No I/O and no client state: pure functions of the response.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from email.utils import parsedate_to_datetime
+from typing import TypedDict
+
+import httpx
+
+from nsechain import errors
+from nsechain.nse.endpoints import Endpoint, format_expiry
+
+__all__ = [
+    "Call",
+    "Error",
+    "Failed",
+    "HtmlBody",
+    "Where",
+    "classify",
+    "retry_after",
+    "translate_httpx_errors",
+]
+
+# 4xx answers that mean "not now" rather than "not here".
+_TRANSIENT_4XX = frozenset({408, 421, 425, 429})
+_BLOCK_MINUTES = re.compile(rb"after\s+(\d+)\s+minute", re.IGNORECASE)
+
+Error = errors.FetchError | errors.PayloadError
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """What one request() is about: the error context of every attempt."""
+
+    endpoint: Endpoint
+    url: str
+    symbol: str | None
+    expiry: date | None
+
+    @property
+    def expiry_str(self) -> str | None:
+        # NSE's own format in error messages, as the parser uses: "NIFTY 11-Aug-2026: ...".
+        return format_expiry(self.expiry) if self.expiry else None
+
+    @property
+    def where(self) -> Where:
+        return {"symbol": self.symbol, "expiry": self.expiry_str}
+
+
+class Where(TypedDict):
+    """The symbol/expiry keywords every nsechain fetch or payload error takes."""
+
+    symbol: str | None
+    expiry: str | None
+
+
+class HtmlBody(errors.BadPayload):
+    """A 2xx HTML page where JSON was expected: retried, and if it persists, EndpointGone."""
+
+    def __init__(self, call: Call, status: int, body: bytes) -> None:
+        self.status = status
+        message = f"{call.endpoint.name}: HTML page where JSON was expected"
+        super().__init__(message, body=body, **call.where)
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """A failed attempt, and how long the server asked us to wait before the next one."""
+
+    error: Error
+    retry_after: float | None = None
+
+
+# --- the one boundary where httpx errors become nsechain errors -------------------------------
+@contextmanager
+def translate_httpx_errors(call: Call) -> Iterator[None]:
+    name, where = call.endpoint.name, call.where
+    try:
+        yield
+    except httpx.TimeoutException as exc:
+        raise errors.FetchTimeout(f"{name}: {type(exc).__name__}", url=call.url, **where) from exc
+    except httpx.DecodingError as exc:
+        # A Content-Encoding we cannot undo: the body is unusable, like NSE's old brotli replies.
+        raise errors.BadPayload(f"{name}: undecodable body: {exc}", **where) from exc
+    except httpx.HTTPError as exc:  # connect/read/protocol errors, redirect loops
+        raise errors.NetworkError(
+            f"{name}: {type(exc).__name__}: {exc}", url=call.url, **where
+        ) from exc
+
+
+# --- classifying responses -------------------------------------------------------------------
+def classify(call: Call, response: httpx.Response, cooloff: float) -> Failed | None:
+    """The failure a response means, or None when its body should be decoded."""
+    status, name, url, where = response.status_code, call.endpoint.name, call.url, call.where
+    if status == 401:
+        message = f"{name}: 401, session cookies missing or expired"
+        return Failed(errors.Unauthorized(message, status=status, url=url, **where))
+    if status == 403:
+        # Every NSE 403 is an Akamai edge decision ("Access Denied", "requests per second
+        # exceeded"); sending more only extends it, so all of them pause the client.
+        wait = max(cooloff, retry_after(response) or 0.0, _block_minutes(response.content) * 60)
+        blocked = errors.RateBlocked(
+            f"{name}: 403 blocked by NSE", retry_after=wait, status=status, url=url, **where
+        )
+        return Failed(blocked)
+    if status >= 500 or status in _TRANSIENT_4XX:
+        error = errors.ServerError(f"{name}: HTTP {status}", status=status, url=url, **where)
+        return Failed(error, retry_after(response))
+    if status >= 400:
+        return Failed(
+            errors.EndpointGone(f"{name}: HTTP {status}", status=status, url=url, **where)
+        )
+    if call.endpoint.json and _is_html(response):
+        return Failed(HtmlBody(call, status, response.content))
+    return None
+
+
+def _is_html(response: httpx.Response) -> bool:
+    # Sniff the body, not Content-Type: no JSON text starts with "<", while a mislabelled
+    # JSON body must not be taken for an error page.
+    return response.content.lstrip()[:1] == b"<"
+
+
+def _block_minutes(body: bytes) -> int:
+    """The N of "try again after N minutes" in a rate-block page, else 0."""
+    found = _BLOCK_MINUTES.search(body)
+    return int(found.group(1)) if found else 0
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    """Retry-After in seconds (delta-seconds or an HTTP date), or None if absent/unreadable."""
+    value = response.headers.get("Retry-After", "").strip()
+    if not value:
+        return None
+    if value.isascii() and value.isdigit():
+        return float(value)
+    when = _http_date(value)
+    if when is None:
+        return None
+    # Measured against the server's own Date header when present: no clock-skew guesswork.
+    now = _http_date(response.headers.get("Date", "")) or datetime.now(UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+def _http_date(value: str) -> datetime | None:
+    try:
+        parsed = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -1,0 +1,414 @@
+"""The NSE HTTP client: cookies, request budget, retries, blocks and endpoint fallbacks.
+
+Where it sits: between NSE (or the simulator) and the parser. The collector calls
+``fetch_chain`` / ``fetch_contract_info`` / ... with a ``decode`` callable (the parser); this
+module owns everything about talking HTTP to NSE (DESIGN.md §2 "Access", §5) and reports every
+HTTP exchange for ``fetch_log`` through ``on_exchange``. What a response means (status
+classification, Retry-After, the one place httpx errors become ``nsechain.errors``) lives in
+``nse/_responses.py``; nothing above this module sees httpx.
+
+One request() call is: refuse if paused → bootstrap cookies if missing or old → attempts, each
+taking a token from the shared bucket, classifying the response, then decoding it. Transient
+failures are retried with jittered exponential backoff; a 401 re-bootstraps once; a 403 block
+pauses the whole client for the cool-off.
+"""
+
+from __future__ import annotations
+
+import builtins
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+from typing import Self, TypeVar
+
+import httpx
+
+from nsechain import errors
+from nsechain.config import Settings
+from nsechain.nse import endpoints as ep
+from nsechain.nse._responses import (
+    Call,
+    Error,
+    Failed,
+    HtmlBody,
+    classify,
+    translate_httpx_errors,
+)
+from nsechain.nse.endpoints import Endpoint, chain_type, format_expiry
+from nsechain.nse.ratelimit import TokenBucket
+from nsechain.timeutil import now_ist
+
+__all__ = ["Exchange", "NseClient"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: Once a primary endpoint is gone for a symbol, go straight to its fallback for this long
+#: before probing it again: a dead endpoint would otherwise cost a request on every fetch.
+GONE_RECHECK_S = 1800.0
+
+# Transient failures worth retrying in-line. Unauthorized has its own path (re-bootstrap once);
+# RateBlocked pauses the client; EmptyChain needs fresh expiries, not the same request again.
+_RETRIED = (errors.NetworkError, errors.ServerError, errors.BadPayload)
+
+_JSON_ACCEPT = "application/json, text/javascript, */*; q=0.01"
+_HTML_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """One HTTP request and its result: one ``fetch_log`` row."""
+
+    endpoint: str
+    url: str
+    symbol: str | None
+    expiry: date | None
+    fetched_at: datetime
+    http_status: int | None
+    latency_ms: float
+    bytes: int
+    attempt: int
+    outcome: str
+    error: str | None = None
+    body: builtins.bytes | None = None  # builtins: the field `bytes` shadows the type here
+
+
+def _discard(body: bytes, exchange: Exchange) -> None:
+    """Decoder of the bootstrap page: only its cookies matter."""
+
+
+class NseClient:
+    """A synchronous NSE client. Thread-safe enough for one collector thread plus readers."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        on_exchange: Callable[[Exchange], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._settings = settings
+        self._base = settings.base_url.rstrip("/")
+        self._on_exchange = on_exchange or (lambda _exchange: None)
+        self._clock = clock
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._bucket = TokenBucket(settings.rate, settings.burst, clock=clock, sleep=sleep)
+        self._cookie_lock = threading.RLock()
+        self._cookies_at: float | None = None
+        self._paused_until: float | None = None
+        self._gone: dict[tuple[str, str | None], float] = {}
+        self._http = httpx.Client(
+            transport=transport,
+            timeout=settings.timeout_s,
+            follow_redirects=True,
+            headers={
+                "User-Agent": settings.user_agent,
+                "Accept": _JSON_ACCEPT,
+                "Accept-Language": "en-US,en;q=0.9",
+                # Never "br": NSE's brotli bodies came back undecodable (DESIGN.md §2).
+                "Accept-Encoding": "gzip, deflate",
+                "Referer": f"{self._base}{ep.BOOTSTRAP.path}",
+            },
+        )
+
+    # --- public API --------------------------------------------------------------------------
+    def request(
+        self,
+        endpoint: Endpoint,
+        params: Mapping[str, str],
+        *,
+        symbol: str | None = None,
+        expiry: date | None = None,
+        decode: Callable[[bytes, Exchange], T],
+    ) -> tuple[T, Exchange]:
+        """Fetch one endpoint and decode it; the returned Exchange is NOT sent to on_exchange."""
+        return self._request(self._call(endpoint, params, symbol, expiry), decode)
+
+    def fetch_chain(
+        self, symbol: str, expiry: date, decode: Callable[[bytes, Exchange], T]
+    ) -> tuple[T, Exchange]:
+        """One expiry's chain from v3, or from NextApi getOptionChainData when v3 is gone.
+
+        The two answer in different shapes; ``decode`` tells them apart by ``exchange.endpoint``.
+        """
+        exp = format_expiry(expiry)
+        v3 = {"type": chain_type(symbol), "symbol": symbol, "expiry": exp}
+        nextapi = {"symbol": symbol, "params": f"expiryDate={exp}"}
+        return self._with_fallback(
+            self._call(ep.OPTION_CHAIN_V3, v3, symbol, expiry),
+            self._call(ep.NEXTAPI_CHAIN, nextapi, symbol, expiry),
+            decode,
+        )
+
+    def fetch_contract_info(
+        self, symbol: str, decode: Callable[[bytes, Exchange], T]
+    ) -> tuple[T, Exchange]:
+        """Expiries and strikes, from contract-info or NextApi getOptionChainDropdown."""
+        return self._with_fallback(
+            self._call(ep.CONTRACT_INFO, {"symbol": symbol}, symbol, None),
+            self._call(ep.NEXTAPI_DROPDOWN, {"symbol": symbol}, symbol, None),
+            decode,
+        )
+
+    def fetch_universe(self, decode: Callable[[bytes, Exchange], T]) -> tuple[T, Exchange]:
+        """The F&O underlyings (``/api/underlying-information``)."""
+        return self.request(ep.UNDERLYING_INFO, {}, decode=decode)
+
+    def fetch_holidays(self, decode: Callable[[bytes, Exchange], T]) -> tuple[T, Exchange]:
+        """Trading holidays of every segment (``/api/holiday-master?type=trading``)."""
+        return self.request(ep.HOLIDAY_MASTER, {}, decode=decode)
+
+    def fetch_market_status(self, decode: Callable[[bytes, Exchange], T]) -> tuple[T, Exchange]:
+        """Open/closed state per market (``/api/marketStatus``)."""
+        return self.request(ep.MARKET_STATUS, {}, decode=decode)
+
+    @property
+    def paused_until(self) -> float | None:
+        """``clock()`` time until which the client refuses to send, or None if not paused."""
+        return None if self._pause_left() is None else self._paused_until
+
+    @property
+    def effective_rate(self) -> float:
+        """Current request budget in requests per second."""
+        return self._bucket.rate
+
+    @property
+    def limiter(self) -> TokenBucket:
+        """The one token bucket every request of this client goes through."""
+        return self._bucket
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # --- one request: pause check, cookies, fallback -----------------------------------------
+    def _call(
+        self, endpoint: Endpoint, params: Mapping[str, str], symbol: str | None, expiry: date | None
+    ) -> Call:
+        return Call(endpoint, endpoint.url(self._base, **params), symbol, expiry)
+
+    def _request(self, call: Call, decode: Callable[[bytes, Exchange], T]) -> tuple[T, Exchange]:
+        self._raise_if_paused(call)
+        if call.endpoint.needs_cookies:
+            self._ensure_cookies()
+        return self._send(call, decode)
+
+    def _with_fallback(
+        self, primary: Call, fallback: Call, decode: Callable[[bytes, Exchange], T]
+    ) -> tuple[T, Exchange]:
+        key = (primary.endpoint.name, primary.symbol)
+        gone_at = self._gone.get(key)
+        if gone_at is None or self._clock() - gone_at >= GONE_RECHECK_S:
+            try:
+                result = self._request(primary, decode)
+            except errors.EndpointGone as exc:
+                if exc.url != primary.url:  # the bootstrap page is gone, not this endpoint
+                    raise
+                self._gone[key] = self._clock()
+                log.warning(
+                    "fallback endpoint=%s symbol=%s to=%s reason=%r",
+                    primary.endpoint.name,
+                    primary.symbol,
+                    fallback.endpoint.name,
+                    str(exc),
+                )
+            else:
+                self._gone.pop(key, None)
+                return result
+        return self._request(fallback, decode)
+
+    def _ensure_cookies(self) -> None:
+        with self._cookie_lock:
+            at = self._cookies_at
+            if at is None or self._clock() - at >= self._settings.cookie_max_age_s:
+                self._bootstrap()
+
+    def _bootstrap(self) -> None:
+        """GET the option-chain page for fresh session cookies; its exchange is reported."""
+        with self._cookie_lock:
+            # A fresh session: cookies of an expired or blocked one only prolong the trouble.
+            self._http.cookies.clear()
+            _, exchange = self._send(self._call(ep.BOOTSTRAP, {}, None, None), _discard)
+            self._on_exchange(exchange)
+            self._cookies_at = self._clock()
+            if not any(c.name == "nseappid" for c in self._http.cookies.jar):
+                log.warning(
+                    "bootstrap url=%s set no nseappid cookie; API calls may 401", exchange.url
+                )
+
+    # --- attempts and retries ------------------------------------------------------------------
+    def _send(self, call: Call, decode: Callable[[bytes, Exchange], T]) -> tuple[T, Exchange]:
+        retries = 0
+        reauthorised = False
+        attempt = 0
+        while True:
+            attempt += 1
+            result = self._attempt(call, attempt, decode)
+            if not isinstance(result, Failed):
+                return result
+            error = result.error
+            if (
+                isinstance(error, errors.Unauthorized)
+                and call.endpoint.needs_cookies
+                and not reauthorised
+            ):
+                reauthorised = True
+                self._bootstrap()
+                continue
+            if isinstance(error, errors.RateBlocked):
+                self._pause(error.retry_after)
+            if not isinstance(error, _RETRIED) or retries >= self._settings.max_retries:
+                raise _final(error, call)
+            delay = self._backoff(retries + 1, result.retry_after)
+            if delay is None:
+                raise _final(error, call)
+            retries += 1
+            self._sleep(delay)  # may raise Interrupted: the collector is stopping
+
+    def _attempt(
+        self, call: Call, attempt: int, decode: Callable[[bytes, Exchange], T]
+    ) -> tuple[T, Exchange] | Failed:
+        self._raise_if_paused(call)
+        self._bucket.acquire()
+        # Checked again: another thread may have been blocked while we waited for the token.
+        self._raise_if_paused(call)
+        started = self._clock()
+        accept = _JSON_ACCEPT if call.endpoint.json else _HTML_ACCEPT
+        try:
+            with translate_httpx_errors(call):
+                response = self._http.get(call.url, headers={"Accept": accept})
+        except (errors.FetchError, errors.PayloadError) as exc:
+            return self._report(self._exchange(call, attempt, started, None), Failed(exc))
+        exchange = self._exchange(call, attempt, started, response)
+        failed = classify(call, response, self._settings.block_cooloff_s)
+        if failed is not None:
+            return self._report(exchange, failed)
+        try:
+            value = decode(response.content, exchange)
+        except errors.PayloadError as exc:
+            return self._report(exchange, Failed(_with_context(exc, call, response)))
+        _log_exchange(exchange)
+        return value, exchange
+
+    def _exchange(
+        self, call: Call, attempt: int, started: float, response: httpx.Response | None
+    ) -> Exchange:
+        return Exchange(
+            endpoint=call.endpoint.name,
+            url=call.url,
+            symbol=call.symbol,
+            expiry=call.expiry,
+            fetched_at=now_ist(),
+            http_status=None if response is None else response.status_code,
+            latency_ms=(self._clock() - started) * 1000.0,
+            bytes=0 if response is None else len(response.content),
+            attempt=attempt,
+            outcome="ok",
+        )
+
+    def _report(self, exchange: Exchange, failed: Failed) -> Failed:
+        error = failed.error
+        # Only bad payloads are kept for quarantine; other bodies are error pages.
+        body = error.body if isinstance(error, errors.BadPayload) else None
+        exchange = replace(exchange, outcome=error.outcome, error=str(error), body=body)
+        _log_exchange(exchange)
+        self._on_exchange(exchange)
+        return failed
+
+    def _backoff(self, retry: int, retry_after: float | None) -> float | None:
+        """Full-jitter exponential delay, at least Retry-After; None if NSE asks for too long."""
+        s = self._settings
+        if retry_after is not None and retry_after > s.backoff_max_s:
+            # Waiting minutes inside one fetch would stall the tick; the caller retries later.
+            return None
+        ceiling = min(s.backoff_max_s, s.backoff_base_s * 2.0 ** (retry - 1))
+        return max(self._rng.uniform(0.0, ceiling), retry_after or 0.0)
+
+    # --- pause after a block -------------------------------------------------------------------
+    def _pause(self, seconds: float) -> None:
+        until = self._clock() + seconds
+        if self._paused_until is None or until > self._paused_until:
+            self._paused_until = until
+        self._cookies_at = None  # start a fresh session when the cool-off ends
+        log.warning("pause seconds=%.0f reason=403-block", seconds)
+
+    def _pause_left(self) -> float | None:
+        until = self._paused_until
+        if until is None:
+            return None
+        left = until - self._clock()
+        if left <= 0:
+            self._paused_until = None
+            return None
+        return left
+
+    def _raise_if_paused(self, call: Call) -> None:
+        left = self._pause_left()
+        if left is None:
+            return
+        raise errors.ClientPaused(
+            f"{call.endpoint.name}: not sent, client paused after a 403 block ({left:.0f}s left)",
+            until=time.time() + left,  # epoch, as errors.ClientPaused documents
+            url=call.url,
+            **call.where,
+        )
+
+
+def _with_context(
+    exc: errors.PayloadError, call: Call, response: httpx.Response
+) -> errors.PayloadError:
+    """The decoder's error, made to say which request it was about and to carry the body."""
+    if exc.symbol is None and call.symbol is not None:
+        fresh = type(exc)(exc.reason, body=exc.body, **call.where)
+        fresh.__cause__ = exc
+        exc = fresh
+    if exc.body is None:
+        exc.body = response.content
+    exc.add_note(f"url={call.url} status={response.status_code}")
+    return exc
+
+
+def _final(error: Error, call: Call) -> Error:
+    """The error request() raises once it gives up: persistent HTML means the endpoint is gone."""
+    if not isinstance(error, HtmlBody):
+        return error
+    gone = errors.EndpointGone(
+        f"{call.endpoint.name}: answers an HTML page instead of JSON",
+        status=error.status,
+        url=call.url,
+        body=error.body,
+        **call.where,
+    )
+    gone.__cause__ = error
+    return gone
+
+
+def _log_exchange(ex: Exchange) -> None:
+    # One line per HTTP request, stable key=value fields; fetch_log has the same facts.
+    log.log(
+        logging.DEBUG if ex.outcome == "ok" else logging.WARNING,
+        "fetch endpoint=%s symbol=%s expiry=%s status=%s outcome=%s ms=%.0f bytes=%d attempt=%d%s",
+        ex.endpoint,
+        ex.symbol or "-",
+        ex.expiry.isoformat() if ex.expiry else "-",
+        ex.http_status if ex.http_status is not None else "-",
+        ex.outcome,
+        ex.latency_ms,
+        ex.bytes,
+        ex.attempt,
+        f" error={ex.error!r}" if ex.error else "",
+    )

@@ -1,0 +1,334 @@
+"""Parse NSE response bodies into Arrow tables and plain values.
+
+Where it sits: the client hands raw bytes here, the collector gets back a ``ParsedChain`` whose
+``table`` is exactly ``QUOTES_SCHEMA`` and writes it to Parquet. Pure functions, no I/O.
+
+Three chain shapes are read (DESIGN.md §2): ``v3`` (``/api/option-chain-v3``, one expiry),
+``legacy`` (the retired endpoints, all expiries in one body, used to import old captures) and
+``nextapi`` (``getOptionChainData``: no ``records`` wrapper, row dates ``DD-MM-YYYY``).
+
+Two paths give the same table. A v3 body is first decoded by msgspec straight into typed
+structs (``_v3types``), which checks every type as it decodes; one struct-array conversion then
+builds every leg column. Whatever that path refuses, and every legacy or NextApi body, takes the
+generic path: one ``orjson.loads``, a few itemgetter/zip passes that build one Python tuple per
+column, a type-set check per column, then ``pa.array`` with explicit types. Only when something
+is wrong do we walk the rows one by one (``_diagnose.find_problem``) to say exactly which row
+and field broke, so the cost of good error messages is paid only on bad bodies.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from operator import itemgetter
+from typing import Any, cast
+
+import orjson
+import pyarrow as pa
+
+from nsechain.errors import BadPayload, EmptyChain
+from nsechain.nse import _v3types
+from nsechain.nse._diagnose import (
+    BadBodyError,
+    EmptyBodyError,
+    find_problem,
+    kind,
+    not_chain,
+    undecodable,
+)
+from nsechain.nse._fields import LEG_GETTERS, LEG_TYPES, ROW_EXPIRY_KEY, SIDES, Shape
+from nsechain.nse.dates import format_expiry, parse_nse_date, parse_nse_timestamp
+from nsechain.nse.schema import QUOTES_SCHEMA
+
+__all__ = [
+    "ParsedChain",
+    "Underlying",
+    "format_expiry",
+    "parse_chain",
+    "parse_expiries",
+    "parse_nse_date",
+    "parse_nse_timestamp",
+    "parse_universe",
+]
+
+log = logging.getLogger(__name__)
+
+_TS_TYPE = QUOTES_SCHEMA.field("exchange_ts").type
+_NUM = frozenset({int, float, type(None)})
+_REAL = frozenset({int, float})
+
+_Meta = tuple[datetime, float | None, tuple[date, ...]]  # exchange_ts, underlying, expiries
+_Columns = tuple[list[Any], set[date]]  # expiry .. identifier, and the expiries they hold
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedChain:
+    """One parsed option-chain response."""
+
+    table: pa.Table  # exactly QUOTES_SCHEMA; CE before PE per strike, in NSE's row order
+    exchange_ts: datetime  # NSE's timestamp, aware, Asia/Kolkata
+    underlying_value: float | None
+    expiry_dates: tuple[date, ...]  # records.expiryDates sorted, () when the body has none
+    shape: Shape
+
+
+@dataclass(frozen=True, slots=True)
+class Underlying:
+    """One F&O underlying from ``/api/underlying-information``."""
+
+    symbol: str  # as NSE spells it, e.g. "M&M" (URL-encode it yourself)
+    name: str  # display name, e.g. "Mahindra & Mahindra Limited"
+    is_index: bool
+
+
+def _dates(texts: Sequence[object], what: str) -> dict[str, date]:
+    """Parse each distinct string once (a chain has thousands of rows but a few expiries)."""
+    if not set(map(type, texts)) <= {str}:
+        odd = next(t for t in texts if type(t) is not str)
+        raise BadBodyError(f"{what}: {odd!r} ({type(odd).__name__}), expected a date string")
+    out: dict[str, date] = {}
+    for text in set(cast("Sequence[str]", texts)):
+        try:
+            out[text] = parse_nse_date(text)
+        except ValueError as exc:
+            raise BadBodyError(f"{what}: {exc}") from None
+    return out
+
+
+def _decode(body: bytes) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BadBodyError(undecodable(body, exc)) from None
+    except TypeError:
+        raise BadBodyError(f"body is a {type(body).__name__}, expected bytes") from None
+
+
+def _split(doc: Any) -> tuple[Shape, dict[str, Any], list[Any]]:
+    """Find the shape, the object holding timestamp/underlyingValue, and the row list."""
+    if isinstance(doc, dict) and "records" in doc:
+        meta, where = doc["records"], "records.data"
+        if not isinstance(meta, dict):
+            raise BadBodyError(f"'records' is a {type(meta).__name__}, expected an object")
+        shape: Shape = "v3"
+    elif isinstance(doc, dict) and "timestamp" in doc and isinstance(doc.get("data"), list):
+        meta, where, shape = doc, "data", "nextapi"
+    else:
+        not_chain(doc)
+    rows = meta.get("data")
+    if not isinstance(rows, list):
+        raise BadBodyError(f"'{where}' is {kind(rows)}, expected a list of rows")
+    if not rows:
+        raise EmptyBodyError(f"'{where}' is empty: NSE's answer to an expiry it does not list")
+    if shape == "v3" and isinstance(rows[0], dict) and "expiryDates" not in rows[0]:
+        shape = "legacy"  # the retired endpoints named the row key expiryDate (singular)
+    return shape, meta, rows
+
+
+# --- the chain --------------------------------------------------------------------------------
+
+
+def parse_chain(
+    body: bytes, *, symbol: str, expiry: date | None = None, fetched_at: datetime
+) -> ParsedChain:
+    """Turn one option-chain response body into a ``QUOTES_SCHEMA`` table.
+
+    ``expiry`` is the expiry that was asked for: for v3/nextapi bodies, a response without a
+    row of it is a BadPayload (NSE answered for something else). Rows are never filtered by
+    it, so a legacy body yields every expiry. Raises ``BadPayload`` for anything unusable and
+    ``EmptyChain`` for an empty row list; ``fetched_at`` must be timezone-aware.
+    """
+    if fetched_at.tzinfo is None:
+        raise ValueError("fetched_at must be timezone-aware (use timeutil.now_ist())")
+    exp = format_expiry(expiry) if expiry else None
+    try:
+        return _parse_chain(body, symbol, expiry, fetched_at)
+    except EmptyBodyError as exc:
+        msg = f"{exc}; refresh the expiry list"
+        raise EmptyChain(msg, symbol=symbol, expiry=exp, body=body) from None
+    except BadBodyError as exc:
+        raise BadPayload(str(exc), symbol=symbol, expiry=exp, body=body) from None
+    except Exception as exc:
+        # The contract is "BadPayload or EmptyChain, nothing else": a gap in the checks
+        # must still reach quarantine with a reason, not crash the collector.
+        log.exception("unexpected error parsing %s %s", symbol, exp)
+        msg = f"unexpected {type(exc).__name__} while reading the chain: {exc}"
+        raise BadPayload(msg, symbol=symbol, expiry=exp, body=body) from exc
+
+
+def _parse_chain(
+    body: bytes, symbol: str, expiry: date | None, fetched_at: datetime
+) -> ParsedChain:
+    fast = _fast_v3(body)
+    if fast is not None:
+        shape: Shape = "v3"
+        (exchange_ts, underlying, expiry_dates), (arrays, present) = fast
+    else:
+        shape, meta, rows = _split(_decode(body))
+        exchange_ts, underlying, expiry_dates = _meta(meta, shape)
+        try:
+            arrays, present = _columns(rows, shape, underlying)
+        except (BadBodyError, EmptyBodyError):
+            raise
+        except Exception as exc:
+            # _columns does not check as it goes; find the exact row and field now.
+            problem = find_problem(rows, shape) or f"{type(exc).__name__}: {exc}"
+            raise BadBodyError(problem) from None
+    if expiry is not None and shape != "legacy" and expiry not in present:
+        got = ", ".join(map(format_expiry, sorted(present)))
+        msg = f"asked for expiry {format_expiry(expiry)} but the rows are for {got}"
+        raise BadBodyError(msg + "; refresh the expiry list")
+    n = len(arrays[0])
+    head = [
+        pa.repeat(pa.scalar(exchange_ts, type=_TS_TYPE), n),
+        pa.repeat(pa.scalar(fetched_at, type=_TS_TYPE), n),
+        pa.repeat(pa.scalar(symbol, type=pa.string()), n),
+    ]
+    table = pa.Table.from_arrays(head + arrays, schema=QUOTES_SCHEMA)
+    log.debug("parsed %s %s: %d rows at %s", symbol, shape, n, exchange_ts)
+    return ParsedChain(table, exchange_ts, underlying, expiry_dates, shape)
+
+
+def _fast_v3(body: bytes) -> tuple[_Meta, _Columns] | None:
+    """The typed path (``_v3types``), or None: the generic path then gives the same table or
+    the precise error."""
+    records = _v3types.decode(body)
+    if records is None or not records.data:
+        return None
+    try:
+        meta = _values(records.timestamp, records.underlying_value, records.expiry_dates, "v3")
+        return meta, _v3types.columns(records.data, meta[1])
+    except Exception as exc:
+        log.debug("typed v3 path declined (%s: %s); taking the generic path", type(exc), exc)
+        return None
+
+
+def _meta(meta: dict[str, Any], shape: Shape) -> _Meta:
+    """The snapshot-level values: timestamp, underlying value, listed expiries."""
+    listed = meta.get("expiryDates")
+    return _values(meta.get("timestamp"), meta.get("underlyingValue"), listed, shape)
+
+
+def _values(text: Any, value: Any, listed: Any, shape: Shape) -> _Meta:
+    prefix = "" if shape == "nextapi" else "records."
+    if text is None:
+        raise BadBodyError(
+            f"'{prefix}timestamp' is missing; cannot tell when NSE took this snapshot"
+        )
+    try:
+        exchange_ts = parse_nse_timestamp(text)
+    except ValueError as exc:
+        raise BadBodyError(f"'{prefix}timestamp': {exc}") from None
+    if value is not None and type(value) not in (int, float):
+        raise BadBodyError(f"'{prefix}underlyingValue' is {value!r}, expected a number")
+    if listed is not None and not isinstance(listed, list):
+        raise BadBodyError(f"'{prefix}expiryDates' is {kind(listed)}, expected a list")
+    dates = _dates(listed or (), f"{prefix}expiryDates").values()
+    return exchange_ts, None if value is None else float(value), tuple(sorted(dates))
+
+
+def _columns(rows: list[Any], shape: Shape, underlying: float | None) -> _Columns:
+    """Generic path: the columns expiry .. identifier as typed Arrow arrays, and the expiries."""
+    # A contract that does not exist comes as a zeroed leg with identifier null: drop it.
+    picked = [
+        (row, side, leg)
+        for row in rows
+        for side in SIDES
+        if (leg := row.get(side)) is not None and leg["identifier"] is not None
+    ]
+    if not picked:
+        raise EmptyBodyError(f"all {len(rows)} rows hold only placeholder legs (identifier null)")
+    row_of, sides, legs = zip(*picked, strict=True)
+    expiry_key = ROW_EXPIRY_KEY[shape]
+    expiry_text, strikes = zip(*map(itemgetter(expiry_key, "strikePrice"), row_of), strict=True)
+    if not set(map(type, expiry_text)) <= {str}:
+        raise TypeError("a row expiry is not a string")
+    date_of = _dates(expiry_text, f"row '{expiry_key}'")
+    values = list(zip(*map(LEG_GETTERS[shape], legs), strict=True))
+    if underlying is not None and None in values[-1]:
+        values[-1] = tuple(underlying if v is None else v for v in values[-1])
+    identifiers = [leg["identifier"] for leg in legs]
+    if not set(map(type, strikes)) <= _REAL or not set(map(type, identifiers)) <= {str}:
+        raise TypeError("a strike or an identifier has the wrong type")
+    arrays = [
+        pa.array([date_of[t] for t in expiry_text], type=pa.date32()),
+        pa.array(strikes, type=pa.float64()),
+        pa.array(sides, type=pa.string()),
+    ]
+    arrays += [_typed(col, t) for col, t in zip(values, LEG_TYPES, strict=True)]
+    arrays.append(pa.array(identifiers, type=pa.string()))
+    return arrays, set(date_of.values())
+
+
+def _typed(values: Sequence[Any], arrow_type: Any) -> Any:
+    """One numeric column. The type-set check comes first because pa.array would take bools
+    as numbers and silently truncate 3600.5 into an int64."""
+    kinds = set(map(type, values))
+    if not kinds <= _NUM:
+        raise TypeError("a leg field is not a number")
+    if arrow_type == pa.int64() and float in kinds:
+        # Legacy captures may carry quantities as 3600.0: keep them if integral.
+        if not all(type(v) is not float or v.is_integer() for v in values):
+            raise TypeError("a quantity is fractional")
+        values = [int(v) if type(v) is float else v for v in values]
+    return pa.array(values, type=arrow_type)
+
+
+# --- expiries and universe --------------------------------------------------------------------
+
+
+def parse_expiries(body: bytes, *, symbol: str) -> list[date]:
+    """``/api/option-chain-contract-info`` or NextApi ``getOptionChainDropdown`` → sorted dates."""
+    try:
+        doc = _decode(body)
+        texts = doc.get("expiryDates") if isinstance(doc, dict) else None
+        if not isinstance(texts, list):
+            if doc == {}:
+                not_chain(doc)
+            raise BadBodyError(
+                f"'expiryDates' is {kind(texts)}, expected a list of DD-Mon-YYYY dates"
+            )
+        if not texts:
+            raise BadBodyError(
+                "'expiryDates' is empty; NSE lists no expiries for this symbol. Retry later"
+            )
+        return sorted(set(_dates(texts, "expiryDates").values()))
+    except BadBodyError as exc:
+        raise BadPayload(str(exc), symbol=symbol, body=body) from None
+
+
+def parse_universe(body: bytes) -> list[Underlying]:
+    """``/api/underlying-information`` → indices (NSE order) then stocks (NSE order)."""
+    try:
+        doc = _decode(body)
+        data = doc.get("data") if isinstance(doc, dict) else None
+        if not isinstance(data, dict):
+            raise BadBodyError(f"'data' is {kind(data)}, expected an object with IndexList")
+        found = _universe_list(data, "IndexList", True) + _universe_list(
+            data, "UnderlyingList", False
+        )
+        if not found:
+            raise BadBodyError(
+                "IndexList and UnderlyingList are both empty; keep the previous universe"
+            )
+        return found
+    except BadBodyError as exc:
+        raise BadPayload(str(exc), body=body) from None
+
+
+def _universe_list(data: dict[str, Any], key: str, is_index: bool) -> list[Underlying]:
+    items = data.get(key)
+    if not isinstance(items, list):
+        raise BadBodyError(f"'data.{key}' is {kind(items)}, expected a list")
+    out = []
+    for i, item in enumerate(items):
+        sym = item.get("symbol") if isinstance(item, dict) else None
+        name = item.get("underlying") if isinstance(item, dict) else None
+        if not (isinstance(sym, str) and sym.strip()) or not isinstance(name, (str, type(None))):
+            raise BadBodyError(
+                f"'data.{key}[{i}]' is {item!r}, expected {{symbol, underlying}} strings"
+            )
+        out.append(Underlying(sym.strip(), (name or sym).strip(), is_index))
+    return out

@@ -1,0 +1,107 @@
+"""The request budget: one thread-safe token bucket.
+
+Where it sits: inside ``nse/client.py``. Every HTTP request a client sends (the cookie bootstrap
+included) first takes a token here, so the configured req/s is a hard ceiling on what NSE sees
+from us (DESIGN.md §2 "Rate", §5). The rate can be changed live, for an adaptive (AIMD) rate
+that backs off after a block.
+
+Clock and sleep are injected so tests run on fake time, and so the collector's stop can
+interrupt a wait: ``sleep`` may raise ``errors.Interrupted``, which propagates unchanged.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+__all__ = ["TokenBucket"]
+
+_EPSILON = 1e-9
+
+
+class TokenBucket:
+    """``rate`` tokens per second, at most ``burst`` saved up; starts full."""
+
+    def __init__(
+        self,
+        rate: float,
+        burst: int,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if burst < 1:
+            raise ValueError(f"burst must be >= 1, got {burst}")
+        self._check_rate(rate)
+        self._rate = float(rate)
+        self._burst = burst
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._tokens = float(burst)
+        self._last = clock()
+        self._granted = 0
+
+    @staticmethod
+    def _check_rate(rate: float) -> None:
+        if not rate > 0:
+            raise ValueError(f"rate must be > 0 requests/s, got {rate}")
+
+    @property
+    def rate(self) -> float:
+        """Tokens added per second."""
+        return self._rate
+
+    @property
+    def burst(self) -> int:
+        """Most tokens the bucket holds."""
+        return self._burst
+
+    @property
+    def granted(self) -> int:
+        """Tokens handed out since creation (the number of requests let through)."""
+        return self._granted
+
+    def set_rate(self, rate: float) -> None:
+        """Change the refill rate from now on; tokens already earned are kept."""
+        self._check_rate(rate)
+        with self._lock:
+            # Credit the time elapsed so far at the old rate before switching.
+            self._refill()
+            self._rate = float(rate)
+
+    def try_acquire(self) -> bool:
+        """Take a token if one is available now; never waits."""
+        with self._lock:
+            return self._take() == 0.0
+
+    def acquire(self) -> None:
+        """Take a token, waiting (through the injected sleep) until one is available."""
+        while True:
+            with self._lock:
+                wait = self._take()
+            if wait == 0.0:
+                return
+            # Sleep outside the lock so other threads can check in; re-check after waking
+            # because another thread may have taken the token we waited for.
+            self._sleep(wait)
+
+    def _take(self) -> float:
+        """Under the lock: take a token and return 0, or return the seconds until one exists."""
+        self._refill()
+        # The epsilon absorbs float rounding: after sleeping exactly the computed wait the
+        # bucket may hold 0.9999999999, and a clock with coarse resolution would then make
+        # us sleep ~0 seconds forever.
+        if self._tokens >= 1.0 - _EPSILON:
+            self._tokens = max(0.0, self._tokens - 1.0)
+            self._granted += 1
+            return 0.0
+        return (1.0 - self._tokens) / self._rate
+
+    def _refill(self) -> None:
+        now = self._clock()
+        # max(): a clock that steps back (a fake one in tests) must not drain the bucket.
+        elapsed = max(0.0, now - self._last)
+        self._tokens = min(float(self._burst), self._tokens + elapsed * self._rate)
+        self._last = now

@@ -1,0 +1,314 @@
+"""The analysis desk: questions about recorded option chains, answered as Arrow tables.
+
+Where it sits: the Python API over the DuckDB file the collector loads (``option_quotes``,
+``fetch_log``). Notebooks call ``nsechain.query.connect(path)``; the in-process dashboard
+passes a cursor of the collector's connection instead. The SQL bodies shared with the views
+are in ``analytics/sql.py``; greeks and IV in ``analytics/greeks.py``.
+
+Every method returns a ``pyarrow.Table``: ``.to_pandas()`` gives pandas, ``pl.from_arrow(t)``
+gives polars. Times are returned in IST; time arguments accept aware or naive (= IST)
+datetimes, dates and ISO strings. A path-backed desk opens the file read-only for each call
+and closes it again (``hold=False``), so it never keeps the collector's loader waiting on the
+lock; ``hold=True`` keeps one connection for fast repeated queries while nothing writes.
+
+Usage::
+
+    from nsechain.query import connect
+    desk = connect("options_chain_data.duckdb")
+    desk.chain("NIFTY")                      # nearest live expiry, latest snapshot
+    desk.pcr("NIFTY", start="2026-08-11")    # all expiries, one row per minute
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime, timedelta
+from typing import Any, NamedTuple
+
+import duckdb
+import pyarrow as pa
+
+from nsechain.analytics import queries
+from nsechain.analytics.db import When, as_instant, open_read_only, run
+from nsechain.analytics.greeks import DEFAULT_RATE, chain_greeks
+from nsechain.analytics.smile import smile_table
+from nsechain.analytics.sql import (
+    BUILDUP_SQL,
+    CHAIN_WIDE_SQL,
+    MAX_PAIN_SQL,
+    PCR_ALL_EXPIRIES_SQL,
+    PCR_SQL,
+    compose,
+)
+
+__all__ = ["Desk", "Snapshot", "connect"]
+
+Source = str | os.PathLike[str] | duckdb.DuckDBPyConnection
+
+
+class Snapshot(NamedTuple):
+    """One recorded chain: all rows of (symbol, expiry) at NSE's timestamp ``exchange_ts``."""
+
+    symbol: str
+    expiry: date
+    exchange_ts: datetime
+
+
+def connect(db: Source | None = None, *, timeout_s: float = 30.0, hold: bool = False) -> Desk:
+    """A Desk on a DuckDB file (default: the configured ``db_path``) or on an open
+    connection/cursor. Checks at once that the file opens, retrying up to ``timeout_s`` while
+    another process holds its lock, then raises ``DatabaseLocked``."""
+    if db is None:
+        from nsechain.config import load_settings
+
+        db = load_settings().db_path
+    return Desk(db, timeout_s=timeout_s, hold=hold)
+
+
+class Desk:
+    """Read-only questions about the recorded data. ``expiry=None`` means the nearest expiry
+    still live at ``at``; ``at=None`` means the latest snapshot. A snapshot that does not
+    exist raises ``LookupError``; an empty range gives an empty table."""
+
+    def __init__(self, source: Source, *, timeout_s: float = 30.0, hold: bool = False) -> None:
+        self._timeout_s = timeout_s
+        self._conn: duckdb.DuckDBPyConnection | None
+        self._path: str | None
+        if isinstance(source, duckdb.DuckDBPyConnection):
+            self._path, self._conn, self._owned = None, source, False
+            return
+        self._path = os.fspath(source)
+        conn = open_read_only(self._path, timeout_s=timeout_s)  # fail early, clearly
+        self._conn, self._owned = (conn, True) if hold else (None, False)
+        if not hold:
+            conn.close()
+
+    def close(self) -> None:
+        if self._owned and self._conn is not None:
+            self._conn.close()
+        self._conn = None
+
+    def __enter__(self) -> Desk:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _session(self) -> Iterator[Any]:
+        if self._conn is not None:
+            yield self._conn
+            return
+        if self._path is None:
+            raise ValueError("this Desk is closed")
+        con = open_read_only(self._path, timeout_s=self._timeout_s)
+        try:
+            yield con
+        finally:
+            con.close()
+
+    # --- plain SQL -------------------------------------------------------------------------
+    def sql(self, query: str, params: dict[str, Any] | None = None) -> pa.Table:
+        """Any SELECT, with ``$name`` parameters; for what the methods below do not cover."""
+        with self._session() as con:
+            return run(con, query, params)
+
+    # --- which snapshot --------------------------------------------------------------------
+    def snapshot(self, symbol: str, expiry: date | None = None, at: When | None = None) -> Snapshot:
+        """The snapshot ``chain`` would show: latest at or before ``at`` of ``expiry`` (or of
+        the nearest expiry live on ``at``'s IST day)."""
+        with self._session() as con:
+            return self._snapshot(con, symbol, expiry, at)
+
+    def _snapshot(self, con: Any, symbol: str, expiry: date | None, at: When | None) -> Snapshot:
+        sym, moment = _symbol(symbol), as_instant(at)
+        if expiry is None:
+            if moment is None:
+                moment = _scalar(con, queries.LATEST_TS, {"symbol": sym})
+                if moment is None:
+                    raise LookupError(f"{sym}: no data recorded")
+            day = moment.astimezone(queries.IST).date()
+            expiry = _scalar(con, queries.NEAREST_EXPIRY, {"symbol": sym, "at": moment, "day": day})
+            if expiry is None:
+                raise LookupError(f"{sym}: no live expiry with data at {moment:%Y-%m-%d %H:%M}")
+        params: dict[str, Any] = {"symbol": sym, "expiry": expiry}
+        sql = queries.LATEST_TS_OF_EXPIRY if moment is None else queries.LATEST_TS_OF_EXPIRY_AT
+        ts = _scalar(con, sql, params if moment is None else params | {"at": moment})
+        if ts is None:
+            when = "" if moment is None else f" at or before {moment:%Y-%m-%d %H:%M:%S}"
+            raise LookupError(f"{sym} {expiry}: no snapshot{when}")
+        return Snapshot(sym, expiry, ts)
+
+    def _on_snapshot(self, body: str, symbol: str, expiry: date | None, at: When | None) -> Any:
+        with self._session() as con:
+            snap = self._snapshot(con, symbol, expiry, at)
+            return run(con, compose(queries.ONE_SNAPSHOT, body), snap._asdict())
+
+    # --- chains ----------------------------------------------------------------------------
+    def chain(self, symbol: str, expiry: date | None = None, at: When | None = None) -> pa.Table:
+        """The wide chain of one snapshot, like NSE's page: CE columns | strike | PE columns
+        (columns: ``analytics.sql.WIDE_COLUMNS``), one row per strike, ascending."""
+        result: pa.Table = self._on_snapshot(CHAIN_WIDE_SQL, symbol, expiry, at)
+        return result
+
+    def quotes(self, symbol: str, expiry: date | None = None, at: When | None = None) -> pa.Table:
+        """The long rows (``option_quotes`` columns) of one snapshot."""
+        result: pa.Table = self._on_snapshot(queries.SNAPSHOT_ROWS, symbol, expiry, at)
+        return result
+
+    def history(
+        self,
+        symbol: str,
+        expiry: date,
+        strike: float,
+        option_type: str,
+        start: When | None = None,
+        end: When | None = None,
+    ) -> pa.Table:
+        """Every recorded row of one contract between ``start`` and ``end`` (inclusive)."""
+        side = option_type.strip().upper()
+        if side not in ("CE", "PE"):
+            raise ValueError(f"option_type must be CE or PE, not {option_type!r}")
+        params = {"symbol": _symbol(symbol), "expiry": expiry, "strike": float(strike)}
+        params["option_type"] = side
+        source = queries.source(queries.CONTRACT, params, start, end)
+        with self._session() as con:
+            return run(con, compose(source.sql, queries.SNAPSHOT_ROWS), source.params)
+
+    # --- ratios and levels -----------------------------------------------------------------
+    def pcr(
+        self,
+        symbol: str,
+        expiry: date | None = None,
+        start: When | None = None,
+        end: When | None = None,
+    ) -> pa.Table:
+        """OI and volume put-call ratios. With ``expiry``: one row per snapshot of it. Without:
+        all expiries combined, one row per minute (each expiry at its latest snapshot of the
+        day so far; ``expiries`` says how many were summed)."""
+        where = queries.SYMBOL if expiry is None else queries.SYMBOL_EXPIRY
+        params: dict[str, Any] = {"symbol": _symbol(symbol)}
+        if expiry is not None:
+            params["expiry"] = expiry
+        source = queries.source(where, params, start, end)
+        body = PCR_ALL_EXPIRIES_SQL if expiry is None else PCR_SQL
+        with self._session() as con:
+            return run(con, compose(source.sql, body), source.params)
+
+    def max_pain(self, symbol: str, expiry: date | None = None, at: When | None = None) -> pa.Table:
+        """Max pain of one snapshot: one row with ``max_pain``, ``total_pain``, ``strikes``."""
+        result: pa.Table = self._on_snapshot(MAX_PAIN_SQL, symbol, expiry, at)
+        return result
+
+    def max_pain_series(
+        self, symbol: str, expiry: date, start: When | None = None, end: When | None = None
+    ) -> pa.Table:
+        """Max pain of every snapshot of one expiry in ``[start, end]`` (e.g. a whole day)."""
+        params = {"symbol": _symbol(symbol), "expiry": expiry}
+        source = queries.source(queries.SYMBOL_EXPIRY, params, start, end)
+        with self._session() as con:
+            return run(con, compose(source.sql, MAX_PAIN_SQL), source.params)
+
+    def support_resistance(
+        self, symbol: str, expiry: date | None = None, n: int = 3, at: When | None = None
+    ) -> pa.Table:
+        """The ``n`` highest-OI strikes of each side: PE = support, CE = resistance."""
+        with self._session() as con:
+            snap = self._snapshot(con, symbol, expiry, at)
+            sql = compose(queries.ONE_SNAPSHOT, queries.TOP_OI)
+            return run(con, sql, snap._asdict() | {"n": int(n)})
+
+    def atm(self, symbol: str, expiry: date | None = None, at: When | None = None) -> pa.Table:
+        """ATM strike (nearest the spot with both legs), straddle premium (CE + PE last
+        price) and ATM IV (mean of NSE's CE and PE IV there, percent)."""
+        result: pa.Table = self._on_snapshot(queries.ATM, symbol, expiry, at)
+        return result
+
+    def oi_buildup(
+        self,
+        symbol: str,
+        expiry: date | None = None,
+        window: timedelta | int = timedelta(minutes=15),
+        at: When | None = None,
+    ) -> pa.Table:
+        """Build-up class of each contract between the latest snapshot (at ``at``) and the one
+        ``window`` earlier (a timedelta, or a count of snapshots). Empty if there is none."""
+        with self._session() as con:
+            snap = self._snapshot(con, symbol, expiry, at)
+            params = snap._asdict()
+            if isinstance(window, timedelta):
+                at_base = {"symbol": snap.symbol, "expiry": snap.expiry}
+                at_base["at"] = snap.exchange_ts - window
+                base = _scalar(con, queries.LATEST_TS_OF_EXPIRY_AT, at_base)
+            else:
+                back = {"back": max(int(window), 1) - 1}
+                base = _scalar(con, queries.NTH_PREVIOUS_TS, params | back)
+            # No baseline: pair the snapshot with itself, which yields no rows.
+            pair = params | {"from_ts": base if base is not None else snap.exchange_ts}
+            return run(con, compose(queries.TWO_SNAPSHOTS, BUILDUP_SQL), pair)
+
+    # --- volatility ------------------------------------------------------------------------
+    def greeks(
+        self,
+        symbol: str,
+        expiry: date | None = None,
+        at: When | None = None,
+        rate: float = DEFAULT_RATE,
+    ) -> pa.Table:
+        """Forward, model IV vs NSE IV, and Black-76 greeks of every contract of a snapshot."""
+        return chain_greeks(self.quotes(symbol, expiry, at), rate=rate)
+
+    def iv_smile(
+        self,
+        symbol: str,
+        expiry: date | None = None,
+        at: When | None = None,
+        rate: float = DEFAULT_RATE,
+    ) -> pa.Table:
+        """Per strike: log-moneyness ln(K/F), NSE and model IV of both sides, and
+        ``smile_iv`` (the out-of-the-money side's model IV)."""
+        return smile_table(self.greeks(symbol, expiry, at, rate))
+
+    # --- export ----------------------------------------------------------------------------
+    def export(
+        self,
+        out: str | os.PathLike[str],
+        *,
+        start: When | None = None,
+        end: When | None = None,
+        symbols: list[str] | None = None,
+        fmt: str = "parquet",
+    ) -> int:
+        """Write ``option_quotes`` rows in ``[start, end]`` (of ``symbols``, default all) to
+        one Parquet (zstd) or CSV file with DuckDB's COPY; returns the row count."""
+        if fmt not in queries.COPY_OPTIONS:
+            raise ValueError(f"format must be one of {sorted(queries.COPY_OPTIONS)}, not {fmt!r}")
+        base, params = queries.ALL_QUOTES, {}
+        if symbols:
+            base, params = queries.SOME_SYMBOLS, {"symbols": [_symbol(s) for s in symbols]}
+        source = queries.source(base, params, start, end)
+        sql = queries.copy_sql(source.sql, fmt)
+        with self._session() as con:
+            rows = con.execute(sql, source.params | {"out": os.fspath(out)}).fetchall()
+        return int(rows[0][0]) if rows else 0
+
+    # --- data quality ----------------------------------------------------------------------
+    def fetch_quality(self, start: When | None = None, end: When | None = None) -> pa.Table:
+        """Per symbol from ``fetch_log``: fetches by outcome, failures, and the largest gap
+        between two ok fetches of one expiry within a day (``max_gap_s``, where, which)."""
+        source = queries.source(queries.ALL_FETCHES, {}, start, end, column="fetched_at")
+        with self._session() as con:
+            return run(con, queries.fetch_quality_sql(source.sql), source.params)
+
+
+def _symbol(symbol: str) -> str:
+    return symbol.strip().upper()
+
+
+def _scalar(con: Any, sql: str, params: dict[str, Any]) -> Any:
+    # Through Arrow, not fetchone(): DuckDB's own TIMESTAMPTZ -> datetime needs pytz.
+    column = con.sql(sql, params=params).to_arrow_table().column(0)
+    value = column[0].as_py() if len(column) else None
+    return value.astimezone(queries.IST) if isinstance(value, datetime) else value
