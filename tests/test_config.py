@@ -50,7 +50,10 @@ def test_symbols_from_a_comma_list_are_upper_cased() -> None:
         ({"interval_s": 0}, "interval_s"),
         ({"base_url": "nseindia.com"}, "base_url"),
         ({"symbols": ""}, "symbols"),
-        ({"expiries_per_symbol": 0}, "expiries_per_symbol"),
+        ({"expiries_per_symbol": -1}, "expiries_per_symbol"),
+        ({"shard": "3/3"}, "shard"),
+        ({"session_overrides": "2026-13-01 closed"}, "session_overrides"),
+        ({"plan_headroom": 1.0}, "plan_headroom"),
     ],
 )
 def test_bad_values_give_one_line_naming_the_setting(

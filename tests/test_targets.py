@@ -1,11 +1,14 @@
-"""The interim plan: nearest N live expiries per symbol, and when expiries are refreshed."""
+"""Targets: the selected universe, expiry refreshes, the plan within budget, AIMD re-planning."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
+from pathlib import Path
+
+import pytest
 
 from nsechain.collector.targets import Targets
-from nsechain.config import INDEX_SYMBOLS, load_settings
+from nsechain.config import Settings, load_settings
 from nsechain.nse.parse import Underlying
 from nsechain.timeutil import IST
 
@@ -13,43 +16,58 @@ MON = datetime(2026, 8, 10, 10, 0, tzinfo=IST)
 EXPIRIES = [date(2026, 8, 11), date(2026, 8, 18), date(2026, 8, 25)]
 
 
-def test_plan_takes_the_nearest_live_expiries() -> None:
-    t = Targets(load_settings(symbols="NIFTY,M&M", expiries_per_symbol=2))
+def settings(tmp_path: Path, **kw: object) -> Settings:
+    return load_settings(data_dir=tmp_path / "data", **kw)
+
+
+def test_explicit_symbols_are_selected_and_planned_nearest_first(tmp_path: Path) -> None:
+    t = Targets(settings(tmp_path, symbols="NIFTY,M&M", expiries_per_symbol=2))
+    assert t.symbols == ("NIFTY", "M&M")  # indices first
     assert t.expiries_due(MON) == ["NIFTY", "M&M"]
     t.set_expiries("NIFTY", list(reversed(EXPIRIES)), MON)
     assert t.expiries_due(MON) == ["M&M"]
     assert t.plan(MON) == [("NIFTY", date(2026, 8, 11)), ("NIFTY", date(2026, 8, 18))]
 
 
-def test_an_expiry_lives_until_the_close_of_its_day() -> None:
-    t = Targets(load_settings(symbols="NIFTY", expiries_per_symbol=1))
+def test_an_expiry_lives_until_the_close_of_its_day(tmp_path: Path) -> None:
+    t = Targets(settings(tmp_path, symbols="NIFTY", expiries_per_symbol=1))
     t.set_expiries("NIFTY", EXPIRIES, MON)
-    tue_close = datetime(2026, 8, 11, 15, 30, tzinfo=IST)
-    assert t.plan(tue_close) == [("NIFTY", date(2026, 8, 11))]
+    assert t.plan(datetime(2026, 8, 11, 15, 30, tzinfo=IST)) == [("NIFTY", date(2026, 8, 11))]
     after = datetime(2026, 8, 11, 15, 31, tzinfo=IST)
+    assert t.expiries_due(after) == ["NIFTY"]  # the nearest passed: ask NSE again
     assert t.plan(after) == [("NIFTY", date(2026, 8, 18))]
-    assert t.expiries_due(after) == ["NIFTY"]  # nearest passed: ask NSE again
 
 
-def test_refresh_daily_after_empty_and_backoff_after_failure() -> None:
-    t = Targets(load_settings(symbols="NIFTY"))
-    t.set_expiries("NIFTY", EXPIRIES, MON)
-    assert t.expiries_due(MON) == []
-    assert t.expiries_due(MON.replace(day=11, hour=9)) == ["NIFTY"]  # a new day
-    t.mark_stale_expiries("NIFTY")
-    assert t.expiries_due(MON) == ["NIFTY"]
-    t.expiries_failed("NIFTY", MON)
-    assert t.expiries_due(MON) == []
-    assert t.expiries_due(MON.replace(minute=5)) == ["NIFTY"]
-
-
-def test_all_symbols_come_from_the_universe_with_indices_as_fallback() -> None:
-    t = Targets(load_settings(symbols="ALL"))
+def test_all_with_exclusions_and_the_universe_cache(tmp_path: Path) -> None:
+    s = settings(tmp_path, symbols="ALL", exclude_symbols="RELIANCE")
+    t = Targets(s)
+    assert len(t.symbols) > 200 and "RELIANCE" not in t.symbols  # the bundled list
     assert t.universe_due(MON)
-    t.universe_failed(MON)
-    assert t.symbols == list(INDEX_SYMBOLS)
-    t.set_universe(
-        [Underlying("NIFTY", "Nifty 50", True), Underlying("M&M", "M&M Ltd", False)], MON
-    )
-    assert t.symbols == ["NIFTY", "M&M"]
-    assert not t.universe_due(MON)
+    t.set_universe([Underlying("NIFTY", "Nifty 50", True), Underlying("M&M", "M&M", False)], MON)
+    t.set_expiries("NIFTY", EXPIRIES, MON)
+    t.save_cache()
+    again = Targets(s)  # a restart reads the cache: no universe or expiry calls needed today
+    assert again.symbols == ("NIFTY", "M&M")
+    assert "NIFTY" not in again.expiries_due(MON)
+
+
+def test_a_block_halves_the_budget_and_the_plan_shrinks(tmp_path: Path) -> None:
+    t = Targets(settings(tmp_path, symbols="ALL", rate=3.0))
+    for sym in t.symbols:
+        t.set_expiries(sym, EXPIRIES, MON)
+    full = t.plan_now.max_requests_per_tick
+    assert full <= 3.0 * 60 * 0.8
+    assert t.on_block() == pytest.approx(1.5)
+    assert t.plan_now.max_requests_per_tick <= 1.5 * 60 * 0.8 < full
+    for _ in range(100):
+        t.on_clean_tick()
+    assert t.rate.current == 3.0 and t.plan_now.max_requests_per_tick == full
+
+
+def test_shard_takes_a_share(tmp_path: Path) -> None:
+    shares = [
+        set(Targets(settings(tmp_path, symbols="ALL", shard=f"{i}/3")).symbols) for i in range(3)
+    ]
+    everything = set(Targets(settings(tmp_path, symbols="ALL")).symbols)
+    assert set().union(*shares) == everything
+    assert sum(len(s) for s in shares) == len(everything)

@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -56,13 +56,44 @@ class Settings(BaseSettings):
         default_factory=lambda: list(INDEX_SYMBOLS),
         description="Underlyings to record, or ['ALL'] for the whole F&O universe.",
     )
-    expiries_per_symbol: int = Field(2, ge=1, le=30, description="Nearest N expiries per symbol.")
+    exclude_symbols: list[str] = Field(
+        default_factory=list, description="Underlyings to leave out (with ALL)."
+    )
+    universe_kind: Literal["all", "indices", "stocks"] = Field(
+        "all", description="Restrict the universe to indices or stocks."
+    )
+    expiries_per_symbol: int = Field(
+        0, ge=0, le=40, description="Nearest N expiries per symbol; 0 = every listed expiry."
+    )
+    shard: str | None = Field(
+        None, description="'i/N': record only this collector's share of the universe (0-based)."
+    )
+
+    # --- the request plan (see `nsechain plan`) ----------------------------------------------
+    plan_headroom: float = Field(
+        0.2, ge=0, lt=1, description="Share of the budget kept free for retries and refreshes."
+    )
+    plan_index_near: int = Field(2, ge=1, description="Index expiries in the top tier.")
+    plan_weight_index: float = Field(60.0, gt=0, description="Relative cadence, near indices.")
+    plan_weight_stock: float = Field(4.0, gt=0, description="Relative cadence, near stocks.")
+    plan_weight_far: float = Field(1.0, gt=0, description="Relative cadence, far expiries.")
 
     # --- when ------------------------------------------------------------------------------
     interval_s: float = Field(60.0, gt=0, description="Seconds between ticks (wall-clock aligned).")
     batch_interval_s: float = Field(300.0, gt=0, description="Seconds between DuckDB loads.")
     ignore_market_hours: bool = Field(False, description="Collect outside NSE market hours too.")
     status_interval_s: float = Field(2.0, gt=0, description="Seconds between status.json writes.")
+    after_close_snapshot: bool = Field(
+        True, description="Take one more snapshot just after the close (closing OI)."
+    )
+    session_overrides: list[str] = Field(
+        default_factory=list,
+        description="Extra or changed sessions: '2026-11-08 18:00-19:15 Muhurat', "
+        "'2026-03-02 closed outage'.",
+    )
+    special_session_default: str = Field(
+        "13:45-19:15", description="Hours of a special (*) session NSE has not timed yet."
+    )
 
     # --- how to talk to NSE ------------------------------------------------------------------
     base_url: str = Field("https://www.nseindia.com", description="NSE (or simulator) base URL.")
@@ -84,13 +115,13 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = Field("text", description="Log line format.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Level.")
 
-    @field_validator("symbols", mode="before")
+    @field_validator("symbols", "exclude_symbols", "session_overrides", mode="before")
     @classmethod
-    def _split_symbols(cls, value: Any) -> Any:
+    def _split_symbols(cls, value: Any, info: ValidationInfo) -> Any:
         # Accept "NIFTY,BANKNIFTY" from an env var or a flag as well as a list.
         if isinstance(value, str):
             value = [s for s in value.split(",") if s.strip()]
-        if isinstance(value, list):
+        if isinstance(value, list) and info.field_name != "session_overrides":
             return [str(s).strip().upper() for s in value]
         return value
 
@@ -99,6 +130,39 @@ class Settings(BaseSettings):
     def _non_empty(cls, value: list[str]) -> list[str]:
         if not value:
             raise ValueError("give at least one symbol, or ALL")
+        return value
+
+    @field_validator("shard")
+    @classmethod
+    def _shard(cls, value: str | None) -> str | None:
+        if value is not None:
+            from nsechain.market.shard import parse_shard
+
+            try:
+                parse_shard(value)
+            except ConfigError as exc:  # re-raised as ValueError so the message names the field
+                raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("session_overrides")
+    @classmethod
+    def _overrides(cls, value: list[str]) -> list[str]:
+        from nsechain.market.calendar import parse_override
+
+        for text in value:
+            try:
+                parse_override(text)
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("special_session_default")
+    @classmethod
+    def _special(cls, value: str) -> str:
+        from nsechain.market.holidays import parse_session_times
+
+        if parse_session_times(value) is None:
+            raise ValueError("expected HH:MM-HH:MM, e.g. 13:45-19:15")
         return value
 
     @field_validator("base_url")
@@ -137,6 +201,11 @@ class Settings(BaseSettings):
     @property
     def status_path(self) -> Path:
         return self.data_dir / "status.json"
+
+    @property
+    def market_dir(self) -> Path:
+        """Caches of NSE's holiday list and universe (with expiries)."""
+        return self.data_dir / "market"
 
     @property
     def all_symbols(self) -> bool:

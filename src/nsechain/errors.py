@@ -1,7 +1,7 @@
 """Every error nsechain raises, in one tree.
 
 Where it sits: everywhere. The NSE client translates httpx errors into these at one boundary
-(``nse/client.py``), the parser raises ``PayloadError`` subclasses, the store raises
+(``nse/_responses.py``), the parser raises ``PayloadError`` subclasses, the store raises
 ``StorageError``; the collector decides retry-or-give-up from the two marker classes
 ``TransientError`` / ``TerminalError`` and writes ``outcome`` into ``fetch_log``.
 

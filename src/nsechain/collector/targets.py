@@ -1,93 +1,163 @@
-"""What to fetch: the symbols, their live expiries, and this tick's (symbol, expiry) pairs.
+"""What to fetch: the universe, its live expiries, and this tick's (symbol, expiry) pairs.
 
-Where it sits: the collector asks ``Targets`` each tick which universe/expiry refreshes are due
-(it does the HTTP itself and hands the parsed results back) and which pairs to fetch. State only,
-no I/O. The plan here is the simple one: the nearest N live expiries of every symbol, every tick.
+Where it sits: between the collector (which does the HTTP and hands parsed answers back) and the
+pure market modules: ``market.universe`` (what exists), ``market.plan`` (what fits the budget),
+``market.rate`` (the budget after 403 blocks). It keeps the current plan and rebuilds it when
+the universe, an expiry list or the effective rate changes; the only I/O is the universe cache.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
 
-from nsechain.config import INDEX_SYMBOLS, Settings
-from nsechain.nse.parse import Underlying
+from nsechain.config import Settings
+from nsechain.market.plan import Plan, TierRule, make_plan, tick_number
+from nsechain.market.plan import default_policy as _policy
+from nsechain.market.rate import AimdRate
+from nsechain.market.shard import Shard, parse_shard
+from nsechain.market.universe import (
+    Selection,
+    UnderlyingLike,
+    Universe,
+    load_universe_cache,
+    save_universe_cache,
+)
 from nsechain.timeutil import IST
 
-__all__ = ["Targets"]
+__all__ = ["Targets", "build_universe"]
 
-#: An expiry is tradeable until the close on its date.
-EXPIRY_CUTOFF = time(15, 30)
-#: After a failed refresh, wait this long before asking again (the tick keeps running).
-REFRESH_RETRY = timedelta(minutes=2)
+log = logging.getLogger(__name__)
 
 
-def is_live(expiry: date, now: datetime) -> bool:
-    return datetime.combine(expiry, EXPIRY_CUTOFF, tzinfo=IST) >= now
+def build_universe(settings: Settings) -> tuple[Universe, list[str]]:
+    """The selected universe from the cache (or the bundled list), and unknown symbols named."""
+    base = load_universe_cache(settings.market_dir) or Universe.bundled()
+    selection = _selection(settings)
+    unknown = [s for s in base.unknown(selection) if s not in selection.exclude]
+    return _restrict(base, settings), unknown
+
+
+def _selection(settings: Settings) -> Selection:
+    return Selection.of(
+        settings.symbols, exclude=settings.exclude_symbols, kind=settings.universe_kind
+    )
+
+
+def _shard(settings: Settings) -> Shard | None:
+    return parse_shard(settings.shard) if settings.shard else None
+
+
+def _restrict(universe: Universe, settings: Settings) -> Universe:
+    chosen = universe.select(_selection(settings))
+    shard = _shard(settings)
+    return chosen.shard(shard) if shard is not None else chosen
 
 
 class Targets:
+    """Mutable holder of the immutable Universe and the Plan derived from it."""
+
     def __init__(self, settings: Settings) -> None:
-        self._per_symbol = settings.expiries_per_symbol
-        self._all = settings.all_symbols
-        self.symbols: list[str] = [] if self._all else list(settings.symbols)
-        self.expiries: dict[str, list[date]] = {}
-        self._universe_day: date | None = None
-        self._universe_retry_at: datetime | None = None
-        self._refreshed_day: dict[str, date] = {}
-        self._retry_at: dict[str, datetime] = {}
+        self.settings = settings
+        self.universe, unknown = build_universe(settings)
+        if unknown:
+            log.warning(
+                "symbols not in NSE's F&O list (as of %s): %s; they are tried anyway",
+                self.universe.as_of,
+                ",".join(unknown),
+            )
+        self.rate = AimdRate(settings.rate)
+        self._plan: Plan | None = None
+        self._dirty = False  # the universe changed since the cache was last saved
 
     # --- universe ---------------------------------------------------------------------------
-    def universe_due(self, now: datetime) -> bool:
-        if not self._all or self._universe_day == now.date():
-            return False
-        return self._universe_retry_at is None or now >= self._universe_retry_at
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        return self.universe.symbols
 
-    def set_universe(self, universe: Sequence[Underlying], now: datetime) -> None:
-        self.symbols = [u.symbol for u in universe]
-        self._universe_day = now.date()
-        self._universe_retry_at = None
+    def universe_due(self, now: datetime) -> bool:
+        return self.universe.universe_due(now)
+
+    def set_universe(self, listed: Sequence[UnderlyingLike], now: datetime) -> None:
+        fresh = Universe.of(listed, source="nse", as_of=now.astimezone(IST).date())
+        self.universe = self.universe.replace_listings(_restrict(fresh, self.settings))
+        self._changed()
 
     def universe_failed(self, now: datetime) -> None:
-        if not self.symbols:
-            # Never had a universe: start with the indices rather than nothing.
-            self.symbols = list(INDEX_SYMBOLS)
-        self._universe_retry_at = now + REFRESH_RETRY
+        self.universe = self.universe.universe_failed(now)
 
     # --- expiries ---------------------------------------------------------------------------
     def expiries_due(self, now: datetime) -> list[str]:
-        """Symbols whose expiry list is missing, from another day, or has run out."""
-        due = []
-        for symbol in self.symbols:
-            retry_at = self._retry_at.get(symbol)
-            if retry_at is not None and now < retry_at:
-                continue
-            stored = self.expiries.get(symbol)
-            if (
-                not stored
-                or self._refreshed_day.get(symbol) != now.date()
-                or not is_live(stored[0], now)  # the nearest expiry has just passed
-            ):
-                due.append(symbol)
-        return due
+        dropped = self.universe.drop_passed(now)
+        if dropped is not self.universe:
+            self.universe = dropped
+            self._changed()
+        return self.universe.expiries_due(now)
 
     def set_expiries(self, symbol: str, dates: Sequence[date], now: datetime) -> None:
-        self.expiries[symbol] = sorted(e for e in dates if is_live(e, now))
-        self._refreshed_day[symbol] = now.date()
-        self._retry_at.pop(symbol, None)
+        self.universe = self.universe.with_expiries(symbol, dates, now)
+        self._changed()
 
     def expiries_failed(self, symbol: str, now: datetime) -> None:
-        self._retry_at[symbol] = now + REFRESH_RETRY
+        self.universe = self.universe.expiries_failed(symbol, now)
 
     def mark_stale_expiries(self, symbol: str) -> None:
-        """A fetch came back empty (NSE's answer to a wrong expiry): refresh before next use."""
-        self._refreshed_day.pop(symbol, None)
-        self._retry_at.pop(symbol, None)
+        """A fetch came back empty (NSE's answer to a wrong expiry): refresh before long."""
+        self.universe = self.universe.mark_empty(symbol)
+
+    # --- rate -------------------------------------------------------------------------------
+    def on_block(self) -> float:
+        """A 403 rate block: halve the effective budget and re-plan."""
+        rate = self.rate.on_block()
+        self._plan = None
+        log.warning("rate lowered after a block effective_rate=%.2f", rate)
+        return rate
+
+    def on_clean_tick(self) -> float:
+        if self.rate.reduced:
+            self.rate.on_success_tick()
+            self._plan = None
+        return self.rate.current
 
     # --- the plan ---------------------------------------------------------------------------
+    @property
+    def plan_now(self) -> Plan:
+        if self._plan is None:
+            s = self.settings
+            self._plan = make_plan(
+                self.universe.plan_items(s.expiries_per_symbol or None),
+                budget=self.rate.current,
+                interval_s=s.interval_s,
+                headroom=s.plan_headroom,
+                policy=policy_of(s),
+            )
+        return self._plan
+
     def plan(self, now: datetime) -> list[tuple[str, date]]:
-        pairs: list[tuple[str, date]] = []
-        for symbol in self.symbols:
-            live = [e for e in self.expiries.get(symbol, []) if is_live(e, now)]
-            pairs.extend((symbol, e) for e in live[: self._per_symbol])
-        return pairs
+        """The pairs of the tick ``now`` falls in (wall-clock numbered, so restarts keep order)."""
+        k = tick_number(now, self.settings.interval_s)
+        return [(p.symbol, p.expiry) for p in self.plan_now.tick(k)]
+
+    def _changed(self) -> None:
+        self._plan = None
+        self._dirty = True
+
+    def save_cache(self) -> None:
+        """Persist universe and expiries once per refresh pass, so a restart skips ~215 calls."""
+        if not self._dirty:
+            return
+        try:
+            save_universe_cache(self.settings.market_dir, self.universe)
+            self._dirty = False
+        except OSError as exc:  # a cache, not data: say so and carry on
+            log.warning("universe cache not saved dir=%s error=%r", self.settings.market_dir, exc)
+
+
+def policy_of(settings: Settings) -> tuple[TierRule, ...]:
+    return _policy(
+        index_near=settings.plan_index_near,
+        index_weight=settings.plan_weight_index,
+        stock_weight=settings.plan_weight_stock,
+        far_weight=settings.plan_weight_far,
+    )

@@ -114,14 +114,27 @@ class Collector:
         except Interrupted:
             result.interrupted = True
         except ClientPaused as exc:
+            result.outcomes["blocked"] += 1
             result.error = str(exc)
             log.warning("tick paused reason=%r", str(exc))
+        self._adapt_rate(result)
         quotes = pa.concat_tables(tables) if tables else QUOTES_SCHEMA.empty_table()
         result.quote_rows = quotes.num_rows
         self._write(tick_at, quotes, result)
         self.totals.update(result.outcomes)
         self.totals["ticks"] += 1
         return result
+
+    def _adapt_rate(self, result: TickResult) -> None:
+        """AIMD: a 403 block halves the budget; a clean tick wins a little of it back."""
+        if result.outcomes["blocked"]:
+            rate = self.targets.on_block()
+        elif not result.interrupted and result.outcomes["ok"]:
+            rate = self.targets.on_clean_tick()
+        else:
+            return
+        if rate != self.client.limiter.rate:
+            self.client.limiter.set_rate(rate)
 
     def _fetch_one(self, symbol: str, expiry: date, result: TickResult) -> pa.Table | None:
         def decode(body: bytes, ex: Exchange) -> ParsedChain:
@@ -182,6 +195,7 @@ class Collector:
                 log.warning("expiries refresh failed symbol=%s error=%r", symbol, str(exc))
                 self.targets.expiries_failed(symbol, now)
                 self._note_failure(result, exc, f"expiries of {symbol}")
+        self.targets.save_cache()
 
     def _note_failure(self, result: TickResult, exc: NsechainError, what: str) -> None:
         result.outcomes[exc.outcome] += 1

@@ -7,12 +7,12 @@ page), gates them like NSE (cookies, a per-client rate limit) and injects NSE's 
 on demand.
 
 Modules, bottom up: ``universe`` (5 indices + 208 stocks), ``calendar`` (FO holidays,
-sessions, expiry rules), ``pricing`` (Black-Scholes, IV, hashing), ``market`` (spot paths,
-contracts, quotes), ``clock`` (simulated time, snapshot instants), ``render`` (JSON shapes),
-``pages`` (HTML pages), ``gate`` (cookies, rate limit), ``faults``, ``routes`` (the /api/
-endpoints and the render cache), ``admin`` (counters, /__admin/), ``server`` (``Simulator``),
-``process`` (``SimulatorProcess``: the same in a child process) and ``cli``
-(``nsechain simulate``).
+sessions, expiry rules), ``pricing`` (Black-Scholes, IV, hashing), ``quotes`` (one leg at one
+snapshot), ``market`` (spot paths, listed contracts, chains), ``clock`` (simulated time,
+snapshot instants), ``render`` (JSON shapes), ``pages`` (HTML pages), ``gate`` (cookies, rate
+limit), ``faults``, ``routes`` (the /api/ endpoints and the render cache), ``admin``
+(counters, /__admin/), ``server`` (``Simulator``), ``process`` (``SimulatorProcess``: the same
+in a child process) and ``cli`` (``nsechain simulate``).
 
 Typical use in a test::
 

@@ -30,37 +30,14 @@ from nsechain.sim.calendar import (
     stock_expiries,
 )
 from nsechain.sim.clock import Snapshot
-from nsechain.sim.pricing import bs_pair, bs_price, gauss, implied_vol, mix, smile, unit
+from nsechain.sim.pricing import bs_pair, bs_price, gauss, mix, smile, unit
+from nsechain.sim.quotes import TICK, Contract, Leg, Now, leg, tick
 from nsechain.sim.universe import Underlying, by_symbol
 
 __all__ = ["Chain", "Contract", "Leg", "Market", "Row"]
 
 _YEAR_S = 365.0 * 86400.0
-_TICK = 0.05
 _MINUTES = SESSION_SECONDS // 60
-
-#: One leg's numbers, in the order render.py reads them:
-#: oi, change_in_oi, pct_change_in_oi, volume, iv, last, change, pct_change,
-#: total_buy_qty, total_sell_qty, bid, bid_qty, ask, ask_qty
-Leg = tuple[int, int, float, int, float, float, float, float, int, int, float, int, float, int]
-
-
-@dataclass(frozen=True, slots=True)
-class Contract:
-    """Per-day constants of one option (what NSE would know at the open)."""
-
-    key: int  #: hash seed for this contract's per-snapshot noise
-    strike: float
-    is_call: bool
-    exists: bool  #: False: NSE serves a zeroed leg with ``identifier: null``
-    identifier: str
-    oi_prev: int  #: OI at the previous close
-    oi_move: int  #: OI change from the previous close to today's close
-    oi_wiggle: float  #: amplitude of intraday OI noise
-    volume_day: float  #: contracts traded by today's close
-    volume_shape: float  #: exponent on the intraday curve: early or late trader
-    spread: float  #: relative bid/ask spread
-    prev_price: float  #: option close of the previous trading day
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,10 +83,6 @@ class _Day:
 def _curve(tau: float) -> float:
     # Cumulative share of the day's trading by session fraction tau: busy open and close.
     return 0.5 * tau + 0.25 * (1.0 - (1.0 - tau) ** 6) + 0.25 * tau**6
-
-
-def _tick(x: float) -> float:
-    return round(round(x / _TICK) * _TICK, 2)
 
 
 class Market:
@@ -166,7 +139,7 @@ class Market:
         spot = self._spot(d, snap)
         tau = snap.elapsed / SESSION_SECONDS
         t = max(e.close_ts - snap.at.timestamp(), 60.0) / _YEAR_S
-        now = _Now(spot, t, _curve(tau), math.sin(math.pi * tau), 9 * tau, snap.key, e.lot)
+        now = Now(spot, t, _curve(tau), math.sin(math.pi * tau), 9 * tau, snap.key, e.lot)
         rows = []
         for strike, (ce, pe) in zip(e.strikes, e.contracts, strict=True):
             sigma = smile(d.atm, spot, strike, t)
@@ -174,8 +147,8 @@ class Market:
             rows.append(
                 Row(
                     strike,
-                    _leg(ce, now, call, sigma, vega) if ce.exists else None,
-                    _leg(pe, now, put, sigma, vega) if pe.exists else None,
+                    leg(ce, now, call, sigma, vega) if ce.exists else None,
+                    leg(pe, now, put, sigma, vega) if pe.exists else None,
                 )
             )
         ids = tuple(
@@ -234,7 +207,7 @@ class Market:
             h = mix(self._sym(d.underlying), snap.key)
             noise = gauss(h) * lo * d.underlying.vol / math.sqrt(252.0 * _MINUTES * 60) * 3
         value = lo + (hi - lo) * s / 60.0 + noise
-        return round(value, 2) if d.underlying.is_index else _tick(value)
+        return round(value, 2) if d.underlying.is_index else tick(value)
 
     # --- per-expiry contracts ------------------------------------------------------------
     def _expiry(self, d: _Day, expiry: date) -> _Expiry:
@@ -336,7 +309,7 @@ class Market:
         # Stocks list some deep in-the-money contracts on one side only.
         exists = u.is_index or otm or abs(moneyness) < 0.15 or unit(mix(key, 3)) < 0.5
         sigma0 = smile(d.atm, spot0, strike, t_prev)
-        prev_price = _tick(max(bs_price(spot0, strike, t_prev, sigma0, is_call), _TICK))
+        prev_price = tick(max(bs_price(spot0, strike, t_prev, sigma0, is_call), TICK))
         return Contract(
             key=key,
             strike=strike,
@@ -351,64 +324,3 @@ class Market:
             spread=0.002 + 0.06 / (1.0 + base / 50.0) + 0.01 * rank,
             prev_price=prev_price if oi_prev else 0.0,
         )
-
-
-@dataclass(frozen=True, slots=True)
-class _Now:
-    """What every leg of one chain snapshot shares."""
-
-    spot: float
-    t: float  #: years to expiry
-    curve: float  #: share of the day's volume traded so far
-    hump: float  #: sin(pi * tau): intraday OI noise is zero at the open and the close
-    phase: float
-    at: int  #: snapshot key, seeds the order-book noise
-    lot: int
-
-
-def _leg(c: Contract, now: _Now, model: float, sigma: float, vega: float) -> Leg:
-    """One leg's numbers at one snapshot (see ``Leg`` for the order)."""
-    lot = now.lot
-    price = _tick(max(model, _TICK))
-    volume = int(c.volume_day * now.curve**c.volume_shape)
-    wiggle = c.oi_wiggle * now.hump * math.sin(c.key % 628 / 100 + now.phase)
-    oi = max(0, round(c.oi_prev + c.oi_move * now.curve + wiggle))
-    d_oi = oi - c.oi_prev
-    pd_oi = d_oi / c.oi_prev * 100 if c.oi_prev else 0.0
-    last = price if volume else 0.0
-    change = round(last - c.prev_price, 2) if last and c.prev_price else 0.0
-    pchange = change / c.prev_price * 100 if change else 0.0
-    iv = _iv(c, now, last, model, sigma, vega)
-    # One hash gives four 16-bit uniforms; two give the order book's six draws.
-    h = mix(c.key, now.at)
-    g = mix(h, 1)
-    half = max(_TICK, price * c.spread / 2)
-    bid = max(0.0, _tick(price - half * (0.5 + (h & 0xFFFF) / 65536)))
-    ask = _tick(price + half * (0.5 + (h >> 16 & 0xFFFF) / 65536))
-    depth = 2 + int(18 / (1 + 20 * c.spread))
-    bid_qty = lot * (1 + (h >> 32 & 0xFFFF) * depth // 65536) if bid else 0
-    ask_qty = lot * (1 + (h >> 48) * depth // 65536)
-    book = (oi + volume * 0.05) * 0.8 + 5
-    total_buy = lot * max(1, int(book * (0.3 + 1.2 * (g & 0xFFFF) / 65536))) if bid else 0
-    total_sell = lot * max(1, int(book * (0.3 + 1.2 * (g >> 16 & 0xFFFF) / 65536)))
-    return (
-        oi, d_oi, pd_oi, volume, iv, last, change, pchange,
-        total_buy, total_sell, bid, bid_qty, ask, ask_qty,
-    )  # fmt: skip
-
-
-def _iv(c: Contract, now: _Now, last: float, model: float, sigma: float, vega: float) -> float:
-    # NSE shows IV 0 for untraded contracts and where the price holds (almost) no time
-    # value; elsewhere the IV is the one that reprices ``last`` (the model price rounded to
-    # the tick), to 2 decimals in percent.
-    if not last:
-        return 0.0
-    intrinsic = max(0.0, now.spot - c.strike) if c.is_call else max(0.0, c.strike - now.spot)
-    if last - intrinsic < 0.01 * last:
-        return 0.0
-    diff = last - model
-    if abs(diff) < 0.05 * model and vega > 1e-9:
-        sigma += diff / vega  # one Newton step: rounding moved the price only a little
-    else:
-        sigma = implied_vol(last, now.spot, c.strike, now.t, c.is_call, sigma)
-    return round(sigma * 100, 2)
