@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from nsechain.config import Settings, load_settings
 
 #: Real NSE responses live beside the project checkout; tests never copy them in.
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "nse"
@@ -21,3 +26,32 @@ def fixture_bytes(name: str) -> bytes:
 @pytest.fixture
 def nse_fixture() -> object:
     return fixture_bytes
+
+
+def e2e_settings(tmp_path: Path, base_url: str, **kw: Any) -> Settings:
+    defaults: dict[str, Any] = {
+        "base_url": base_url,
+        "data_dir": tmp_path / "data",
+        "db_path": tmp_path / "chain.duckdb",
+        "symbols": "NIFTY,RELIANCE,M&M",
+        "expiries_per_symbol": 2,
+        "interval_s": 1.0,
+        "batch_interval_s": 2.0,
+        "status_interval_s": 0.2,
+        "ignore_market_hours": True,
+        "rate": 100.0,
+        "burst": 10,
+        "backoff_base_s": 0.01,
+        "backoff_max_s": 0.2,
+        "timeout_s": 5.0,
+    }
+    return load_settings(**{**defaults, **kw})
+
+
+def wait_for(cond: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +10,8 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
+from conftest import e2e_settings, wait_for
 from nsechain import OptionsThreadedManager
-from nsechain.config import Settings, load_settings
 from nsechain.sim.server import SimConfig, Simulator
 from nsechain.store.loader import Loader
 from nsechain.store.paths import tick_file_name, tick_time_of_name
@@ -24,35 +23,6 @@ def sim() -> Iterator[Simulator]:
     # every tick sees a new snapshot.
     with Simulator(SimConfig(seed=7, speed=60, start="2026-11-25T09:20:00")) as s:
         yield s
-
-
-def e2e_settings(tmp_path: Path, base_url: str, **kw: Any) -> Settings:
-    defaults: dict[str, Any] = {
-        "base_url": base_url,
-        "data_dir": tmp_path / "data",
-        "db_path": tmp_path / "chain.duckdb",
-        "symbols": "NIFTY,RELIANCE,M&M",
-        "expiries_per_symbol": 2,
-        "interval_s": 1.0,
-        "batch_interval_s": 2.0,
-        "status_interval_s": 0.2,
-        "ignore_market_hours": True,
-        "rate": 100.0,
-        "burst": 10,
-        "backoff_base_s": 0.01,
-        "backoff_max_s": 0.2,
-        "timeout_s": 5.0,
-    }
-    return load_settings(**{**defaults, **kw})
-
-
-def wait_for(cond: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 def db_facts(db: Path) -> dict[str, Any]:

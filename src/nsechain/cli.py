@@ -105,7 +105,7 @@ def collect(
         return
     with Live(console=err, refresh_per_second=2) as view:
         manager.run_until_stopped(
-            every=lambda: view.update(status_view(manager.get_thread_status()))
+            every=lambda: view.update(status_view(manager.get_thread_status(), limit=12))
         )
 
 
@@ -175,3 +175,15 @@ def ingest(
         f"fetch_rows={result.fetch_rows} skipped_snapshots={result.skipped_snapshots} "
         f"into {settings.db_path}"
     )
+
+
+def _register_subcommands() -> None:
+    # Each package owns its commands; they import their heavy modules lazily.
+    from nsechain.market.cli import register as register_market
+    from nsechain.sim.cli import register as register_sim
+
+    register_market(app)
+    register_sim(app)
+
+
+_register_subcommands()

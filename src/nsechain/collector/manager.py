@@ -27,7 +27,7 @@ from typing import Any
 
 import httpx
 
-from nsechain.collector.session import MarketClock, MarketHours
+from nsechain.collector.session import MarketClock, TradingCalendar
 from nsechain.collector.status import build_status, write_status
 from nsechain.collector.tick import Collector, TickResult
 from nsechain.collector.workers import StopToken, Worker
@@ -74,7 +74,11 @@ class OptionsThreadedManager:
             self.settings.processed_dir,
             self.settings.quarantine_dir,
         )
-        self.market: MarketClock = market if market is not None else MarketHours()
+        self.market: MarketClock = (
+            market
+            if market is not None
+            else TradingCalendar(self.settings, self.collector.holidays_body)
+        )
         self.batch = BatchStats()
         self.state = "starting"
         self.last_tick: TickResult | None = None
@@ -198,12 +202,21 @@ class OptionsThreadedManager:
     # --- collection -------------------------------------------------------------------------
     def _collection_loop(self) -> None:
         first = True
+        was_open = False
         while not self._stop.is_set():
             now = now_ist()
-            if not self.settings.ignore_market_hours and not self.market.is_open(now):
+            # Ask even when ignoring hours: it keeps the calendar (and the status) current.
+            market_open = self.market.is_open(now)
+            if not self.settings.ignore_market_hours and not market_open:
+                if was_open and self.settings.after_close_snapshot:
+                    # NSE keeps revising OI for a while after 15:30: one more look.
+                    log.info("after-close snapshot at=%s", now.isoformat(timespec="seconds"))
+                    self._tick(now)
+                was_open = False
                 self._wait_for_open(now)
                 first = True
                 continue
+            was_open = True
             paused_s = self._pause_remaining()
             if paused_s > 0:
                 resume = now + timedelta(seconds=paused_s)

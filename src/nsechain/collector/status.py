@@ -41,6 +41,7 @@ def build_status(m: OptionsThreadedManager) -> dict[str, Any]:
         "updated_at": _iso(now_ist()),
         "pid": os.getpid(),
         "state": m.state,
+        "market": _market(m),
         "settings": {
             "symbols": m.settings.symbols,
             "rate": m.settings.rate,
@@ -62,6 +63,7 @@ def build_status(m: OptionsThreadedManager) -> dict[str, Any]:
             "rows_written": totals["rows_written"],
             "last_tick_rows": tick.quote_rows if tick else 0,
             "last_tick_planned": tick.planned if tick else 0,
+            "tick_in_flight": list(c.progress) if c.progress else None,
             "effective_rate": c.client.effective_rate,
             "backlog_ticks": c.backlog,
             "last_error": (tick.error if tick else None) or col.last_crash,
@@ -86,6 +88,24 @@ def build_status(m: OptionsThreadedManager) -> dict[str, Any]:
             }
             for sym, f in sorted(c.freshness.items())
         },
+    }
+
+
+def _market(m: OptionsThreadedManager) -> dict[str, Any] | None:
+    state = getattr(m.market, "state", None)
+    if state is None:
+        return None
+    try:
+        st = state(now_ist())
+    except Exception as exc:  # never let the calendar break status reporting
+        return {"phase": "unknown", "reason": str(exc)}
+    if st is None:
+        return None
+    return {
+        "phase": st.phase,
+        "reason": st.reason,
+        "next_open": _iso(st.next_open),
+        "next_close": _iso(st.next_close),
     }
 
 

@@ -94,6 +94,7 @@ class Collector:
         self._backlog: deque[tuple[datetime, pa.Table, pa.Table]] = deque(maxlen=MAX_BACKLOG)
         self.freshness: dict[str, SymbolFreshness] = {}
         self.totals: Counter[str] = Counter()  # outcome -> count, plus rows_written, ticks
+        self.progress: tuple[int, int] | None = None  # (fetched, planned) of the tick in flight
 
     # --- the tick ---------------------------------------------------------------------------
     def run_tick(self, tick_at: datetime, stop: threading.Event | None = None) -> TickResult:
@@ -104,10 +105,11 @@ class Collector:
             self._refresh_targets(tick_at, result)
             pairs = self.targets.plan(tick_at)
             result.planned = len(pairs)
-            for symbol, expiry in pairs:
+            for done, (symbol, expiry) in enumerate(pairs):
                 if stop is not None and stop.is_set():
                     result.interrupted = True
                     break
+                self.progress = (done, len(pairs))
                 table = self._fetch_one(symbol, expiry, result)
                 if table is not None:
                     tables.append(table)
@@ -117,6 +119,7 @@ class Collector:
             result.outcomes["blocked"] += 1
             result.error = str(exc)
             log.warning("tick paused reason=%r", str(exc))
+        self.progress = None
         self._adapt_rate(result)
         quotes = pa.concat_tables(tables) if tables else QUOTES_SCHEMA.empty_table()
         result.quote_rows = quotes.num_rows
@@ -202,6 +205,12 @@ class Collector:
         result.error = (
             f"{what} failed: {exc} (NSE at {self.settings.base_url}; retrying automatically)"
         )
+
+    def holidays_body(self) -> bytes:
+        """NSE's holiday master, for the calendar; the request goes into the fetch log."""
+        body, ex = self.client.fetch_holidays(lambda b, _ex: b)
+        self._log.add_exchange(ex)
+        return body
 
     # --- output -----------------------------------------------------------------------------
     def _on_exchange(self, ex: Exchange) -> None:

@@ -35,12 +35,16 @@ def _threads(st: dict[str, Any]) -> Table:
     t = Table(title=f"nsechain — {st.get('state', '?')}", title_justify="left", expand=False)
     for name in ("thread", "alive", "restarts", "last", "counts", "last error"):
         t.add_column(name)
-    fetches = ", ".join(f"{k}={v}" for k, v in sorted(col["fetches"].items())) or "-"
+    fetches = " ".join(f"{k}={v}" for k, v in sorted(col["fetches"].items())) or "-"
+    flight = col.get("tick_in_flight")
+    last = f"tick {age(col['last_tick_at'])} ago"
+    if flight:
+        last += f" · now {flight[0]}/{flight[1]}"
     t.add_row(
         "collection",
         _alive(col["alive"]),
         str(col["restarts"]),
-        f"tick {age(col['last_tick_at'])} ago",
+        last,
         f"ticks={col['ticks']} rows={col['rows_written']} {fetches}",
         Text(col["last_error"] or "", style="red"),
     )
@@ -60,31 +64,68 @@ def _alive(alive: bool) -> Text:
     return Text("yes", style="green") if alive else Text("no", style="bold red")
 
 
-def _symbols(st: dict[str, Any], db_rows: dict[str, tuple[int, str | None]] | None) -> Table:
-    t = Table(title="per symbol", title_justify="left")
-    for name in ("symbol", "last new snapshot", "NSE time", "last outcome", "rows in DB"):
-        t.add_column(name)
+def _worst_first(st: dict[str, Any], names: list[str]) -> list[str]:
+    """Failing symbols first, then the least fresh: what a user should look at."""
+
+    def key(sym: str) -> tuple[int, str]:
+        s = st.get("symbols", {}).get(sym, {})
+        failing = s.get("last_outcome") not in ("ok", "stale")
+        return (0 if failing else 1, s.get("last_ok_at") or "")
+
+    return sorted(names, key=key)
+
+
+def _symbols(
+    st: dict[str, Any], db_rows: dict[str, tuple[int, str | None]] | None, limit: int | None
+) -> Table:
     names = sorted(set(st.get("symbols", {})) | set(db_rows or {}))
-    for sym in names:
+    shown = names if limit is None else _worst_first(st, names)[:limit]
+    title = (
+        "per symbol"
+        if len(shown) == len(names)
+        else (f"per symbol: {len(shown)} of {len(names)}, failing and least fresh first")
+    )
+    t = Table(title=title, title_justify="left")
+    columns = ["symbol", "last new snapshot", "NSE time", "last outcome"]
+    for name in columns + (["rows in DB"] if db_rows is not None else []):
+        t.add_column(name)
+    for sym in shown:
         s = st.get("symbols", {}).get(sym, {})
         outcome = s.get("last_outcome") or "-"
-        rows = db_rows.get(sym, (0, None))[0] if db_rows else None
-        t.add_row(
+        cells: list[str | Text] = [
             sym,
             age(s.get("last_ok_at")),
             (s.get("exchange_ts") or "-")[11:19] or "-",
             Text(outcome, style="green" if outcome in ("ok", "stale") else "red"),
-            "-" if rows is None else f"{rows:,}",
-        )
+        ]
+        if db_rows is not None:
+            cells.append(f"{db_rows.get(sym, (0, None))[0]:,}")
+        t.add_row(*cells)
     return t
 
 
-def status_view(
-    st: dict[str, Any], db_rows: dict[str, tuple[int, str | None]] | None = None
-) -> Group:
+def _clock(iso: str | None) -> str:
+    return iso[11:19] if iso else "-"
+
+
+def _head(st: dict[str, Any]) -> Text:
     col = st["collection_thread"]
-    head = Text(
-        f"updated {age(st.get('updated_at'))} ago · next tick {col.get('next_tick_at') or '-'} · "
-        f"rate {col.get('effective_rate', '-')} req/s · backlog {col.get('backlog_ticks', 0)}"
+    market = st.get("market") or {}
+    phase = market.get("phase", "?")
+    if market.get("reason"):
+        phase += f" ({market['reason']})"
+    return Text(
+        f"market {phase} · next open {_clock(market.get('next_open'))} · "
+        f"next tick {_clock(col.get('next_tick_at'))} · "
+        f"rate {col.get('effective_rate', '-')} req/s · backlog {col.get('backlog_ticks', 0)} · "
+        f"updated {age(st.get('updated_at'))} ago"
     )
-    return Group(_threads(st), head, _symbols(st, db_rows))
+
+
+def status_view(
+    st: dict[str, Any],
+    db_rows: dict[str, tuple[int, str | None]] | None = None,
+    limit: int | None = None,
+) -> Group:
+    """The threads table, a one-line header, and per-symbol freshness (``limit`` rows at most)."""
+    return Group(_threads(st), _head(st), _symbols(st, db_rows, limit))
