@@ -2,16 +2,23 @@
 
 Where it sits: run by hand or by ``make bench``; nothing imports it. It generates one full
 trading day (375 one-minute snapshots of a ~55k-contract market: 5 indices, NIFTY with 18
-expiries, 205 stocks with 3) with numpy, writes it to a DuckDB file with the real DDL, sorted
-by (symbol, expiry, exchange_ts) the way a day's loads end up roughly time-ordered per
-snapshot, then prints medians (targets in brackets, printed, never asserted):
+expiries, 205 stocks with 3) with numpy and writes it to a DuckDB file with the loader's DDL
+(``loaded_snapshots`` filled as the loader does), in one of two row orders:
+
+* ``symbol`` (default): by (symbol, expiry, exchange_ts), as after a daily compaction; the
+  zone maps of symbol/expiry/exchange_ts then prune almost every row group;
+* ``tick``: one full-market tick after another, as the live loader appends them; only the
+  exchange_ts zone maps help.
+
+It then prints medians from a fresh process (targets in brackets, printed, never asserted):
 
 * PCR per minute, one symbol, all expiries and one expiry   [<= 50 ms]
 * one wide chain, latest and mid-day snapshot                [<= 50 ms]
 * max pain of one snapshot                                   [<= 20 ms]
 * greeks + IV of a full-market snapshot (~55k contracts)     [<= 150 ms]
 
-    python bench/bench_analytics.py [--minutes 375] [--stocks 205] [--reps 15] [--db PATH]
+    python bench/bench_analytics.py [--layout symbol|tick] [--minutes 375] [--stocks 205]
+                                    [--reps 15] [--db PATH]
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -35,8 +42,9 @@ import pyarrow as pa
 from nsechain.analytics.black76 import black76_price
 from nsechain.analytics.greeks import chain_greeks
 from nsechain.analytics.views import create_views
-from nsechain.nse.schema import QUOTES_SCHEMA, duckdb_ddl
+from nsechain.nse.schema import QUOTES_SCHEMA
 from nsechain.query import connect
+from nsechain.store.db import ensure_tables
 from nsechain.timeutil import IST
 
 DAY = date(2026, 8, 11)
@@ -102,8 +110,8 @@ def build_market(stocks: int, seed: int = 11) -> Market:
     )
 
 
-def _rows_of(m: Market, groups: np.ndarray, minutes: int) -> tuple[np.ndarray, ...]:
-    """(group, minute, contract) of every row of ``groups``, ordered group, minute, contract."""
+def rows_by_symbol(m: Market, groups: np.ndarray, minutes: int) -> tuple[np.ndarray, ...]:
+    """(group, minute, contract) of all day's rows of ``groups``: group, minute, contract order."""
     block = m.group_size[groups] * minutes
     g = np.repeat(groups, block)
     offset = np.arange(block.sum()) - np.repeat(np.cumsum(block) - block, block)
@@ -111,9 +119,20 @@ def _rows_of(m: Market, groups: np.ndarray, minutes: int) -> tuple[np.ndarray, .
     return g, offset // n, m.group_start[g] + offset % n
 
 
-def make_chunk(m: Market, groups: np.ndarray, minutes: int, paths: np.ndarray) -> pa.Table:
-    """Option quotes of ``groups`` for the whole day, priced with Black-76 on a smile."""
-    g, minute, c = _rows_of(m, groups, minutes)
+def rows_by_tick(m: Market, first: int, last: int) -> tuple[np.ndarray, ...]:
+    """(group, minute, contract) of every contract in minutes [first, last): tick order, as the
+    loader appends one tick file after another."""
+    n = len(m.strike)
+    c = np.tile(np.arange(n), last - first)
+    group_of = np.repeat(np.arange(len(m.group_size)), m.group_size)
+    return group_of[c], np.repeat(np.arange(first, last), n), c
+
+
+def make_chunk(
+    m: Market, rows: tuple[np.ndarray, ...], minutes: int, paths: np.ndarray
+) -> pa.Table:
+    """Option quotes of the given rows, priced with Black-76 on a smile."""
+    g, minute, c = rows
     sym = m.sym_id[c]
     spot = paths[sym, minute]
     k, call = m.strike[c], m.is_call[c]
@@ -159,20 +178,34 @@ def make_chunk(m: Market, groups: np.ndarray, minutes: int, paths: np.ndarray) -
     return pa.table(cols, schema=QUOTES_SCHEMA)
 
 
-def generate(path: Path, minutes: int, stocks: int) -> int:
+def chunks(m: Market, minutes: int, layout: str) -> Iterator[tuple[np.ndarray, ...]]:
+    """Rows in ~3M-row chunks, in the order of ``layout``."""
+    if layout == "tick":
+        step = max(3_000_000 // len(m.strike), 1)
+        for first in range(0, minutes, step):
+            yield rows_by_tick(m, first, min(first + step, minutes))
+        return
+    chunk_of = np.cumsum(m.group_size * minutes) // 3_000_000  # whole groups per chunk
+    for chunk in np.unique(chunk_of):
+        yield rows_by_symbol(m, np.flatnonzero(chunk_of == chunk), minutes)
+
+
+def generate(path: Path, minutes: int, stocks: int, layout: str) -> int:
     m = build_market(stocks)
     rng = np.random.default_rng(5)
     steps = rng.normal(0, 0.0006, (len(m.symbols), minutes))
     paths = m.spot0[:, None] * np.exp(np.cumsum(steps, axis=1))
     con = duckdb.connect(str(path))
-    con.execute(duckdb_ddl("option_quotes", QUOTES_SCHEMA))
-    rows_per_group = m.group_size * minutes
-    chunk_of = np.cumsum(rows_per_group) // 3_000_000  # ~3M-row chunks, whole groups
-    for chunk in np.unique(chunk_of):
-        table = make_chunk(m, np.flatnonzero(chunk_of == chunk), minutes, paths)
-        con.register("chunk", table)
+    ensure_tables(con)  # the loader's tables, from the same DDL
+    for rows in chunks(m, minutes, layout):
+        con.register("chunk", make_chunk(m, rows, minutes, paths))
         con.execute("INSERT INTO option_quotes SELECT * FROM chunk")
         con.unregister("chunk")
+    # The loader lists every snapshot it loads; the desk finds snapshots there.
+    con.execute(
+        "INSERT INTO loaded_snapshots SELECT symbol, expiry, exchange_ts, 'bench', count(*)"
+        " FROM option_quotes GROUP BY ALL ORDER BY exchange_ts"
+    )
     create_views(con)
     (n,) = con.execute("SELECT count(*) FROM option_quotes").fetchall()[0]
     con.close()
@@ -229,6 +262,12 @@ def main() -> None:
     ap.add_argument("--stocks", type=int, default=205)
     ap.add_argument("--reps", type=int, default=15)
     ap.add_argument("--db", type=Path, help="reuse/keep this file (default: a temp dir)")
+    ap.add_argument(
+        "--layout",
+        choices=("symbol", "tick"),
+        default="symbol",
+        help="row order: by (symbol, expiry, time), or tick after tick as loaded live",
+    )
     ap.add_argument("--report-only", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.report_only:
@@ -238,10 +277,13 @@ def main() -> None:
         path = args.db or Path(tmp) / "bench.duckdb"
         if not path.exists():
             t0 = time.perf_counter()
-            rows = generate(path, args.minutes, args.stocks)
+            rows = generate(path, args.minutes, args.stocks, args.layout)
             took = time.perf_counter() - t0
             size = path.stat().st_size / 1e6
-            print(f"generated {rows:,} rows in {took:.1f} s ({size:.0f} MB) at {path}", flush=True)
+            print(
+                f"generated {rows:,} rows ({args.layout} order) in {took:.1f} s, {size:.0f} MB",
+                flush=True,
+            )
         else:
             print(f"reusing {path}", flush=True)
         (threads,) = duckdb.connect().execute("SELECT current_setting('threads')").fetchall()[0]

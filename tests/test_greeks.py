@@ -198,3 +198,14 @@ def test_compare_with_nse_iv_on_real_data() -> None:
     close = cmp.column("iv_diff").filter(near).drop_null().to_numpy()
     assert close.size >= 4
     assert np.abs(close).max() < 3.0
+
+
+def test_forward_falls_back_to_carry_without_a_quoted_pair() -> None:
+    ts = datetime(2026, 8, 20, 11, 0, tzinfo=IST)
+    expiry = date(2026, 9, 24)
+    table = synthetic_chain(24_560.0, 24_450.0, ts, expiry)
+    calls_only = table.filter(pc.equal(table.column("option_type"), "CE"))
+    g = chain_greeks(calls_only, rate=R)
+    t = g.column("t_years")[0].as_py()
+    assert set(g.column("forward_source").to_pylist()) == {"carry"}
+    np.testing.assert_allclose(g.column("forward").to_numpy(), 24_450.0 * np.exp(R * t))

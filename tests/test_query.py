@@ -44,6 +44,7 @@ import pytest
 from nsechain.analytics.views import VIEWS, create_views
 from nsechain.nse.schema import FETCH_LOG_SCHEMA, QUOTES_SCHEMA, duckdb_ddl
 from nsechain.query import Desk, connect
+from nsechain.store.db import ensure_tables
 from nsechain.timeutil import IST
 
 DAY = date(2026, 8, 20)
@@ -120,11 +121,17 @@ def fetches() -> pa.Table:
     return pa.Table.from_pylist(rows, schema=FETCH_LOG_SCHEMA)
 
 
-def build_db(path: Path) -> Path:
-    """A DuckDB file with the real DDL, the hand-made market above, and the views."""
+def build_db(path: Path, *, index: bool = False) -> Path:
+    """A DuckDB file with the real DDL, the hand-made market above, and the views.
+
+    ``index``: also the loader's tables, with ``loaded_snapshots`` listing every snapshot but
+    the September one (which the desk must then still find in the quotes).
+    """
     con = duckdb.connect(str(path))
     con.execute(duckdb_ddl("option_quotes", QUOTES_SCHEMA))
     con.execute(duckdb_ddl("fetch_log", FETCH_LOG_SCHEMA))
+    if index:
+        ensure_tables(con)
     for table in (
         quotes(T0, E0, SNAP_OLD),
         quotes(TA, E1, SNAP_A),
@@ -136,14 +143,20 @@ def build_db(path: Path) -> Path:
         con.unregister("new_rows")
     con.register("new_rows", fetches())
     con.execute("INSERT INTO fetch_log SELECT * FROM new_rows")
+    if index:
+        con.execute(
+            "INSERT INTO loaded_snapshots SELECT symbol, expiry, exchange_ts, 'hand', count(*)"
+            " FROM option_quotes WHERE expiry <> $sep GROUP BY ALL",
+            {"sep": E2},
+        )
     create_views(con)
     con.close()
     return path
 
 
-@pytest.fixture
-def db(tmp_path: Path) -> Path:
-    return build_db(tmp_path / "hand.duckdb")
+@pytest.fixture(params=[False, True], ids=["quotes-only", "loader-index"])
+def db(tmp_path: Path, request: pytest.FixtureRequest) -> Path:
+    return build_db(tmp_path / "hand.duckdb", index=request.param)
 
 
 @pytest.fixture

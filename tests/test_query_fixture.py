@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import orjson
@@ -13,7 +14,7 @@ import pytest
 from conftest import fixture_bytes
 from nsechain.analytics.views import create_views
 from nsechain.nse.parse import parse_chain
-from nsechain.nse.schema import QUOTES_SCHEMA, duckdb_ddl
+from nsechain.nse.schema import FETCH_LOG_SCHEMA, QUOTES_SCHEMA, duckdb_ddl
 from nsechain.query import Desk, connect
 from nsechain.timeutil import IST
 
@@ -38,7 +39,7 @@ def parsed(name: str, symbol: str) -> pa.Table:
     return parse_chain(fixture_bytes(name), symbol=symbol, fetched_at=fetched).table
 
 
-def brute_force_max_pain(rows: list[dict[str, object]]) -> tuple[float, float]:
+def brute_force_max_pain(rows: list[dict[str, Any]]) -> tuple[float, float]:
     """Try every strike as the settlement price; the obvious O(n^2) loop."""
     ce = {r["strike"]: r["open_interest"] or 0.0 for r in rows if r["option_type"] == "CE"}
     pe = {r["strike"]: r["open_interest"] or 0.0 for r in rows if r["option_type"] == "PE"}
@@ -88,3 +89,22 @@ def test_max_pain_of_every_expiry_of_a_legacy_capture(tmp_path: Path) -> None:
     for expiry, strike, pain in view:
         want = brute_force_max_pain([r for r in rows if r["expiry"] == expiry])
         assert (strike, pain) == (want[0], pytest.approx(want[1], rel=1e-12)), expiry
+
+
+def test_through_the_real_writer_and_loader(tmp_path: Path) -> None:
+    # parse -> tick file -> Loader -> desk, as in production; loaded_snapshots is the index.
+    from nsechain.store.files import write_tick
+    from nsechain.store.loader import Loader
+
+    table = parsed(V3_NIFTY, "NIFTY")
+    empty_log = pa.Table.from_pylist([], schema=FETCH_LOG_SCHEMA)
+    tick_at = datetime(2026, 8, 11, 11, 29, tzinfo=IST)
+    write_tick(tmp_path / "pending", tick_at, table, empty_log)
+    db = tmp_path / "loaded.duckdb"
+    dirs = (tmp_path / "pending", tmp_path / "processed", tmp_path / "quarantine")
+    assert Loader(db, *dirs).load_pending().quote_rows == table.num_rows
+    desk = connect(db)
+    doc = orjson.loads(fixture_bytes(V3_NIFTY))["filtered"]
+    ratio = desk.pcr("NIFTY", desk.snapshot("NIFTY").expiry).column("pcr_oi")[0].as_py()
+    assert ratio == pytest.approx(doc["PE"]["totOI"] / doc["CE"]["totOI"], rel=1e-12)
+    assert desk.chain("NIFTY").num_rows == 113

@@ -158,12 +158,17 @@ def ingest(
     db: Annotated[Path | None, typer.Option(help=_help("db_path"))] = None,
 ) -> None:
     """Load every pending Parquet file into DuckDB now (exactly once)."""
+    from nsechain.analytics.views import create_views
     from nsechain.store.loader import Loader
 
     settings = settings_or_exit(data_dir=data_dir, db_path=db)
     configure_logging(settings.log_level, settings.log_format)
     loader = Loader(
-        settings.db_path, settings.pending_dir, settings.processed_dir, settings.quarantine_dir
+        settings.db_path,
+        settings.pending_dir,
+        settings.processed_dir,
+        settings.quarantine_dir,
+        schema_hook=create_views,
     )
     try:
         result = loader.load_pending()
@@ -179,10 +184,12 @@ def ingest(
 
 def _register_subcommands() -> None:
     # Each package owns its commands; they import their heavy modules lazily.
+    from nsechain.analytics.cli import register as register_analytics
     from nsechain.market.cli import register as register_market
     from nsechain.sim.cli import register as register_sim
 
     register_market(app)
+    register_analytics(app)
     register_sim(app)
 
 

@@ -117,31 +117,41 @@ class Desk:
 
     # --- which snapshot --------------------------------------------------------------------
     def snapshot(self, symbol: str, expiry: date | None = None, at: When | None = None) -> Snapshot:
-        """The snapshot ``chain`` would show: latest at or before ``at`` of ``expiry`` (or of
-        the nearest expiry live on ``at``'s IST day)."""
+        """The snapshot ``chain`` would show: the latest at or before ``at`` of ``expiry``, or
+        of the nearest expiry still live on the day of the symbol's latest data (until ``at``).
+        """
         with self._session() as con:
             return self._snapshot(con, symbol, expiry, at)
 
     def _snapshot(self, con: Any, symbol: str, expiry: date | None, at: When | None) -> Snapshot:
         sym, moment = _symbol(symbol), as_instant(at)
-        if expiry is None:
-            if moment is None:
-                moment = _scalar(con, queries.LATEST_TS, {"symbol": sym})
-                if moment is None:
-                    raise LookupError(f"{sym}: no data recorded")
-            day = moment.astimezone(queries.IST).date()
-            expiry = _scalar(con, queries.NEAREST_EXPIRY, {"symbol": sym, "at": moment, "day": day})
-            if expiry is None:
-                raise LookupError(f"{sym}: no live expiry with data at {moment:%Y-%m-%d %H:%M}")
-        params: dict[str, Any] = {"symbol": sym, "expiry": expiry}
-        sql = queries.LATEST_TS_OF_EXPIRY if moment is None else queries.LATEST_TS_OF_EXPIRY_AT
-        ts = _scalar(con, sql, params if moment is None else params | {"at": moment})
-        if ts is None:
-            when = "" if moment is None else f" at or before {moment:%Y-%m-%d %H:%M:%S}"
-            raise LookupError(f"{sym} {expiry}: no snapshot{when}")
-        return Snapshot(sym, expiry, ts)
+        params: dict[str, Any] = {"symbol": sym}
+        if expiry is not None:
+            params["expiry"] = expiry
+        if moment is not None:
+            params["at"] = moment
+        for table in _snapshot_tables(con):
+            sql = queries.snapshot_sql(table, expiry=expiry is not None, until=moment is not None)
+            found = run(con, sql, params).to_pylist()
+            if found:
+                return Snapshot(sym, found[0]["expiry"], found[0]["exchange_ts"])
+        what = sym if expiry is None else f"{sym} {expiry}"
+        when = "" if moment is None else f" at or before {moment:%Y-%m-%d %H:%M:%S}"
+        raise LookupError(f"{what}: no snapshot{when}")
 
-    def _on_snapshot(self, body: str, symbol: str, expiry: date | None, at: When | None) -> Any:
+    def _previous(self, con: Any, snap: Snapshot, back: int) -> datetime | None:
+        """The exchange_ts ``back`` snapshots before ``snap`` (1 = the one just before)."""
+        params = snap._asdict() | {"back": max(back, 1) - 1}
+        for table in _snapshot_tables(con):
+            found = run(con, queries.previous_snapshot_sql(table), params)
+            if found.num_rows:
+                value: datetime = found.column(0)[0].as_py()
+                return value
+        return None
+
+    def _on_snapshot(
+        self, body: str, symbol: str, expiry: date | None, at: When | None
+    ) -> pa.Table:
         with self._session() as con:
             snap = self._snapshot(con, symbol, expiry, at)
             return run(con, compose(queries.ONE_SNAPSHOT, body), snap._asdict())
@@ -150,13 +160,11 @@ class Desk:
     def chain(self, symbol: str, expiry: date | None = None, at: When | None = None) -> pa.Table:
         """The wide chain of one snapshot, like NSE's page: CE columns | strike | PE columns
         (columns: ``analytics.sql.WIDE_COLUMNS``), one row per strike, ascending."""
-        result: pa.Table = self._on_snapshot(CHAIN_WIDE_SQL, symbol, expiry, at)
-        return result
+        return self._on_snapshot(CHAIN_WIDE_SQL, symbol, expiry, at)
 
     def quotes(self, symbol: str, expiry: date | None = None, at: When | None = None) -> pa.Table:
         """The long rows (``option_quotes`` columns) of one snapshot."""
-        result: pa.Table = self._on_snapshot(queries.SNAPSHOT_ROWS, symbol, expiry, at)
-        return result
+        return self._on_snapshot(queries.SNAPSHOT_ROWS, symbol, expiry, at)
 
     def history(
         self,
@@ -199,8 +207,7 @@ class Desk:
 
     def max_pain(self, symbol: str, expiry: date | None = None, at: When | None = None) -> pa.Table:
         """Max pain of one snapshot: one row with ``max_pain``, ``total_pain``, ``strikes``."""
-        result: pa.Table = self._on_snapshot(MAX_PAIN_SQL, symbol, expiry, at)
-        return result
+        return self._on_snapshot(MAX_PAIN_SQL, symbol, expiry, at)
 
     def max_pain_series(
         self, symbol: str, expiry: date, start: When | None = None, end: When | None = None
@@ -223,8 +230,7 @@ class Desk:
     def atm(self, symbol: str, expiry: date | None = None, at: When | None = None) -> pa.Table:
         """ATM strike (nearest the spot with both legs), straddle premium (CE + PE last
         price) and ATM IV (mean of NSE's CE and PE IV there, percent)."""
-        result: pa.Table = self._on_snapshot(queries.ATM, symbol, expiry, at)
-        return result
+        return self._on_snapshot(queries.ATM, symbol, expiry, at)
 
     def oi_buildup(
         self,
@@ -237,16 +243,17 @@ class Desk:
         ``window`` earlier (a timedelta, or a count of snapshots). Empty if there is none."""
         with self._session() as con:
             snap = self._snapshot(con, symbol, expiry, at)
-            params = snap._asdict()
+            base: datetime | None
             if isinstance(window, timedelta):
-                at_base = {"symbol": snap.symbol, "expiry": snap.expiry}
-                at_base["at"] = snap.exchange_ts - window
-                base = _scalar(con, queries.LATEST_TS_OF_EXPIRY_AT, at_base)
+                try:
+                    earlier = snap.exchange_ts - window
+                    base = self._snapshot(con, snap.symbol, snap.expiry, earlier).exchange_ts
+                except LookupError:
+                    base = None
             else:
-                back = {"back": max(int(window), 1) - 1}
-                base = _scalar(con, queries.NTH_PREVIOUS_TS, params | back)
+                base = self._previous(con, snap, int(window))
             # No baseline: pair the snapshot with itself, which yields no rows.
-            pair = params | {"from_ts": base if base is not None else snap.exchange_ts}
+            pair = snap._asdict() | {"from_ts": base or snap.exchange_ts}
             return run(con, compose(queries.TWO_SNAPSHOTS, BUILDUP_SQL), pair)
 
     # --- volatility ------------------------------------------------------------------------
@@ -307,8 +314,8 @@ def _symbol(symbol: str) -> str:
     return symbol.strip().upper()
 
 
-def _scalar(con: Any, sql: str, params: dict[str, Any]) -> Any:
-    # Through Arrow, not fetchone(): DuckDB's own TIMESTAMPTZ -> datetime needs pytz.
-    column = con.sql(sql, params=params).to_arrow_table().column(0)
-    value = column[0].as_py() if len(column) else None
-    return value.astimezone(queries.IST) if isinstance(value, datetime) else value
+def _snapshot_tables(con: Any) -> tuple[str, ...]:
+    """Where to look snapshots up, best first (see ``queries.SNAPSHOT_INDEX``). The quotes
+    table stays as the fallback for databases filled without the loader."""
+    has_index = run(con, queries.HAS_INDEX).column("n")[0].as_py()
+    return (queries.SNAPSHOT_INDEX, queries.QUOTES) if has_index else (queries.QUOTES,)

@@ -39,16 +39,12 @@ _CE: tuple[tuple[str, str], ...] = (
 )
 _PE: tuple[tuple[str, str], ...] = tuple(("pe" + c[2:], t) for c, t in reversed(_CE))
 
-DbOption = Annotated[Path | None, typer.Option("--db", help="DuckDB file [default: settings]")]
-ExpiryOption = Annotated[str | None, typer.Option(help="Expiry YYYY-MM-DD [default: nearest live]")]
+DbOption = Annotated[Path | None, typer.Option("--db", help="DuckDB file (default: settings)")]
+ExpiryOption = Annotated[str | None, typer.Option(help="Expiry YYYY-MM-DD (default: nearest live)")]
 
 
-def _fmt(value: Any, column: str) -> str:
-    if value is None:
-        return "-"
-    if column.endswith(("_iv", "_last_price")):
-        return f"{value:,.2f}"
-    return f"{value:,.0f}"
+def _num(value: Any, decimals: int = 0) -> str:
+    return "-" if value is None else f"{value:,.{decimals}f}"
 
 
 def _cell(row: dict[str, Any], column: str, itm: bool) -> Text:
@@ -56,7 +52,8 @@ def _cell(row: dict[str, Any], column: str, itm: bool) -> Text:
     style = _ITM if itm else ""
     if column.endswith("change_in_oi") and value:
         style += " green" if value > 0 else " red"
-    return Text(_fmt(value, column), style=style.strip(), justify="right")
+    decimals = 2 if column.endswith(("_iv", "_last_price")) else 0  # prices, IVs; else counts
+    return Text(_num(value, decimals), style=style.strip(), justify="right")
 
 
 def chain_table(chain: list[dict[str, Any]], spot: float | None, *, around: int) -> Table:
@@ -113,8 +110,8 @@ def _show(symbol: str, expiry: str | None, at: str | None, db: Path | None, arou
     console = _out()
     console.print(f"[bold]{snap.symbol}[/bold] expiry {snap.expiry}  at {when} IST")
     console.print(
-        f"spot {_fmt(spot, '_last_price')}   PCR (OI) {'-' if ratio is None else f'{ratio:.2f}'}   "
-        f"max pain {_fmt(_first(pain, 'max_pain'), '_last_price')}   "
+        f"spot {_num(spot, 2)}   PCR (OI) {_num(ratio, 2)}   "
+        f"max pain {_num(_first(pain, 'max_pain'), 2)}   "
         f"ATM IV {'-' if iv is None else f'{iv:.2f}%'}"
     )
     console.print(chain_table(chain.to_pylist(), spot, around=around))
@@ -129,10 +126,10 @@ def _pcr(symbol: str, expiry: str | None, db: Path | None, last: int) -> None:
         table.add_row(
             f"{r['exchange_ts']:%Y-%m-%d %H:%M:%S}",
             str(r["expiries"]),
-            _fmt(r["ce_oi"], ""),
-            _fmt(r["pe_oi"], ""),
-            "-" if r["pcr_oi"] is None else f"{r['pcr_oi']:.3f}",
-            "-" if r["pcr_volume"] is None else f"{r['pcr_volume']:.3f}",
+            _num(r["ce_oi"]),
+            _num(r["pe_oi"]),
+            _num(r["pcr_oi"], 3),
+            _num(r["pcr_volume"], 3),
         )
     what = f"expiry {expiry}" if expiry else "all expiries"
     console = _out()
@@ -157,7 +154,7 @@ def register(app: typer.Typer) -> None:
         symbol: Annotated[str, typer.Argument(help="Underlying, e.g. NIFTY or RELIANCE")],
         expiry: ExpiryOption = None,
         at: Annotated[
-            str | None, typer.Option(help="IST time 'YYYY-MM-DD HH:MM' [default: latest]")
+            str | None, typer.Option(help="IST time 'YYYY-MM-DD HH:MM' (default: latest)")
         ] = None,
         db: DbOption = None,
         strikes: Annotated[int, typer.Option(help="Strikes each side of ATM")] = 10,
@@ -169,7 +166,7 @@ def register(app: typer.Typer) -> None:
     def pcr(
         symbol: Annotated[str, typer.Argument(help="Underlying, e.g. NIFTY")],
         expiry: Annotated[
-            str | None, typer.Option(help="Expiry YYYY-MM-DD [default: all expiries]")
+            str | None, typer.Option(help="Expiry YYYY-MM-DD (default: all expiries)")
         ] = None,
         db: DbOption = None,
         last: Annotated[int, typer.Option(help="Rows to print (the latest)")] = 20,
@@ -183,7 +180,7 @@ def register(app: typer.Typer) -> None:
         to: Annotated[str, typer.Option("--to", help="Last IST day, YYYY-MM-DD (included)")],
         out: Annotated[Path, typer.Option(help="Output file")],
         symbols: Annotated[
-            str | None, typer.Option(help="Comma-separated symbols [default: all]")
+            str | None, typer.Option(help="Comma-separated symbols (default: all)")
         ] = None,
         fmt: Annotated[str, typer.Option("--format", help="parquet or csv")] = "parquet",
         db: DbOption = None,

@@ -9,8 +9,9 @@ Per snapshot (symbol, expiry, exchange_ts), all vectorised over the whole table:
 - time to expiry: from ``exchange_ts`` to 15:30 IST on the expiry date, in years of 365 days;
 - the price of a contract: the bid/ask mid when both sides are quoted, else the last price;
 - the forward: put-call parity ``F = K + exp(rT) (C - P)`` on the CE/PE pairs nearest the
-  spot (the two nearest, averaged); the spot itself when no pair is quoted or parity gives
-  something absurd (more than 10 % from spot: a stale quote, not a forward);
+  spot (the two nearest, averaged); the carry forward ``spot * exp(rT)`` when no pair is
+  quoted or parity gives something absurd (more than 10 % off carry: a stale quote, not a
+  forward);
 - IV from that price; greeks from that IV. A contract without an IV has null greeks and an
   ``iv_reason`` (see ``black76.implied_vol``); no NaN or inf leaves this module.
 
@@ -109,7 +110,8 @@ def implied_forward(
     pairs: int = 2,
 ) -> tuple[FloatArray, npt.NDArray[np.str_]]:
     """Forward per row by put-call parity on the ``pairs`` CE/PE pairs nearest the spot of its
-    snapshot (``group``); falls back to the spot. Returns (forward, 'parity' | 'spot')."""
+    snapshot (``group``), else ``spot * exp(rate * t)``. Returns (forward, 'parity' | 'carry').
+    """
     order = np.lexsort((~is_call, strike, group))  # CE right before PE at each strike
     g, k, c, p = group[order], strike[order], is_call[order], price[order]
     both = np.isfinite(p[:-1]) & np.isfinite(p[1:])
@@ -124,8 +126,10 @@ def implied_forward(
     with np.errstate(invalid="ignore", divide="ignore"):
         per_group = total / count
     forward = per_group[group]
-    sane = np.abs(forward / spot - 1.0) < _MAX_FORWARD_GAP
-    return np.where(sane, forward, spot), np.where(sane, "parity", "spot")
+    carry = spot * np.exp(rate * t)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sane = np.abs(forward / carry - 1.0) < _MAX_FORWARD_GAP
+    return np.where(sane, forward, carry), np.where(sane, "parity", "carry")
 
 
 def _f64(table: pa.Table, name: str) -> FloatArray:

@@ -13,7 +13,6 @@ from typing import Any
 
 from nsechain.analytics.db import When, as_instant
 from nsechain.nse.schema import OUTCOMES
-from nsechain.timeutil import IST
 
 __all__ = [
     "ALL_FETCHES",
@@ -21,13 +20,10 @@ __all__ = [
     "ATM",
     "CONTRACT",
     "COPY_OPTIONS",
-    "IST",
-    "LATEST_TS",
-    "LATEST_TS_OF_EXPIRY",
-    "LATEST_TS_OF_EXPIRY_AT",
-    "NEAREST_EXPIRY",
-    "NTH_PREVIOUS_TS",
+    "HAS_INDEX",
     "ONE_SNAPSHOT",
+    "QUOTES",
+    "SNAPSHOT_INDEX",
     "SNAPSHOT_ROWS",
     "SOME_SYMBOLS",
     "SYMBOL",
@@ -37,27 +33,54 @@ __all__ = [
     "Source",
     "copy_sql",
     "fetch_quality_sql",
+    "previous_snapshot_sql",
+    "snapshot_sql",
     "source",
 ]
 
-# --- finding a snapshot (each one small aggregate; zone maps on symbol/expiry/ts prune) -----
-LATEST_TS = "SELECT max(exchange_ts) FROM option_quotes WHERE symbol = $symbol"
-NEAREST_EXPIRY = """
-SELECT min(expiry) FROM option_quotes
-WHERE symbol = $symbol AND exchange_ts <= $at AND expiry >= $day
+# --- finding a snapshot -----------------------------------------------------------------------
+#: Where snapshots are listed: the loader's ``loaded_snapshots`` (one row per snapshot, written in
+#: the same transaction as its quotes, ~250k rows a day) when the database has it, so finding
+#: "the latest NIFTY chain" does not scan the symbol column of every quote row; else the quotes.
+SNAPSHOT_INDEX = "loaded_snapshots"
+QUOTES = "option_quotes"
+HAS_INDEX = f"""
+SELECT count(*) AS n FROM duckdb_tables()
+WHERE table_name = '{SNAPSHOT_INDEX}' AND schema_name = 'main'
+  AND database_name = current_database()
 """
-LATEST_TS_OF_EXPIRY = """
-SELECT max(exchange_ts) FROM option_quotes WHERE symbol = $symbol AND expiry = $expiry
-"""
-LATEST_TS_OF_EXPIRY_AT = """
-SELECT max(exchange_ts) FROM option_quotes
-WHERE symbol = $symbol AND expiry = $expiry AND exchange_ts <= $at
-"""
-NTH_PREVIOUS_TS = """
-SELECT DISTINCT exchange_ts FROM option_quotes
+
+
+def snapshot_sql(table: str, *, expiry: bool, until: bool) -> str:
+    """(expiry, exchange_ts) of the snapshot to show, from ``table`` (one of the two above).
+
+    With ``expiry``: its latest snapshot. Without: the nearest expiry still live on the IST day
+    of the symbol's latest snapshot, and its latest snapshot. ``until`` adds ``<= $at``.
+    """
+    at = " AND exchange_ts <= $at" if until else ""
+    if expiry:
+        return f"""
+SELECT expiry, max(exchange_ts) AS exchange_ts FROM {table}
+WHERE symbol = $symbol AND expiry = $expiry{at}
+GROUP BY expiry"""
+    return f"""
+WITH s AS (SELECT expiry, exchange_ts FROM {table} WHERE symbol = $symbol{at}),
+ref AS (SELECT CAST(timezone('Asia/Kolkata', max(exchange_ts)) AS DATE) AS day FROM s)
+SELECT expiry, max(exchange_ts) AS exchange_ts
+FROM s, ref
+WHERE expiry >= ref.day
+GROUP BY expiry
+ORDER BY expiry
+LIMIT 1"""
+
+
+def previous_snapshot_sql(table: str) -> str:
+    """The snapshot ``$back + 1`` steps before ``$exchange_ts`` of one expiry."""
+    return f"""
+SELECT DISTINCT exchange_ts FROM {table}
 WHERE symbol = $symbol AND expiry = $expiry AND exchange_ts < $exchange_ts
-ORDER BY exchange_ts DESC LIMIT 1 OFFSET $back
-"""
+ORDER BY exchange_ts DESC LIMIT 1 OFFSET $back"""
+
 
 # --- sources: what the q CTE holds ------------------------------------------------------------
 ONE_SNAPSHOT = """SELECT * FROM option_quotes

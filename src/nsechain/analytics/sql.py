@@ -93,30 +93,36 @@ FROM q SEMI JOIN latest USING (symbol, expiry, exchange_ts)
 ORDER BY symbol, expiry, strike, option_type
 """
 
-# Open interest and volume of each snapshot, split by side. Summing per (snapshot, side)
-# first and pivoting the small result is faster than FILTER aggregates over every row. sum()
-# of BIGINT is HUGEINT in DuckDB: cast back so Arrow gets int64, not decimal128.
-_SNAPSHOT_TOTALS = """
+
+def _snapshot_totals(keys: str) -> str:
+    """CTE ``snap``: open interest and volume of each snapshot, split by side.
+
+    Summing per (snapshot, side) first and pivoting the small result is faster than FILTER
+    aggregates over every row. ``keys`` are the grouping columns besides the side; sum() of
+    BIGINT is HUGEINT in DuckDB, cast back so Arrow gets int64, not decimal128.
+    """
+    return f"""
 sides AS (
-  SELECT symbol, expiry, exchange_ts, option_type,
+  SELECT {keys}, option_type,
          max(underlying_value) AS underlying_value,
          sum(open_interest) AS oi, sum(volume) AS volume
   FROM q
-  GROUP BY symbol, expiry, exchange_ts, option_type
+  GROUP BY {keys}, option_type
 ),
 snap AS (
-  SELECT symbol, expiry, exchange_ts,
+  SELECT {keys},
          max(underlying_value) AS underlying_value,
          coalesce(sum(oi) FILTER (WHERE option_type = 'CE'), 0) AS ce_oi,
          coalesce(sum(oi) FILTER (WHERE option_type = 'PE'), 0) AS pe_oi,
          coalesce(sum(volume) FILTER (WHERE option_type = 'CE'), 0)::BIGINT AS ce_volume,
          coalesce(sum(volume) FILTER (WHERE option_type = 'PE'), 0)::BIGINT AS pe_volume
   FROM sides
-  GROUP BY symbol, expiry, exchange_ts
+  GROUP BY {keys}
 )"""
 
+
 #: Put-call ratios of each (symbol, expiry) snapshot. NULL when the CE side is zero.
-PCR_SQL = f"""{_SNAPSHOT_TOTALS}
+PCR_SQL = f"""{_snapshot_totals("symbol, expiry, exchange_ts")}
 SELECT symbol, expiry, exchange_ts, underlying_value, 1::BIGINT AS expiries,
        ce_oi, pe_oi, pe_oi / nullif(ce_oi, 0) AS pcr_oi,
        ce_volume, pe_volume, pe_volume / nullif(ce_volume, 0) AS pcr_volume
@@ -130,10 +136,11 @@ ORDER BY symbol, expiry, exchange_ts
 #: Without a minutes x expiries grid: each snapshot contributes its change since the same
 #: expiry's previous snapshot that day (all of itself for the first), and a running sum over
 #: the day's minutes adds those up. Two snapshots of one expiry in a minute telescope to the
-#: later one.
-PCR_ALL_EXPIRIES_SQL = f"""{_SNAPSHOT_TOTALS},
+#: later one. ``q`` must hold the rows of the one symbol bound as ``$symbol``: leaving it out
+#: of the big GROUP BY saves a third.
+PCR_ALL_EXPIRIES_SQL = f"""{_snapshot_totals("expiry, exchange_ts")},
 steps AS (
-  SELECT symbol, exchange_ts, underlying_value,
+  SELECT CAST($symbol AS VARCHAR) AS symbol, exchange_ts, underlying_value,
          date_trunc('minute', exchange_ts) AS minute,
          CAST(timezone('Asia/Kolkata', exchange_ts) AS DATE) AS day,
          ce_oi - coalesce(lag(ce_oi) OVER w, 0) AS ce_oi,
@@ -142,7 +149,7 @@ steps AS (
          pe_volume - coalesce(lag(pe_volume) OVER w, 0) AS pe_volume,
          CASE WHEN lag(exchange_ts) OVER w IS NULL THEN 1 ELSE 0 END AS expiries
   FROM snap
-  WINDOW w AS (PARTITION BY symbol, expiry, CAST(timezone('Asia/Kolkata', exchange_ts) AS DATE)
+  WINDOW w AS (PARTITION BY expiry, CAST(timezone('Asia/Kolkata', exchange_ts) AS DATE)
                ORDER BY exchange_ts)
 ),
 by_minute AS (

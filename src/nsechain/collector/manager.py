@@ -27,6 +27,7 @@ from typing import Any
 
 import httpx
 
+from nsechain.analytics.views import create_views
 from nsechain.collector.session import MarketClock, TradingCalendar
 from nsechain.collector.status import build_status, write_status
 from nsechain.collector.tick import Collector, TickResult
@@ -73,6 +74,7 @@ class OptionsThreadedManager:
             self.settings.pending_dir,
             self.settings.processed_dir,
             self.settings.quarantine_dir,
+            schema_hook=create_views,
         )
         self.market: MarketClock = (
             market

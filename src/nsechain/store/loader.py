@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +34,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from nsechain.chaos.hooks import pause_point  # crash-test hook; inert unless env asks
 from nsechain.errors import ConfigError, CorruptFile, StorageError
 from nsechain.store import paths
 from nsechain.store.db import BatchStats, ensure_tables, load_batch, manifest_hits, open_db
@@ -122,6 +123,7 @@ class Loader:
         *,
         lock_timeout_s: float = 0.0,
         temp_grace_s: float = 300.0,
+        schema_hook: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
     ) -> None:
         # Absolute paths: they are written into SQL and matched against read_parquet's filename.
         self.db_path = Path(db_path).resolve()
@@ -138,6 +140,9 @@ class Loader:
                 "which DuckDB's read_parquet would expand; choose another data_dir"
             )
         self._recovered = False
+        #: Run once per Loader after the tables exist (the analytics views): the store does
+        #: not import the layers above it.
+        self._schema_hook = schema_hook
 
     def recover(self) -> LoadResult:
         """Start-up: remove every temp file, reconcile manifest and folders, load nothing new.
@@ -163,6 +168,8 @@ class Loader:
             out = self._load(con, max_files, load_id)
         finally:
             con.close()
+        if out.done or out.loaded:
+            pause_point("move")  # the crash harness kills here: committed, not yet moved
         moved, failed = _move_all([*out.done, *out.loaded], self.processed_dir)
         result = LoadResult(
             files=len(out.loaded),
@@ -186,6 +193,9 @@ class Loader:
         self, con: duckdb.DuckDBPyConnection, max_files: int | None, load_id: str
     ) -> _Outcome:
         ensure_tables(con)
+        if self._schema_hook is not None:
+            self._schema_hook(con)
+            self._schema_hook = None
         requeued = 0
         if not self._recovered:
             requeued = self._requeue_processed(con)
