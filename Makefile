@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 ARGS    ?=
 
-.PHONY: run test lint bench demo clean
+.PHONY: run test lint demo bench chaos clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -26,10 +26,24 @@ lint: $(STAMP)
 	$(BIN)/ruff check --fix src tests bench
 	$(BIN)/ruff format src tests bench
 
+# Simulator + collector over the whole universe for a short accelerated session, then a summary.
+demo: $(STAMP)
+	$(BIN)/nsechain demo $(ARGS)
+
+# Figures side by side; nothing asserted. The peer parsers are a bench-only extra.
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python bench/bench_parse.py
 	$(BIN)/python bench/bench_load.py
+	$(BIN)/python bench/bench_sim.py
+	$(BIN)/python bench/bench_collect.py
+	$(BIN)/python bench/bench_analytics.py
+
+# The long durability runs: 50+ SIGKILLs, the fault soak, and the slow-marked tests.
+chaos: $(STAMP)
+	$(BIN)/python -m nsechain.chaos crashloop --kills 50
+	$(BIN)/python -m nsechain.chaos soak
+	$(BIN)/pytest -m slow $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
