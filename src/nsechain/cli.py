@@ -185,12 +185,14 @@ def ingest(
 def _register_subcommands() -> None:
     # Each package owns its commands; they import their heavy modules lazily.
     from nsechain.analytics.cli import register as register_analytics
+    from nsechain.demo import register as register_demo
     from nsechain.market.cli import register as register_market
     from nsechain.sim.cli import register as register_sim
 
     register_market(app)
     register_analytics(app)
     register_sim(app)
+    register_demo(app)
 
 
 _register_subcommands()

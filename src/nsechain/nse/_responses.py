@@ -35,6 +35,8 @@ __all__ = [
 
 # 4xx answers that mean "not now" rather than "not here".
 _TRANSIENT_4XX = frozenset({408, 421, 425, 429})
+#: What the client's Accept-Encoding offers; httpx decodes these.
+_ASKED_ENCODINGS = frozenset({"", "gzip", "deflate", "identity"})
 _BLOCK_MINUTES = re.compile(rb"after\s+(\d+)\s+minute", re.IGNORECASE)
 
 Error = errors.FetchError | errors.PayloadError
@@ -124,7 +126,26 @@ def classify(call: Call, response: httpx.Response, cooloff: float) -> Failed | N
         )
     if call.endpoint.json and _is_html(response):
         return Failed(HtmlBody(call, status, response.content))
+    if call.endpoint.json and (encoding := _undecoded_encoding(response)):
+        message = (
+            f"{name}: body sent with Content-Encoding {encoding!r}, which we never ask for "
+            "(Accept-Encoding: gzip, deflate) and could not decode. Retry"
+        )
+        return Failed(errors.BadPayload(message, body=response.content, **where))
     return None
+
+
+def _undecoded_encoding(response: httpx.Response) -> str | None:
+    """A Content-Encoding we did not ask for, left undecoded (the body is not JSON text).
+
+    NSE's ``br`` replies were undecodable (DESIGN.md §2). Without this check the parser would
+    blame truncation; a body httpx did decode (it starts like JSON) passes on to the parser.
+    """
+    encoding: str = response.headers.get("Content-Encoding", "").strip().lower()
+    codings = {c.strip() for c in encoding.split(",")} - _ASKED_ENCODINGS
+    if not codings or response.content.lstrip()[:1] in (b"{", b"["):
+        return None
+    return encoding
 
 
 def _is_html(response: httpx.Response) -> bool:

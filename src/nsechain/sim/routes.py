@@ -31,6 +31,7 @@ from datetime import date, datetime
 from urllib.parse import parse_qs
 
 from nsechain.sim import render
+from nsechain.sim.calendar import next_trading_day
 from nsechain.sim.clock import SimClock, Snapshot
 from nsechain.sim.market import Market
 from nsechain.sim.universe import by_symbol
@@ -169,12 +170,20 @@ class Api:
     def _contract_info(self, symbol: str, snap: Snapshot) -> Reply:
         if by_symbol(symbol) is None:
             return Reply(200, _EMPTY)
+        day = self._listing_day(snap)
         return self._cached(
-            ("ci", symbol, snap.day),
+            ("ci", symbol, day),
             lambda: render.contract_info(
-                self.market.expiries(symbol, snap.day), self.market.strikes(symbol, snap.day)
+                self.market.expiries(symbol, day), self.market.strikes(symbol, day)
             ),
         )
+
+    def _listing_day(self, snap: Snapshot) -> date:
+        """The day whose contracts are listed now. Chains before the open (or on a holiday)
+        still show the last close, but contracts that expired then are gone and the next
+        session's new series are listed."""
+        today = self.clock.now().date()  # the simulated clock is in IST
+        return snap.day if today <= snap.day else next_trading_day(snap.day)
 
     def _market_status(self, snap: Snapshot) -> Reply:
         nifty = self.market.spot("NIFTY", snap)
