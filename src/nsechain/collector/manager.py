@@ -132,6 +132,7 @@ class OptionsThreadedManager:
             ok &= self._workers[name].join(max(0.1, deadline - time.monotonic()))
         ok &= self._monitor.join(max(0.1, deadline - time.monotonic()))
         self.state = "stopped"
+        self.next_tick_at = None
         self._write_status()
         self.collector.close()
         log.info("collector stopped clean=%s", ok)

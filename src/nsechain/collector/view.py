@@ -105,7 +105,13 @@ def _symbols(
 
 
 def _clock(iso: str | None) -> str:
-    return iso[11:19] if iso else "-"
+    """HH:MM:SS today, 'Wed 25-Nov 09:15' another day; '-' for none."""
+    if not iso:
+        return "-"
+    moment = datetime.fromisoformat(iso)
+    if moment.date() == now_ist().date():
+        return moment.strftime("%H:%M:%S")
+    return f"{moment:%a %d-%b %H:%M}"
 
 
 def _head(st: dict[str, Any]) -> Text:
