@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -56,25 +57,47 @@ def _cell(row: dict[str, Any], column: str, itm: bool) -> Text:
     return Text(_num(value, decimals), style=style.strip(), justify="right")
 
 
-def chain_table(chain: list[dict[str, Any]], spot: float | None, *, around: int) -> Table:
+#: Below this terminal width the chain drops its volume columns and uses short headers.
+NARROW_WIDTH = 110
+
+
+def chain_table(
+    chain: list[dict[str, Any]], spot: float | None, *, around: int, narrow: bool = False
+) -> Table:
     """The ``around`` strikes each side of ATM as a rich Table: CE | strike | PE."""
     strikes = [r["strike"] for r in chain]
     if spot is not None and strikes:
         mid = min(range(len(strikes)), key=lambda i: abs(strikes[i] - spot))
         chain = chain[max(mid - around, 0) : mid + around + 1]
-    table = Table(show_lines=False, header_style="bold")
-    for _, title in _CE:
-        table.add_column(f"CE {title}", justify="right")
-    table.add_column("Strike", justify="center", style="bold")
-    for _, title in _PE:
-        table.add_column(f"PE {title}", justify="right")
+    ce = tuple(c for c in _CE if not (narrow and c[0].endswith("volume")))
+    pe = tuple(c for c in _PE if not (narrow and c[0].endswith("volume")))
+    table = Table(show_lines=False, header_style="bold", title_justify="left")
+    if narrow:
+        # Thin rules instead of boxes: nine right-aligned numbers fit in 80 columns.
+        table = Table(
+            box=box.SIMPLE_HEAD,
+            header_style="bold",
+            title="calls (CE) | strike | puts (PE)",
+            title_justify="left",
+            pad_edge=False,
+            padding=(0, 0, 0, 1),
+        )
+
+    def head(side: str, title: str) -> str:
+        return title.replace("Chng OI", "ΔOI") if narrow else f"{side} {title}"
+
+    for _, title in ce:
+        table.add_column(head("CE", title), justify="right", no_wrap=True)
+    table.add_column("Strike", justify="center", style="bold", no_wrap=True)
+    for _, title in pe:
+        table.add_column(head("PE", title), justify="right", no_wrap=True)
     for row in chain:
         k = row["strike"]
         ce_itm = spot is not None and k < spot
         pe_itm = spot is not None and k > spot
-        cells = [_cell(row, c, ce_itm) for c, _ in _CE]
+        cells = [_cell(row, c, ce_itm) for c, _ in ce]
         cells.append(Text(f"{k:,.2f}".rstrip("0").rstrip("."), justify="center"))
-        cells += [_cell(row, c, pe_itm) for c, _ in _PE]
+        cells += [_cell(row, c, pe_itm) for c, _ in pe]
         table.add_row(*cells)
     return table
 
@@ -114,17 +137,21 @@ def _show(symbol: str, expiry: str | None, at: str | None, db: Path | None, arou
         f"max pain {_num(_first(pain, 'max_pain'), 2)}   "
         f"ATM IV {'-' if iv is None else f'{iv:.2f}%'}"
     )
-    console.print(chain_table(chain.to_pylist(), spot, around=around))
+    narrow = console.width < NARROW_WIDTH
+    console.print(chain_table(chain.to_pylist(), spot, around=around, narrow=narrow))
 
 
 def _pcr(symbol: str, expiry: str | None, db: Path | None, last: int) -> None:
     with _desk(db) as desk:
         rows = desk.pcr(symbol, _date(expiry, "--expiry"))
     rows = rows.slice(max(rows.num_rows - last, 0))
+    listed = rows.to_pylist()
+    one_day = len({r["exchange_ts"].date() for r in listed}) <= 1
+    stamp = "%H:%M:%S" if one_day else "%Y-%m-%d %H:%M"
     table = Table("Time (IST)", "Expiries", "CE OI", "PE OI", "PCR OI", "PCR Volume")
-    for r in rows.to_pylist():
+    for r in listed:
         table.add_row(
-            f"{r['exchange_ts']:%Y-%m-%d %H:%M:%S}",
+            f"{r['exchange_ts']:{stamp}}",
             str(r["expiries"]),
             _num(r["ce_oi"]),
             _num(r["pe_oi"]),
@@ -132,6 +159,8 @@ def _pcr(symbol: str, expiry: str | None, db: Path | None, last: int) -> None:
             _num(r["pcr_volume"], 3),
         )
     what = f"expiry {expiry}" if expiry else "all expiries"
+    if one_day and listed:
+        what += f", {listed[0]['exchange_ts']:%a %d-%b-%Y}"
     console = _out()
     console.print(f"[bold]{symbol.upper()}[/bold] put-call ratio, {what}")
     console.print(table)
