@@ -42,8 +42,7 @@ bench: $(STAMP)
 # The long durability runs: 50+ SIGKILLs, the fault soak, and the slow-marked tests.
 chaos: $(STAMP)
 	$(BIN)/python -m nsechain.chaos crashloop --kills 50
-	$(BIN)/python -m nsechain.chaos soak
-	$(BIN)/pytest -m slow $(ARGS)
+	$(BIN)/pytest -m slow -s $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -27,7 +27,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console()
-err = Console(stderr=True)
+# soft_wrap: an error is one line however narrow the terminal (or none, under a supervisor).
+err = Console(stderr=True, soft_wrap=True)
 
 
 def _help(field: str) -> str:
@@ -39,12 +40,21 @@ def _help(field: str) -> str:
     return f"{info.description} [default: {default}; env NSECHAIN_{field.upper()}]"
 
 
-def settings_or_exit(**flags: Any) -> Settings:
+def settings_or_exit(*, preflight: bool = False, **flags: Any) -> Settings:
+    """Settings from flags > env > TOML > defaults; with ``preflight``, paths and symbols too.
+
+    Any problem is one line naming the setting, and exit code 2, before anything runs.
+    """
+    from nsechain.collector.preflight import validate_startup
+
     try:
-        return load_settings(**flags)
+        settings = load_settings(**flags)
+        if preflight:
+            validate_startup(settings)
     except ConfigError as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(2) from None
+    return settings
 
 
 @app.command()
@@ -75,6 +85,7 @@ def collect(
     from nsechain.collector.manager import OptionsThreadedManager
 
     settings = settings_or_exit(
+        preflight=True,
         symbols=symbols,
         expiries_per_symbol=expiries,
         interval_s=interval,

@@ -11,6 +11,7 @@ Sources, strongest first: explicit keyword arguments (CLI flags) > environment v
 from __future__ import annotations
 
 import os
+import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
@@ -223,6 +224,9 @@ def load_settings(**overrides: Any) -> Settings:
         raise ConfigError(f"NSECHAIN_CONFIG={toml_path}: no such file; fix the path or unset it")
     try:
         return Settings(**given)
+    except tomllib.TOMLDecodeError as exc:
+        where = toml_path or "nsechain.toml"
+        raise ConfigError(f"{where}: not valid TOML: {exc}; fix the file") from None
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"

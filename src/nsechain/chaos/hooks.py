@@ -36,7 +36,7 @@ _seen = 0
 
 def pause_point(name: str) -> None:
     """Stop here for a while if the environment asks for point ``name``; else return at once."""
-    if _POINT != name:
+    if name != _POINT:
         return
     global _seen  # noqa: PLW0603 - one counter per process, by design
     with _lock:

@@ -270,7 +270,8 @@ class OptionsThreadedManager:
         self.load_now()  # whatever a previous run left pending
         wait = self.settings.batch_interval_s
         while not self._stop.wait(wait):
-            wait = self.settings.batch_interval_s if self.load_now() else LOAD_RETRY_S
+            retry = min(LOAD_RETRY_S, self.settings.batch_interval_s)
+            wait = self.settings.batch_interval_s if self.load_now() else retry
         # Final batch once the collection thread has written its last tick.
         self._workers["collection_thread"].join(self.settings.timeout_s * 2 + 10)
         self.load_now()
@@ -282,7 +283,8 @@ class OptionsThreadedManager:
                 result = self.loader.load_pending()
             except DatabaseLocked as exc:
                 self.batch.lock_waits += 1
-                self.batch.last_error = f"{exc}; will retry in {LOAD_RETRY_S:.0f} s"
+                retry = min(LOAD_RETRY_S, self.settings.batch_interval_s)
+                self.batch.last_error = f"{exc}; will retry in {retry:.0f} s"
                 log.warning("load waiting error=%r", str(exc))
                 return None
             except StorageError as exc:

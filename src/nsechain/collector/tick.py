@@ -183,21 +183,27 @@ class Collector:
         if self.targets.universe_due(now):
             try:
                 universe, ex = self.client.fetch_universe(lambda b, _ex: parse_universe(b))
-                self._log.add_exchange(ex)
-                self.targets.set_universe(universe, now)
+            except ClientPaused:
+                raise  # cooling off a block: no request was sent, nothing failed
             except (FetchError, PayloadError) as exc:
                 log.warning("universe refresh failed error=%r; keeping the previous list", str(exc))
                 self.targets.universe_failed(now)
                 self._note_failure(result, exc, "universe refresh")
+            else:
+                self._log.add_exchange(ex)
+                self.targets.set_universe(universe, now)
         for symbol in self.targets.expiries_due(now):
             try:
                 dates, ex = self.client.fetch_contract_info(symbol, _expiries_decoder(symbol))
-                self._log.add_exchange(ex)
-                self.targets.set_expiries(symbol, dates, now)
+            except ClientPaused:
+                raise
             except (FetchError, PayloadError) as exc:
                 log.warning("expiries refresh failed symbol=%s error=%r", symbol, str(exc))
                 self.targets.expiries_failed(symbol, now)
                 self._note_failure(result, exc, f"expiries of {symbol}")
+            else:
+                self._log.add_exchange(ex)
+                self.targets.set_expiries(symbol, dates, now)
         self.targets.save_cache()
 
     def _note_failure(self, result: TickResult, exc: NsechainError, what: str) -> None:

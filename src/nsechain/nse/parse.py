@@ -176,6 +176,7 @@ def _parse_chain(
             # _columns does not check as it goes; find the exact row and field now.
             problem = find_problem(rows, shape) or f"{type(exc).__name__}: {exc}"
             raise BadBodyError(problem) from None
+    arrays = _unique_contracts(arrays)
     if expiry is not None and shape != "legacy" and expiry not in present:
         got = ", ".join(map(format_expiry, sorted(present)))
         msg = f"asked for expiry {format_expiry(expiry)} but the rows are for {got}"
@@ -189,6 +190,37 @@ def _parse_chain(
     table = pa.Table.from_arrays(head + arrays, schema=QUOTES_SCHEMA)
     log.debug("parsed %s %s: %d rows at %s", symbol, shape, n, exchange_ts)
     return ParsedChain(table, exchange_ts, underlying, expiry_dates, shape)
+
+
+def _unique_contracts(arrays: list[Any]) -> list[Any]:
+    """Each (expiry, strike, option_type) at most once: a snapshot has one quote per contract.
+
+    Duplicated strikes (the table's key would repeat): rows that repeat a contract with exactly
+    the same values are dropped, the first kept; a contract that appears twice with different
+    values is a BadPayload (there is no telling which one NSE meant) and the body goes to
+    quarantine. The check is one set of keys (~0.1 µs a row); rows are compared only when a
+    key repeats.
+    """
+    expiry, strike, side = arrays[0], arrays[1], arrays[2]
+    days = expiry.cast(pa.int32()).to_pylist()  # ints: much cheaper than date objects
+    if len(set(zip(days, strike.to_pylist(), side.to_pylist(), strict=True))) == len(days):
+        return arrays
+    keys = list(zip(*(a.to_pylist() for a in arrays[:3]), strict=True))
+    first: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+    keep: list[int] = []
+    for i, values in enumerate(zip(*(a.to_pylist() for a in arrays), strict=True)):
+        seen = first.setdefault(keys[i], values)
+        if seen is values:
+            keep.append(i)
+        elif seen != values:
+            e, k, t = keys[i]
+            raise BadBodyError(
+                f"strike {k:g} {t} of {format_expiry(e)} appears twice with different values; "
+                "NSE sent an inconsistent chain. Retry"
+            )
+    log.debug("dropped %d repeated identical contract rows", len(keys) - len(keep))
+    indices = pa.array(keep, type=pa.int64())
+    return [a.take(indices) for a in arrays]
 
 
 def _fast_v3(body: bytes) -> tuple[_Meta, _Columns] | None:

@@ -18,6 +18,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from nsechain.chaos.hooks import pause_point  # crash-test hook; inert unless env asks
 from nsechain.errors import DatabaseLocked, StorageError
 from nsechain.nse.schema import FETCH_LOG_SCHEMA, QUOTES_SCHEMA, duckdb_ddl
 from nsechain.store import paths
@@ -292,6 +293,7 @@ def _transaction(
         per_file = _mark_duplicates(con, infos)
         inserted = _insert_quotes(con, infos, per_file)
         fetch_rows = _insert_side_tables(con, infos, per_file, load_id)
+        pause_point("load")  # the crash harness kills here: rows inserted, not committed
         con.execute("COMMIT")
     except BaseException:
         # The failed statement may already have ended the transaction.

@@ -20,7 +20,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -30,6 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pyarrow import ipc
 
+from nsechain.chaos.hooks import pause_point  # crash-test hook; inert unless env asks
 from nsechain.errors import CorruptFile, StorageError
 from nsechain.nse.schema import FETCH_LOG_SCHEMA, QUOTES_SCHEMA, SNAPSHOT_KEY
 from nsechain.store import paths
@@ -108,7 +109,10 @@ def _atomic_file(path: Path) -> Iterator[IO[bytes]]:
     except OSError as exc:
         raise StorageError(f"cannot write ({exc.strerror or exc})", path=path) from exc
     finally:
-        tmp.unlink(missing_ok=True)
+        # On a read-only disk even removing a missing file fails (EROFS): that must not hide
+        # the StorageError above. A temp file that stays is swept at the next start.
+        with suppress(OSError):
+            tmp.unlink(missing_ok=True)
 
 
 def save_atomic(path: Path, data: bytes) -> None:
@@ -186,6 +190,7 @@ def _write_parquet(sink: IO[bytes], quotes: pa.Table, metadata: dict[str, bytes]
     # stored once and the quotes' Arrow schema stays exactly QUOTES_SCHEMA.
     with pq.ParquetWriter(sink, QUOTES_SCHEMA, compression="zstd") as writer:
         writer.write_table(quotes)
+        pause_point("write")  # the crash harness kills here: temp file half written, no footer
         writer.add_key_value_metadata(metadata)
 
 
