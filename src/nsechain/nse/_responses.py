@@ -96,7 +96,14 @@ def translate_httpx_errors(call: Call) -> Iterator[None]:
     except httpx.DecodingError as exc:
         # A Content-Encoding we cannot undo: the body is unusable, like NSE's old brotli replies.
         raise errors.BadPayload(f"{name}: undecodable body: {exc}", **where) from exc
-    except httpx.HTTPError as exc:  # connect/read/protocol errors, redirect loops
+    except httpx.ConnectError as exc:
+        host = httpx.URL(call.url).host
+        raise errors.NetworkError(
+            f"{name}: cannot connect to {host} ({exc}); check the network, or --base-url",
+            url=call.url,
+            **where,
+        ) from exc
+    except httpx.HTTPError as exc:  # read/protocol errors, redirect loops
         raise errors.NetworkError(
             f"{name}: {type(exc).__name__}: {exc}", url=call.url, **where
         ) from exc
