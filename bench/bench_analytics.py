@@ -3,7 +3,8 @@
 Where it sits: run by hand or by ``make bench``; nothing imports it. It generates one full
 trading day (375 one-minute snapshots of a ~55k-contract market: 5 indices, NIFTY with 18
 expiries, 205 stocks with 3) with numpy and writes it to a DuckDB file with the loader's DDL
-(``loaded_snapshots`` filled as the loader does), in one of two row orders:
+(``loaded_snapshots`` filled as the loader does: one row per snapshot with its totals from
+``store.files.snapshots_of``, appended in time order), in one of two row orders:
 
 * ``symbol`` (default): by (symbol, expiry, exchange_ts), as after a daily compaction; the
   zone maps of symbol/expiry/exchange_ts then prune almost every row group;
@@ -13,6 +14,7 @@ expiries, 205 stocks with 3) with numpy and writes it to a DuckDB file with the 
 It then prints medians from a fresh process (targets in brackets, printed, never asserted):
 
 * PCR per minute, one symbol, all expiries and one expiry   [<= 50 ms]
+  (and, for comparison, the same summed from option_quotes, as without stored totals)
 * one wide chain, latest and mid-day snapshot                [<= 50 ms]
 * max pain of one snapshot                                   [<= 20 ms]
 * greeks + IV of a full-market snapshot (~55k contracts)     [<= 150 ms]
@@ -39,12 +41,15 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from nsechain.analytics import queries
 from nsechain.analytics.black76 import black76_price
 from nsechain.analytics.greeks import chain_greeks
+from nsechain.analytics.sql import PCR_ALL_EXPIRIES_SQL, compose
 from nsechain.analytics.views import create_views
 from nsechain.nse.schema import QUOTES_SCHEMA
 from nsechain.query import connect
-from nsechain.store.db import ensure_tables
+from nsechain.store.db import ensure_tables, upgrade_tables
+from nsechain.store.files import snapshots_of
 from nsechain.timeutil import IST
 
 DAY = date(2026, 8, 11)
@@ -196,16 +201,21 @@ def generate(path: Path, minutes: int, stocks: int, layout: str) -> int:
     steps = rng.normal(0, 0.0006, (len(m.symbols), minutes))
     paths = m.spot0[:, None] * np.exp(np.cumsum(steps, axis=1))
     con = duckdb.connect(str(path))
-    ensure_tables(con)  # the loader's tables, from the same DDL
-    for rows in chunks(m, minutes, layout):
-        con.register("chunk", make_chunk(m, rows, minutes, paths))
+    ensure_tables(con)  # the loader's tables, from the same DDL and upgrade
+    upgrade_tables(con)
+    snapshots = []
+    for rows in chunks(m, minutes, layout):  # a snapshot never spans two chunks
+        chunk = make_chunk(m, rows, minutes, paths)
+        snapshots.append(snapshots_of(chunk))  # what the tick writer puts in each footer
+        con.register("chunk", chunk)
         con.execute("INSERT INTO option_quotes SELECT * FROM chunk")
         con.unregister("chunk")
-    # The loader lists every snapshot it loads; the desk finds snapshots there.
-    con.execute(
-        "INSERT INTO loaded_snapshots SELECT symbol, expiry, exchange_ts, 'bench', count(*)"
-        " FROM option_quotes GROUP BY ALL ORDER BY exchange_ts"
-    )
+    # The loader lists every snapshot it loads, with its totals, in load (= time) order; the
+    # desk finds snapshots there and PCR reads the totals.
+    listed = pa.concat_tables(snapshots).sort_by("exchange_ts")
+    con.register("listed", listed)
+    con.execute("INSERT INTO loaded_snapshots BY NAME SELECT *, 'bench' AS file_name FROM listed")
+    con.unregister("listed")
     create_views(con)
     (n,) = con.execute("SELECT count(*) FROM option_quotes").fetchall()[0]
     con.close()
@@ -227,9 +237,23 @@ def report(path: Path, reps: int) -> None:
     snap = desk.snapshot("NIFTY")
     mid_day = OPEN + timedelta(minutes=187)
     full = desk.sql("SELECT * FROM latest_chain")
+    from_quotes = compose(queries.SYMBOL, PCR_ALL_EXPIRIES_SQL)  # Desk.pcr without totals
+    one_expiry = {"symbol": "NIFTY", "expiry": snap.expiry}
     cases: list[tuple[str, str, Callable[[], Any]]] = [
         ("pcr per minute, NIFTY, all 18 expiries", "50", lambda: desk.pcr("NIFTY")),
+        (
+            "  the same, summed from option_quotes",
+            "-",
+            lambda: desk.sql(from_quotes, {"symbol": "NIFTY"}),
+        ),
         ("pcr per snapshot, NIFTY, one expiry", "50", lambda: desk.pcr("NIFTY", snap.expiry)),
+        (
+            "  the same, pcr view",
+            "-",
+            lambda: desk.sql(
+                "SELECT * FROM pcr WHERE symbol = $symbol AND expiry = $expiry", one_expiry
+            ),
+        ),
         ("chain, NIFTY, latest (expiry resolved)", "50", lambda: desk.chain("NIFTY")),
         ("chain, NIFTY, mid-day snapshot", "50", lambda: desk.chain("NIFTY", snap.expiry, mid_day)),
         ("chain, STK100 (a stock), latest", "50", lambda: desk.chain("STK100")),

@@ -24,6 +24,7 @@ import pytest
 from nsechain.errors import DatabaseLocked, StorageError
 from nsechain.nse.schema import FETCH_LOG_SCHEMA, QUOTES_SCHEMA
 from nsechain.store import files, loader, paths
+from nsechain.store.db import upgrade_tables
 from nsechain.store.files import (
     quarantine_body,
     read_tick_fetch_log,
@@ -448,3 +449,125 @@ def test_a_reader_in_this_process_shares_the_instance_and_keeps_its_settings(d: 
         assert reader.execute("SELECT count(*) FROM option_quotes").fetchone() == (10,)
         setting = "SELECT current_setting('preserve_insertion_order')"
         assert reader.execute(setting).fetchone() == (True,)
+
+
+# --- per-snapshot totals -------------------------------------------------------------------------
+
+
+def legs(rows: list[tuple[str, float | None, int | None, float | None]]) -> pa.Table:
+    """One snapshot (NIFTY, EXP1, T0) of (option_type, open_interest, volume, spot) rows."""
+    cols: dict[str, list[object]] = {f.name: [] for f in QUOTES_SCHEMA}
+    for i, (side, oi, volume, spot) in enumerate(rows):
+        row: dict[str, object] = {
+            "exchange_ts": T0,
+            "fetched_at": T0,
+            "symbol": "NIFTY",
+            "expiry": EXP1,
+            "strike": 24000.0 + 50 * i,
+            "option_type": side,
+            "open_interest": oi,
+            "volume": volume,
+            "underlying_value": spot,
+        }
+        for name, values in cols.items():
+            values.append(row.get(name))
+    return pa.table(cols, schema=QUOTES_SCHEMA)
+
+
+def test_snapshot_totals_count_nulls_as_zero_and_keep_the_top_spot() -> None:
+    table = legs(
+        [
+            ("CE", 100.0, 5, 24010.5),
+            ("CE", None, None, None),  # a strike NSE sent without quantities
+            ("PE", 40.5, 7, 24011.0),
+            ("PE", 10.0, None, 24010.0),
+        ]
+    )
+    (snap,) = files.snapshots_of(table).to_pylist()
+    assert snap == {
+        "symbol": "NIFTY",
+        "expiry": EXP1,
+        "exchange_ts": T0,
+        "rows": 4,
+        "underlying_value": 24011.0,
+        "ce_oi": 100.0,
+        "pe_oi": 50.5,
+        "ce_volume": 5,
+        "pe_volume": 7,
+    }
+    # A side without rows, and a snapshot without a spot: zeros and a null spot.
+    (calls_only,) = files.snapshots_of(legs([("CE", 3.0, 1, None)])).to_pylist()
+    assert (calls_only["pe_oi"], calls_only["pe_volume"], calls_only["underlying_value"]) == (
+        0.0,
+        0,
+        None,
+    )
+    assert files.snapshots_of(QUOTES_SCHEMA.empty_table()).schema == files.SNAPSHOTS_SCHEMA
+
+
+def test_the_loader_stores_each_snapshots_totals(d: Dirs) -> None:
+    snaps = [("NIFTY", EXP1, T0), ("NIFTY", EXP2, T0), ("M&M", EXP1, T0)]
+    path = tick(d.pending, T0, snaps)
+    footer = files.read_tick_info(path).snapshots
+    assert footer.schema == files.SNAPSHOTS_SCHEMA
+    d.loader().load_pending()
+    with duckdb.connect(str(d.db), read_only=True) as con:
+        stored = con.sql(
+            "SELECT symbol, expiry, exchange_ts, rows, underlying_value, ce_oi, pe_oi,"
+            " ce_volume, pe_volume FROM loaded_snapshots ORDER BY symbol, expiry"
+        ).to_arrow_table()
+    assert stored.to_pylist() == footer.to_pylist()
+    # quotes(): volume = strike index 0..4 on each side, no OI.
+    assert {(r["ce_volume"], r["pe_volume"], r["ce_oi"]) for r in stored.to_pylist()} == {
+        (10, 10, 0.0)
+    }
+
+
+def write_format1_tick(pending: Path, at: datetime, table: pa.Table) -> Path:
+    """A tick file as nsechain wrote it before the totals: a 4-column snapshot list."""
+    path = paths.day_folder(pending, at) / paths.tick_file_name(at)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta = files._tick_metadata(at, table, fetch_log([]))
+    v1 = files.snapshots_of(table).select(["symbol", "expiry", "exchange_ts", "rows"])
+    meta[files.META_SNAPSHOTS] = files._ipc_bytes(v1)
+    with path.open("wb") as fh:
+        files._write_parquet(fh, table, meta)
+    return path
+
+
+def test_a_format1_file_gets_its_totals_from_its_quotes(d: Dirs) -> None:
+    table = legs([("CE", 100.0, 5, 24010.5), ("PE", 40.0, 7, 24011.0)])
+    path = write_format1_tick(d.pending, T0, table)
+    info = files.read_tick_info(path)
+    assert info.snapshots.equals(files.snapshots_of(table))
+    assert d.loader().load_pending().quote_rows == 2
+    assert d.count("SELECT pe_oi FROM loaded_snapshots") == 40
+
+
+def test_an_older_database_is_upgraded_and_backfilled_once(d: Dirs) -> None:
+    tick(d.pending, T0, [("NIFTY", EXP1, T0), ("NIFTY", EXP2, T0)])
+    d.loader().load_pending()
+    with duckdb.connect(str(d.db)) as con:  # as a loader before the totals left it
+        for column in files.SNAPSHOT_TOTALS:
+            con.execute(f"ALTER TABLE loaded_snapshots DROP COLUMN {column}")
+        con.execute("UPDATE option_quotes SET open_interest = strike / 1000")
+    later = T0 + timedelta(minutes=1)
+    tick(d.pending, later, [("NIFTY", EXP1, later)])
+    result = d.loader().load_pending()
+    assert (result.files, result.quote_rows) == (1, 10)
+    # Old rows: summed from option_quotes (CE strikes 24000..24200 → OI 24.0..24.2).
+    assert d.count("SELECT count(*) FROM loaded_snapshots WHERE ce_oi IS NULL") == 0
+    assert (
+        d.count(
+            "SELECT round(ce_oi * 10) FROM loaded_snapshots WHERE exchange_ts = "
+            f"'{T0.isoformat()}' AND expiry = '{EXP2}'"
+        )
+        == 1205
+    )
+    # New rows: from the footer. A second upgrade does nothing.
+    assert (
+        d.count(f"SELECT ce_volume FROM loaded_snapshots WHERE exchange_ts > '{T0.isoformat()}'")
+        == 10
+    )
+    with open_db(d.db) as con:
+        assert upgrade_tables(con) == 0

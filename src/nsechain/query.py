@@ -38,7 +38,9 @@ from nsechain.analytics.sql import (
     BUILDUP_SQL,
     CHAIN_WIDE_SQL,
     MAX_PAIN_SQL,
+    PCR_ALL_EXPIRIES_FROM_TOTALS_SQL,
     PCR_ALL_EXPIRIES_SQL,
+    PCR_FROM_TOTALS_SQL,
     PCR_SQL,
     compose,
 )
@@ -46,6 +48,14 @@ from nsechain.analytics.sql import (
 __all__ = ["Desk", "Snapshot", "connect"]
 
 Source = str | os.PathLike[str] | duckdb.DuckDBPyConnection
+
+#: (source, body) of ``Desk.pcr`` by (one expiry?, stored totals usable?).
+_PCR: dict[tuple[bool, bool], tuple[str, str]] = {
+    (False, False): (queries.SYMBOL, PCR_ALL_EXPIRIES_SQL),
+    (True, False): (queries.SYMBOL_EXPIRY, PCR_SQL),
+    (False, True): (queries.SYMBOL_TOTALS, PCR_ALL_EXPIRIES_FROM_TOTALS_SQL),
+    (True, True): (queries.SYMBOL_EXPIRY_TOTALS, PCR_FROM_TOTALS_SQL),
+}
 
 
 class Snapshot(NamedTuple):
@@ -195,14 +205,17 @@ class Desk:
     ) -> pa.Table:
         """OI and volume put-call ratios. With ``expiry``: one row per snapshot of it. Without:
         all expiries combined, one row per minute (each expiry at its latest snapshot of the
-        day so far; ``expiries`` says how many were summed)."""
-        where = queries.SYMBOL if expiry is None else queries.SYMBOL_EXPIRY
+        day so far; ``expiries`` says how many were summed).
+
+        Reads the per-snapshot totals the loader stores in ``loaded_snapshots`` when they cover
+        every quote row of ``[start, end]`` (``queries.totals_cover_sql``), else sums
+        ``option_quotes``; both give the same table."""
         params: dict[str, Any] = {"symbol": _symbol(symbol)}
         if expiry is not None:
             params["expiry"] = expiry
-        source = queries.source(where, params, start, end)
-        body = PCR_ALL_EXPIRIES_SQL if expiry is None else PCR_SQL
         with self._session() as con:
+            where, body = _PCR[expiry is not None, _totals_cover(con, start, end)]
+            source = queries.source(where, params, start, end)
             return run(con, compose(source.sql, body), source.params)
 
     def max_pain(self, symbol: str, expiry: date | None = None, at: When | None = None) -> pa.Table:
@@ -312,6 +325,16 @@ class Desk:
 
 def _symbol(symbol: str) -> str:
     return symbol.strip().upper()
+
+
+def _totals_cover(con: Any, start: When | None, end: When | None) -> bool:
+    """Whether ``loaded_snapshots`` has totals for every quote row in ``[start, end]``."""
+    has = run(con, queries.HAS_TOTALS).column("n")[0].as_py()
+    if has != queries.TOTALS_COLUMNS:
+        return False
+    bounds = queries.source("", {}, start, end)
+    ok = run(con, queries.totals_cover_sql(bounds.sql), bounds.params).column("ok")[0].as_py()
+    return bool(ok)
 
 
 def _snapshot_tables(con: Any) -> tuple[str, ...]:

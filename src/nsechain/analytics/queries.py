@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from nsechain.analytics.db import When, as_instant
+from nsechain.analytics.sql import KNOWN_TOTALS
 from nsechain.nse.schema import OUTCOMES
+from nsechain.store.files import SNAPSHOT_TOTALS
 
 __all__ = [
     "ALL_FETCHES",
@@ -21,6 +23,7 @@ __all__ = [
     "CONTRACT",
     "COPY_OPTIONS",
     "HAS_INDEX",
+    "HAS_TOTALS",
     "ONE_SNAPSHOT",
     "QUOTES",
     "SNAPSHOT_INDEX",
@@ -28,7 +31,10 @@ __all__ = [
     "SOME_SYMBOLS",
     "SYMBOL",
     "SYMBOL_EXPIRY",
+    "SYMBOL_EXPIRY_TOTALS",
+    "SYMBOL_TOTALS",
     "TOP_OI",
+    "TOTALS_COLUMNS",
     "TWO_SNAPSHOTS",
     "Source",
     "copy_sql",
@@ -36,6 +42,7 @@ __all__ = [
     "previous_snapshot_sql",
     "snapshot_sql",
     "source",
+    "totals_cover_sql",
 ]
 
 # --- finding a snapshot -----------------------------------------------------------------------
@@ -48,6 +55,35 @@ HAS_INDEX = f"""
 SELECT count(*) AS n FROM duckdb_tables()
 WHERE table_name = '{SNAPSHOT_INDEX}' AND schema_name = 'main'
   AND database_name = current_database()
+"""
+
+
+#: How many of the per-snapshot totals columns (``store.files.SNAPSHOT_TOTALS``) the index has:
+#: the loader adds them; a database filled without it, or by an older one, lacks them.
+HAS_TOTALS = f"""
+SELECT count(*) AS n FROM duckdb_columns()
+WHERE table_name = '{SNAPSHOT_INDEX}' AND schema_name = 'main'
+  AND database_name = current_database()
+  AND column_name IN ({", ".join(f"'{c}'" for c in SNAPSHOT_TOTALS)})
+"""
+TOTALS_COLUMNS = len(SNAPSHOT_TOTALS)
+
+
+def totals_cover_sql(bounds: str) -> str:
+    """Whether the stored totals stand for every quote row in a time range (``bounds``: the
+    ``AND exchange_ts ...`` filters of ``source``): one row, ``ok``.
+
+    True when every ``loaded_snapshots`` row in the range has its totals and their row counts
+    add up to the ``option_quotes`` rows in the range. So quotes inserted without the loader,
+    or deleted after it, send the Desk back to summing quotes. Costs ~1 ms: the index is small
+    and a count over one exchange_ts range mostly reads zone maps.
+    """
+    return f"""
+SELECT unknown = 0 AND indexed = quoted AS ok
+FROM (SELECT count(*) FILTER (WHERE NOT ({KNOWN_TOTALS})) AS unknown,
+             coalesce(sum(rows), 0) AS indexed
+      FROM {SNAPSHOT_INDEX} WHERE true{bounds}),
+     (SELECT count(*) AS quoted FROM {QUOTES} WHERE true{bounds})
 """
 
 
@@ -89,6 +125,9 @@ TWO_SNAPSHOTS = """SELECT * FROM option_quotes
 WHERE symbol = $symbol AND expiry = $expiry AND exchange_ts IN ($from_ts, $exchange_ts)"""
 SYMBOL = "SELECT * FROM option_quotes WHERE symbol = $symbol"
 SYMBOL_EXPIRY = "SELECT * FROM option_quotes WHERE symbol = $symbol AND expiry = $expiry"
+#: The same two over the index: one row per snapshot with its stored totals.
+SYMBOL_TOTALS = f"SELECT * FROM {SNAPSHOT_INDEX} WHERE symbol = $symbol"
+SYMBOL_EXPIRY_TOTALS = f"SELECT * FROM {SNAPSHOT_INDEX} WHERE symbol = $symbol AND expiry = $expiry"
 CONTRACT = """SELECT * FROM option_quotes
 WHERE symbol = $symbol AND expiry = $expiry AND strike = $strike AND option_type = $option_type"""
 ALL_FETCHES = "SELECT * FROM fetch_log WHERE true"

@@ -31,6 +31,12 @@ Views (README text, with examples):
         SELECT exchange_ts, pcr_oi, pcr_volume FROM pcr
         WHERE symbol = 'BANKNIFTY' AND expiry = DATE '2026-08-26' ORDER BY exchange_ts;
 
+    In a database the loader keeps (``loaded_snapshots`` has the totals columns when the view is
+    made) it reads the per-snapshot totals stored there, summing ``option_quotes`` only for
+    snapshots listed without totals: a few ms instead of a scan of the quotes. It then sees
+    the snapshots the loader loaded, which in such a database are all of them. Otherwise it
+    sums ``option_quotes``.
+
 ``max_pain``
     Per (symbol, expiry, exchange_ts): ``max_pain`` (the strike where option buyers would be
     paid least at settlement: min over strikes S of sum CE_OI*max(S-K,0) + PE_OI*max(K-S,0)),
@@ -59,12 +65,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from nsechain.analytics.queries import HAS_TOTALS, TOTALS_COLUMNS
 from nsechain.analytics.sql import (
     BUILDUP_SQL,
     CHAIN_WIDE_SQL,
     LATEST_CHAIN_SQL,
     MAX_PAIN_SQL,
     PCR_SQL,
+    PCR_VIEW_FROM_TOTALS_SQL,
+    UNKNOWN_TOTALS_QUOTES,
     compose,
 )
 
@@ -82,15 +91,28 @@ VIEWS: dict[str, str] = {
 }
 
 
-def view_sql(name: str) -> str:
-    """The ``CREATE OR REPLACE VIEW`` statement of one view."""
-    return f"CREATE OR REPLACE VIEW {name} AS\n{compose(_ALL_QUOTES, VIEWS[name])}"
+#: Views with another body when ``loaded_snapshots`` stores per-snapshot totals: name ->
+#: (source, body).
+_FROM_TOTALS: dict[str, tuple[str, str]] = {
+    "pcr": (UNKNOWN_TOTALS_QUOTES, PCR_VIEW_FROM_TOTALS_SQL),
+}
+
+
+def view_sql(name: str, *, totals: bool = False) -> str:
+    """The ``CREATE OR REPLACE VIEW`` statement of one view; ``totals``: for a database whose
+    ``loaded_snapshots`` has the per-snapshot totals columns."""
+    plain = (_ALL_QUOTES, VIEWS[name])
+    source, body = _FROM_TOTALS.get(name, plain) if totals else plain
+    return f"CREATE OR REPLACE VIEW {name} AS\n{compose(source, body)}"
 
 
 def create_views(conn: Any) -> None:
     """(Re)create every view on a read-write DuckDB connection; idempotent.
 
-    ``option_quotes`` must exist (the loader creates it from ``schema.duckdb_ddl``).
+    ``option_quotes`` must exist (the loader creates it from ``schema.duckdb_ddl``). Call it
+    after the loader's ``upgrade_tables`` so that ``pcr`` reads the stored totals.
     """
+    rows = conn.execute(HAS_TOTALS).fetchall()
+    totals = bool(rows) and rows[0][0] == TOTALS_COLUMNS
     for name in VIEWS:
-        conn.execute(view_sql(name))
+        conn.execute(view_sql(name, totals=totals))

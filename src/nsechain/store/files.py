@@ -5,9 +5,10 @@ the parser rejects; the status writer uses ``save_atomic``; ``store.loader`` rea
 back with ``read_tick_info`` and moves them with ``move_file`` / ``quarantine_file``.
 
 A tick file is a Parquet file whose rows are the tick's quotes (``QUOTES_SCHEMA``, zstd). The
-tick's fetch log and its snapshot list travel in the Parquet key-value metadata as Arrow IPC
-streams, with a small JSON header, so quotes and fetch log are written by one rename and can
-never be half there. Every write is: temp file in the same folder, fsync, ``os.replace``, fsync
+tick's fetch log and its snapshot list (each snapshot with its row count and CE/PE totals,
+``SNAPSHOTS_SCHEMA``) travel in the Parquet key-value metadata as Arrow IPC streams, with a
+small JSON header, so quotes and fetch log are written by one rename and can never be half
+there. Every write is: temp file in the same folder, fsync, ``os.replace``, fsync
 of the folder. A final name therefore always holds a complete file.
 """
 
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pyarrow import ipc
 
@@ -42,6 +44,8 @@ __all__ = [
     "META_SNAPSHOTS",
     "META_TICK",
     "SNAPSHOTS_SCHEMA",
+    "SNAPSHOT_INPUTS",
+    "SNAPSHOT_TOTALS",
     "TickInfo",
     "fsync_dir",
     "move_file",
@@ -57,20 +61,48 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+#: 2: the snapshot list carries per-snapshot totals (``SNAPSHOT_TOTALS``). Files of format 1
+#: still load: their totals are computed from the quotes when they are read.
+FORMAT_VERSION = 2
 META_TICK = "nsechain.tick"
 META_FETCH_LOG = "nsechain.fetch_log"
 #: The distinct snapshots of the quotes, computed at write time so the loader can deduplicate
-#: without scanning quote data.
+#: without scanning quote data, and can store each snapshot's totals without summing quotes.
 META_SNAPSHOTS = "nsechain.snapshots"
 
-SNAPSHOTS_SCHEMA = pa.schema(
+#: Per-snapshot totals, the inputs of the put-call ratios (and the snapshot's spot):
+#: ``underlying_value`` is the largest spot among the snapshot's rows (null if none has one);
+#: ``ce_oi``/``pe_oi`` sum ``open_interest``, ``ce_volume``/``pe_volume`` sum ``volume`` over
+#: the rows whose ``option_type`` is 'CE'/'PE'. A null quantity counts as 0 and a side without
+#: rows sums to 0, so the sums are never null; exactly what ``analytics.sql`` computes from
+#: ``option_quotes`` (a null total in ``loaded_snapshots`` therefore means "not known").
+SNAPSHOT_TOTALS: tuple[str, ...] = ("underlying_value", "ce_oi", "pe_oi", "ce_volume", "pe_volume")
+
+_SNAPSHOTS_V1 = pa.schema(
     [
         QUOTES_SCHEMA.field("symbol"),
         QUOTES_SCHEMA.field("expiry"),
         QUOTES_SCHEMA.field("exchange_ts"),
         pa.field("rows", pa.int64(), nullable=False),
     ]
+)
+SNAPSHOTS_SCHEMA = pa.schema(
+    [
+        *_SNAPSHOTS_V1,
+        QUOTES_SCHEMA.field("underlying_value"),
+        pa.field("ce_oi", pa.float64(), nullable=False),
+        pa.field("pe_oi", pa.float64(), nullable=False),
+        pa.field("ce_volume", pa.int64(), nullable=False),
+        pa.field("pe_volume", pa.int64(), nullable=False),
+    ]
+)
+#: The quote columns ``snapshots_of`` reads.
+SNAPSHOT_INPUTS: tuple[str, ...] = (
+    *SNAPSHOT_KEY,
+    "option_type",
+    "open_interest",
+    "volume",
+    "underlying_value",
 )
 _IPC_OPTIONS = ipc.IpcWriteOptions(compression="zstd")
 
@@ -161,10 +193,34 @@ def _ipc_table(data: bytes) -> pa.Table:
 
 
 def snapshots_of(quotes: pa.Table) -> pa.Table:
-    """The distinct (symbol, expiry, exchange_ts) of ``quotes`` with their row counts."""
+    """The distinct (symbol, expiry, exchange_ts) of ``quotes`` with their row counts and
+    totals (``SNAPSHOTS_SCHEMA``), sorted by the key. ``quotes`` needs the ``SNAPSHOT_INPUTS``
+    columns only. One vectorised Arrow group-by: ~5 ms for a full-market tick of 55k rows."""
     keys = list(SNAPSHOT_KEY)
-    counts = quotes.select(keys).group_by(keys).aggregate([([], "count_all")])
-    table = pa.table([*(counts[k] for k in keys), counts["count_all"]], schema=SNAPSHOTS_SCHEMA)
+    side = quotes["option_type"]
+    ce, pe = pc.equal(side, "CE"), pc.equal(side, "PE")
+    oi, volume = quotes["open_interest"], quotes["volume"]
+    no_oi, no_volume = pa.scalar(None, oi.type), pa.scalar(None, volume.type)
+    legs = pa.table(
+        {
+            **{k: quotes[k] for k in keys},
+            "underlying_value": quotes["underlying_value"],
+            "ce_oi": pc.if_else(ce, oi, no_oi),
+            "pe_oi": pc.if_else(pe, oi, no_oi),
+            "ce_volume": pc.if_else(ce, volume, no_volume),
+            "pe_volume": pc.if_else(pe, volume, no_volume),
+        }
+    )
+    zero_if_empty = pc.ScalarAggregateOptions(skip_nulls=True, min_count=0)
+    sums = [(c, "sum", zero_if_empty) for c in ("ce_oi", "pe_oi", "ce_volume", "pe_volume")]
+    agg = legs.group_by(keys).aggregate([([], "count_all"), ("underlying_value", "max"), *sums])
+    columns = [
+        *(agg[k] for k in keys),
+        agg["count_all"],
+        agg["underlying_value_max"],
+        *(agg[f"{c}_sum"] for c, _, _ in sums),
+    ]
+    table = pa.table(columns, schema=SNAPSHOTS_SCHEMA)
     return table.sort_by([(k, "ascending") for k in keys])
 
 
@@ -220,21 +276,27 @@ class TickInfo:
     header: dict[str, Any]
 
 
-def _meta_table(kv: dict[bytes, bytes], key: str, schema: pa.Schema) -> pa.Table | None:
+def _meta_table(
+    kv: dict[bytes, bytes], key: str, schema: pa.Schema, *, older: pa.Schema | None = None
+) -> pa.Table | None:
+    """The IPC table stored under ``key``; None if absent or in the ``older`` schema."""
     raw = kv.get(key.encode())
     if raw is None:
         return None
     table = _ipc_table(raw)
-    if not table.schema.equals(schema, check_metadata=False):
-        raise ValueError(f"metadata {key} has schema {table.schema}, want {schema}")
-    return table
+    if table.schema.equals(schema, check_metadata=False):
+        return table
+    if older is not None and table.schema.equals(older, check_metadata=False):
+        return None
+    raise ValueError(f"metadata {key} has schema {table.schema}, want {schema}")
 
 
 def read_tick_info(path: Path) -> TickInfo:
     """Footer of a tick file: row count, fetch log, snapshots. CorruptFile if it is unusable.
 
     Files without nsechain metadata (imported from elsewhere) still load: their fetch log is
-    empty and their snapshots are computed from the three key columns.
+    empty and their snapshots are computed from the quote columns. So are the snapshots of
+    format-1 files, whose list lacks the totals (a read of ``SNAPSHOT_INPUTS``, ~5 ms a tick).
     """
     try:
         with pq.ParquetFile(path) as pf:
@@ -243,9 +305,9 @@ def read_tick_info(path: Path) -> TickInfo:
                 raise CorruptFile(f"schema differs from QUOTES_SCHEMA: {diff}", path=path)
             kv = pf.metadata.metadata or {}
             fetch_log = _meta_table(kv, META_FETCH_LOG, FETCH_LOG_SCHEMA)
-            snapshots = _meta_table(kv, META_SNAPSHOTS, SNAPSHOTS_SCHEMA)
+            snapshots = _meta_table(kv, META_SNAPSHOTS, SNAPSHOTS_SCHEMA, older=_SNAPSHOTS_V1)
             if snapshots is None:
-                snapshots = snapshots_of(pf.read(columns=list(SNAPSHOT_KEY)))
+                snapshots = snapshots_of(pf.read(columns=list(SNAPSHOT_INPUTS)))
             header = json.loads(kv.get(META_TICK.encode(), b"{}"))
             rows = pf.metadata.num_rows
     except (CorruptFile, FileNotFoundError):

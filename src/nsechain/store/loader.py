@@ -17,6 +17,10 @@ Exactly once, at two grains:
   each file's footer, so deduplication never scans quote data; a batch without duplicates is
   the plain ``INSERT … SELECT * FROM read_parquet([...])``.
 
+Each ``loaded_snapshots`` row also carries its snapshot's totals (CE/PE open interest and
+volume, spot), from the same footer list, so put-call ratios need not sum quote rows. A
+database from before those columns is upgraded, and backfilled once, on its first load.
+
 The database is opened only for the duration of a load so other processes can read between
 loads; a lock held elsewhere raises DatabaseLocked and leaves every file pending.
 """
@@ -37,7 +41,14 @@ import pyarrow.parquet as pq
 from nsechain.chaos.hooks import pause_point  # crash-test hook; inert unless env asks
 from nsechain.errors import ConfigError, CorruptFile, StorageError
 from nsechain.store import paths
-from nsechain.store.db import BatchStats, ensure_tables, load_batch, manifest_hits, open_db
+from nsechain.store.db import (
+    BatchStats,
+    ensure_tables,
+    load_batch,
+    manifest_hits,
+    open_db,
+    upgrade_tables,
+)
 from nsechain.store.files import (
     TickInfo,
     fsync_dir,
@@ -193,6 +204,7 @@ class Loader:
         self, con: duckdb.DuckDBPyConnection, max_files: int | None, load_id: str
     ) -> _Outcome:
         ensure_tables(con)
+        upgrade_tables(con)  # before the hook: the views look at which columns exist
         if self._schema_hook is not None:
             self._schema_hook(con)
             self._schema_hook = None
