@@ -80,6 +80,10 @@ def collect(
         typer.Option("--live/--no-live", help="Live status view [default: on when a terminal]"),
     ] = None,
     log_format: Annotated[str | None, typer.Option(help=_help("log_format"))] = None,
+    dashboard: Annotated[
+        bool, typer.Option("--dashboard", help="Serve the dashboard from this process too.")
+    ] = False,
+    dashboard_port: Annotated[int, typer.Option(min=0, max=65535, help="Its port.")] = 8765,
 ) -> None:
     """Collect option chains: ticks to Parquet, batches to DuckDB, until Ctrl+C."""
     from nsechain.collector.manager import OptionsThreadedManager
@@ -101,22 +105,40 @@ def collect(
     configure_logging(settings.log_level, settings.log_format, err if show_live else None)
     manager = OptionsThreadedManager(settings)
     if once:
-        tick, loaded = manager.run_once()
-        outcomes = ", ".join(f"{k}={v}" for k, v in sorted(tick.outcomes.items())) or "none"
-        console.print(f"tick: planned={tick.planned} rows={tick.quote_rows} fetches: {outcomes}")
-        if tick.error:
-            console.print(f"[yellow]last error:[/yellow] {tick.error}")
-        if loaded is not None:
-            console.print(
-                f"load: files={loaded.files} rows={loaded.quote_rows} into {settings.db_path}"
+        _collect_once(manager, settings)
+        return
+    dash = None
+    if dashboard:
+        from nsechain.web import start_dashboard
+
+        try:
+            dash = start_dashboard(manager, "127.0.0.1", dashboard_port)
+        except ConfigError as exc:  # the port is taken
+            err.print(f"[red]error:[/red] {exc}", highlight=False)
+            raise typer.Exit(2) from None
+        err.print(f"dashboard on {dash.url}/health")
+    try:
+        if not show_live:
+            manager.run_until_stopped()
+            return
+        with Live(console=err, refresh_per_second=2) as view:
+            manager.run_until_stopped(
+                every=lambda: view.update(status_view(manager.get_thread_status(), limit=12))
             )
-        return
-    if not show_live:
-        manager.run_until_stopped()
-        return
-    with Live(console=err, refresh_per_second=2) as view:
-        manager.run_until_stopped(
-            every=lambda: view.update(status_view(manager.get_thread_status(), limit=12))
+    finally:
+        if dash is not None:
+            dash.stop()
+
+
+def _collect_once(manager: Any, settings: Settings) -> None:
+    tick, loaded = manager.run_once()
+    outcomes = ", ".join(f"{k}={v}" for k, v in sorted(tick.outcomes.items())) or "none"
+    console.print(f"tick: planned={tick.planned} rows={tick.quote_rows} fetches: {outcomes}")
+    if tick.error:
+        console.print(f"[yellow]last error:[/yellow] {tick.error}")
+    if loaded is not None:
+        console.print(
+            f"load: files={loaded.files} rows={loaded.quote_rows} into {settings.db_path}"
         )
 
 
@@ -199,11 +221,13 @@ def _register_subcommands() -> None:
     from nsechain.demo import register as register_demo
     from nsechain.market.cli import register as register_market
     from nsechain.sim.cli import register as register_sim
+    from nsechain.web.cli import register as register_web
 
     register_market(app)
     register_analytics(app)
     register_sim(app)
     register_demo(app)
+    register_web(app)
 
 
 _register_subcommands()

@@ -1,0 +1,52 @@
+"""A recorded day from the simulator, for the dashboard's tests, screenshots and a quick look.
+
+Where it sits: beside the dashboard; nothing in the collector uses it. ``record_session``
+drives the real collector (``Collector.run_tick``: HTTP, parser, Parquet writer) against a
+``Simulator`` whose clock it steps, then the real loader, so the database is exactly what a
+collector would have written, only without waiting for the minutes to pass.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from nsechain.analytics.views import create_views
+from nsechain.collector.tick import Collector, TickResult
+from nsechain.config import Settings
+from nsechain.sim.server import Simulator
+from nsechain.store.loader import Loader, LoadResult
+from nsechain.timeutil import IST, now_ist
+
+__all__ = ["record_session"]
+
+
+def record_session(
+    settings: Settings,
+    sim: Simulator,
+    *,
+    start: datetime | str = "2026-11-25T09:16:00",
+    ticks: int = 75,
+    step: timedelta = timedelta(minutes=5),
+) -> tuple[list[TickResult], LoadResult]:
+    """``ticks`` snapshots of the simulated market, ``step`` apart from ``start`` (IST), fetched
+    by the real collector with ``settings`` (whose ``base_url`` must be ``sim``'s), then
+    loaded into ``settings.db_path``. The simulator's clock is left stopped at the last tick."""
+    first = datetime.fromisoformat(start) if isinstance(start, str) else start
+    if first.tzinfo is None:
+        first = first.replace(tzinfo=IST)
+    collector = Collector(settings)
+    results = []
+    try:
+        for i in range(ticks):
+            sim.set_clock(start=first + i * step, speed=0)
+            results.append(collector.run_tick(now_ist()))
+    finally:
+        collector.close()
+    loader = Loader(
+        settings.db_path,
+        settings.pending_dir,
+        settings.processed_dir,
+        settings.quarantine_dir,
+        schema_hook=create_views,
+    )
+    return results, loader.load_pending()

@@ -1,0 +1,172 @@
+/* The health page: polls /api/health and redraws tiles, charts and tables. */
+(function () {
+  "use strict";
+  const { $, esc, num, ago, since, hms, hm, when, OUTCOME_COLORS } = U;
+  const refresh = parseFloat(document.body.dataset.refresh) || 5;
+  const ORDER = ["ok", "stale", "empty", "blocked", "unauthorized", "bad_payload", "timeout", "http_error"];
+
+  function clip(text, n) { return text.length > n ? text.slice(0, n).replace(/\s+\S*$/, "") + " …" : text; }
+  function plural(n, one, many) { return num(n) + " " + (n === 1 ? one : many || one + "s"); }
+
+  function tile(id, value, cls, detail) {
+    const t = $(id);
+    const v = t.querySelector(".value");
+    v.textContent = value;
+    v.className = "value " + (cls || "");
+    t.querySelector(".detail").innerHTML = detail || "";
+  }
+
+  function threads(h) {
+    const st = h.status;
+    if (!st) {
+      tile("t-collect", "no status", "dim", "start a collector: <b>nsechain collect</b>");
+      tile("t-batch", "no status", "dim", "");
+      return;
+    }
+    const stale = h.collector_running === false;
+    const c = st.collection_thread, b = st.batch_thread;
+    const aliveC = c.alive && !stale, aliveB = b.alive && !stale;
+    const next = c.next_tick_at ? " · next " + hms(c.next_tick_at) : "";
+    const flight = c.tick_in_flight ? " · now " + c.tick_in_flight[0] + "/" + c.tick_in_flight[1] : "";
+    tile("t-collect", aliveC ? "Alive" : stale ? "Not running" : "Down", aliveC ? "good" : "bad",
+      "last tick <b>" + since(c.last_tick_at) + "</b> ago" + next + flight +
+      "<br>" + plural(c.ticks, "tick") + " · " + num(c.rows_written) + " rows · restarts " + c.restarts +
+      "<br><span title='collector state'>" + esc(st.state) + "</span>");
+    tile("t-batch", aliveB ? "Alive" : stale ? "Not running" : "Down", aliveB ? "good" : "bad",
+      "last batch <b>" + since(b.last_batch_at) + "</b> ago" +
+      "<br>" + plural(b.batches, "batch", "batches") + " · " + plural(b.files_loaded, "file") + " · " + num(b.rows_loaded) + " rows" +
+      (b.lock_waits ? "<br><span class='warn'>waited for the lock " + b.lock_waits + "×</span>" : "<br>restarts " + b.restarts));
+  }
+
+  function market(h) {
+    const m = h.market;
+    if (!m) { tile("t-market", "–", "dim", ""); return; }
+    const label = { open: "Open", closed: "Closed", pre_open: "Pre-open", unknown: "Unknown" }[m.phase] || m.phase;
+    let detail = esc(m.reason);
+    if (m.phase === "open" && m.next_close) detail += "<br>closes <b>" + hm(m.next_close) + "</b> IST";
+    if (m.next_open) detail += "<br>next session <b>" + when(m.next_open) + "</b>";
+    tile("t-market", label, m.phase === "open" ? "good" : m.phase === "pre_open" ? "warn" : "", detail);
+  }
+
+  function rate(h) {
+    const r = h.rate;
+    const budget = r.budget, eff = r.effective, got = r.achieved;
+    const value = (got === null || got === undefined ? "–" : num(got, 2)) + " / " + num(budget, budget % 1 ? 1 : 0) + " req/s";
+    const cut = eff !== null && eff !== undefined && eff < budget - 1e-9;
+    let detail = "achieved (last 5 min of the log) / budget";
+    detail += "<br>effective budget <b class='" + (cut ? "warn" : "") + "'>" + (eff === null || eff === undefined ? "–" : num(eff, 2)) + " req/s</b>";
+    if (cut) detail += " (cut after a block)";
+    const cls = got === null || got === undefined ? "dim" : got > budget * 1.02 ? "bad" : "";
+    tile("t-rate", value, cls, detail);
+  }
+
+  function fetches(h) {
+    const f = h.fetches;
+    if (!f || !f.available || !f.requests) { tile("t-fetch", "–", "dim", f && f.available ? "no requests logged" : "fetch log not loaded yet"); return; }
+    const good = (f.totals.ok || 0) + (f.totals.stale || 0);
+    const share = (100 * good) / f.requests;
+    tile("t-fetch", num(share, 1) + "% ok", share >= 99 ? "good" : share >= 90 ? "warn" : "bad",
+      num(f.requests) + " requests · <b class='" + (f.failed ? "bad" : "") + "'>" + num(f.failed) + " failed</b> · " + num(f.totals.stale || 0) + " stale" +
+      "<br>" + (f.live ? "last hour" : "hour to " + when(f.end) + " (nothing newer)"));
+  }
+
+  function files(h) {
+    const q = h.quarantine;
+    let detail = "written, not yet loaded";
+    detail += "<br>quarantined: <b class='" + (q.files ? "warn" : "") + "'>" + num(q.files) + "</b>";
+    if (q.recent && q.recent.length) detail += "<br><span class='msg' title='" + esc(q.recent[0].reason) + "'>" + esc(clip(q.recent[0].reason, 70)) + "</span>";
+    tile("t-files", num(h.pending_files), h.pending_files > 20 ? "warn" : "", detail);
+  }
+
+  function outcomeChart(h) {
+    const f = h.fetches;
+    const el = $("c-outcomes");
+    // The report's end is exclusive: its last minute starts a minute before.
+    const last = f && f.available ? Date.parse(f.end) - 60000 : Math.floor(Date.now() / 60000) * 60000;
+    const minutes = [];
+    for (let t = last - 59 * 60000; t <= last; t += 60000) minutes.push(t);
+    const at = new Map(minutes.map((t, i) => [t, i]));
+    const counts = {};
+    for (const m of (f && f.minutes) || []) {
+      const i = at.get(Date.parse(m.minute));
+      if (i === undefined) continue;
+      for (const k in m.counts) { (counts[k] = counts[k] || new Array(minutes.length).fill(0))[i] += m.counts[k]; }
+    }
+    const series = ORDER.filter((k) => counts[k]).map((k) => ({ name: k.replace("_", " "), color: OUTCOME_COLORS[k], values: counts[k] }));
+    $("window").textContent = f && f.available ? (f.live ? "last hour" : "the hour to " + hm(new Date(Date.parse(f.end) + NC.IST_MS).toISOString().replace("Z", "")) + ", the last recorded") + " · every request counted" : "";
+    NC.bars(el, {
+      labels: series.length ? minutes : [], series, stacked: true, time: true, height: 230,
+      labelWidth: 48, tipFmt: (v) => num(v), yFmt: (v) => num(v),
+      empty: f && f.available ? "no requests in the fetch log for this hour" : "the fetch log is not loaded yet",
+    });
+
+    const perSec = minutes.map((t, i) => {
+      let n = 0;
+      for (const k in counts) n += counts[k][i];
+      return n / 60;
+    });
+    const hlines = [{ y: h.rate.budget, label: "budget " + num(h.rate.budget, 1), color: "#c9302c" }];
+    if (h.rate.effective !== null && h.rate.effective !== undefined && Math.abs(h.rate.effective - h.rate.budget) > 1e-6) {
+      hlines.push({ y: h.rate.effective, label: "effective " + num(h.rate.effective, 2), color: "#d98a00" });
+    }
+    NC.lines($("c-rate"), {
+      x: minutes, time: true, height: 230, zeroBased: true, left: 40,
+      series: [{ name: "requests/s (per minute)", color: "#2563eb", values: series.length ? perSec : [] }],
+      hlines, yFmt: (v) => num(v, v % 1 ? 1 : 0),
+    });
+  }
+
+  function freshness(h) {
+    const rows = h.freshness || [];
+    if (!rows.length) { $("fresh").innerHTML = "<div class='empty'>no symbols recorded yet</div>"; return; }
+    const interval = (h.status && h.status.settings && h.status.settings.interval_s) || 60;
+    let html = "<table class='data'><thead><tr><th>Symbol</th><th>Last good snapshot</th><th>NSE time</th><th>Last outcome</th><th>Last hour</th></tr></thead><tbody>";
+    for (const r of rows) {
+      const cls = r.age_s === null ? "dim" : r.age_s < 2.5 * interval ? "good" : r.age_s < 10 * interval ? "warn" : "bad";
+      const age = r.age_s === null ? "–" : ago(r.age_s) + " ago";
+      const oc = r.last_outcome ? "<span class='badge " + (r.last_outcome === "ok" || r.last_outcome === "stale" ? "good" : "bad") + "'>" + esc(r.last_outcome) + "</span>" : "<span class='dim'>–</span>";
+      let chips = "";
+      for (const k of ORDER) if (r.counts && r.counts[k]) chips += "<span style='background:" + OUTCOME_COLORS[k] + "' title='" + k + "'>" + k.replace("_", " ") + " " + num(r.counts[k]) + "</span>";
+      html += "<tr><td><b>" + esc(r.symbol) + "</b></td><td><span class='badge " + cls + "'>" + age + "</span></td>" +
+        "<td class='nowrap'>" + (r.exchange_ts ? when(r.exchange_ts).slice(0, 6) + " " + hms(r.exchange_ts) : "–") + "</td><td>" + oc + "</td><td><div class='outcomes'>" + (chips || "<span class='dim' style='color:#8a96a6'>–</span>") + "</div></td></tr>";
+    }
+    $("fresh").innerHTML = html + "</tbody></table>";
+  }
+
+  function errors(h) {
+    const rows = h.errors || [];
+    $("errcount").textContent = rows.length ? rows.length + (rows.length === 1 ? " kind" : " kinds") : "";
+    if (!rows.length) { $("errors").innerHTML = "<div class='empty good'>No errors in the window ✓</div>"; return; }
+    let html = "<table class='data'><thead><tr><th>What</th><th>Message</th><th class='num'>Count</th><th>Last</th><th>Symbols</th></tr></thead><tbody>";
+    for (const e of rows) {
+      const where = e.outcome ? "<span class='badge bad'>" + esc(e.outcome.replace("_", " ")) + "</span>" + (e.http_status ? "<div class='sub'>HTTP " + e.http_status + "</div>" : "")
+        : "<span class='badge bad'>" + esc(e.source) + "</span>";
+      html += "<tr><td class='nowrap'>" + where + "</td><td class='msg'>" + esc(e.message) + "</td>" +
+        "<td class='num'>" + (e.count ? num(e.count) : "") + "</td><td>" + (e.last_at ? hms(e.last_at) : "now") + "</td><td>" + esc(e.symbols || "") + "</td></tr>";
+    }
+    $("errors").innerHTML = html + "</tbody></table>";
+  }
+
+  function render(h) {
+    $("mode").innerHTML = (h.mode === "in-process" ? "in the collector's process" : "read-only") + " · <b>" + esc(h.db_path.split("/").pop()) + "</b>";
+    $("mode").title = h.db_path;
+    $("notes").innerHTML = (h.notes || []).map((n) => "<div class='note'>" + esc(n) + "</div>").join("");
+    threads(h); market(h); rate(h); fetches(h); files(h);
+    outcomeChart(h); freshness(h); errors(h);
+    $("updated").textContent = hms(h.generated_at);
+  }
+
+  async function tick() {
+    try {
+      render(await U.api("/api/health"));
+      $("pulse").className = "pulse";
+      document.body.dataset.loaded = "1";
+    } catch (e) {
+      $("pulse").className = "pulse err";
+      $("notes").innerHTML = "<div class='note'>cannot reach the dashboard API: " + esc(e.message) + "</div>";
+    } finally {
+      setTimeout(tick, refresh * 1000);
+    }
+  }
+  tick();
+})();
