@@ -11,6 +11,10 @@ Python API is seed-compatible::
 Threads: *collection* (a tick per aligned interval during market hours → Parquet), *batch*
 (every ``batch_interval_s`` → DuckDB, exactly once), *monitor* (restarts dead threads with
 backoff, writes ``data/status.json`` atomically every ``status_interval_s``).
+
+Time: the collection thread lives on ``clock`` (``collector/clock.py``): IST wall time by
+default, or a ``ScaledClock`` that runs a simulated day in seconds. Batch loads, status writes
+and restarts stay on wall time.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from typing import Any
 import httpx
 
 from nsechain.analytics.views import create_views
+from nsechain.collector.clock import Clock, WallClock
 from nsechain.collector.session import MarketClock, TradingCalendar
 from nsechain.collector.status import build_status, write_status
 from nsechain.collector.tick import Collector, TickResult
@@ -65,10 +70,14 @@ class OptionsThreadedManager:
         *,
         transport: httpx.BaseTransport | None = None,
         market: MarketClock | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.settings = settings if settings is not None else load_settings()
         self._stop = StopToken()
-        self.collector = Collector(self.settings, transport=transport, sleep=self._stop.sleep)
+        self.clock: Clock = clock if clock is not None else WallClock()
+        self.collector = Collector(
+            self.settings, transport=transport, sleep=self._stop.sleep, clock=self.clock
+        )
         self.loader = Loader(
             self.settings.db_path,
             self.settings.pending_dir,
@@ -143,7 +152,7 @@ class OptionsThreadedManager:
         self.settings.pending_dir.mkdir(parents=True, exist_ok=True)
         self._recover()
         self.state = "collecting"
-        tick = self._tick(now_ist())
+        tick = self._tick(self.clock.now())
         loaded = self.load_now()
         self.state = "stopped"
         self._write_status()
@@ -207,7 +216,7 @@ class OptionsThreadedManager:
         first = True
         was_open = False
         while not self._stop.is_set():
-            now = now_ist()
+            now = self.clock.now()
             # Ask even when ignoring hours: it keeps the calendar (and the status) current.
             market_open = self.market.is_open(now)
             if not self.settings.ignore_market_hours and not market_open:
@@ -220,9 +229,9 @@ class OptionsThreadedManager:
                 first = True
                 continue
             was_open = True
-            paused_s = self._pause_remaining()
+            paused_s = self._pause_remaining()  # wall seconds: NSE's block is wall time
             if paused_s > 0:
-                resume = now + timedelta(seconds=paused_s)
+                resume = now + timedelta(seconds=paused_s * self.clock.speed)
                 self.state = (
                     f"paused after a 403 block until {resume.isoformat(timespec='seconds')}"
                 )
@@ -231,10 +240,17 @@ class OptionsThreadedManager:
             if not first:
                 self.next_tick_at = self._next_aligned(now)
                 self.state = "collecting"
-                if self._stop.wait((self.next_tick_at - now_ist()).total_seconds()):
+                wait_s = (self.next_tick_at - self.clock.now()).total_seconds()
+                if self.clock.wait(self._stop, wait_s):
                     break
+                if not self.settings.ignore_market_hours and not self.market.is_open(
+                    self.clock.now()
+                ):
+                    # The close came during the wait (the 15:30 tick): no regular tick, the
+                    # top of the loop takes the after-close snapshot instead of a second one.
+                    continue
             first = False
-            self._tick(now_ist())
+            self._tick(self.clock.now())
 
     def _tick(self, at: datetime) -> TickResult:
         self.state = "collecting"
@@ -248,7 +264,7 @@ class OptionsThreadedManager:
         return 0.0 if until is None else until - time.monotonic()
 
     def _next_aligned(self, now: datetime) -> datetime:
-        # Wall-clock aligned in IST: with a 60 s interval, ticks fall on whole minutes.
+        # Aligned on the clock, in IST: with a 60 s interval, ticks fall on whole minutes.
         interval = self.settings.interval_s
         epoch = now.timestamp()
         return datetime.fromtimestamp(math.floor(epoch / interval + 1) * interval, IST)
@@ -262,8 +278,8 @@ class OptionsThreadedManager:
             now.isoformat(timespec="seconds"),
             opens.isoformat(timespec="minutes"),
         )
-        # Wake at least every 5 minutes so status and logs stay current.
-        self._stop.wait(min((opens - now).total_seconds(), 300.0))
+        # Wake at least every 5 minutes (of clock time) so status and logs stay current.
+        self.clock.wait(self._stop, min((opens - now).total_seconds(), 300.0))
 
     # --- batch ------------------------------------------------------------------------------
     def _batch_loop(self) -> None:

@@ -96,7 +96,7 @@ def _market(m: OptionsThreadedManager) -> dict[str, Any] | None:
     if state is None:
         return None
     try:
-        st = state(now_ist())
+        st = state(m.clock.now())  # the collector's market time (wall time by default)
     except Exception as exc:  # never let the calendar break status reporting
         return {"phase": "unknown", "reason": str(exc)}
     if st is None:

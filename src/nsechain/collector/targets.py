@@ -58,8 +58,10 @@ def _restrict(universe: Universe, settings: Settings) -> Universe:
 class Targets:
     """Mutable holder of the immutable Universe and the Plan derived from it."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, speed: float = 1.0) -> None:
         self.settings = settings
+        #: Clock seconds per wall second (``collector/clock.py``); 1 on the wall clock.
+        self.speed = speed
         self.universe, unknown = build_universe(settings)
         if unknown:
             log.warning(
@@ -123,19 +125,24 @@ class Targets:
     # --- the plan ---------------------------------------------------------------------------
     @property
     def plan_now(self) -> Plan:
+        """The plan for the effective budget. The budget is requests per WALL second (NSE
+        counts real seconds), so the plan is made for a tick's wall length: ``interval_s``
+        clock seconds are ``interval_s / speed`` wall seconds (``interval_s`` on the wall
+        clock). The plan's own ``interval_s`` is therefore wall seconds."""
         if self._plan is None:
             s = self.settings
             self._plan = make_plan(
                 self.universe.plan_items(s.expiries_per_symbol or None),
                 budget=self.rate.current,
-                interval_s=s.interval_s,
+                interval_s=s.interval_s / self.speed,
                 headroom=s.plan_headroom,
                 policy=policy_of(s),
             )
         return self._plan
 
     def plan(self, now: datetime) -> list[tuple[str, date]]:
-        """The pairs of the tick ``now`` falls in (wall-clock numbered, so restarts keep order)."""
+        """The pairs of the tick ``now`` falls in: numbered by ``now``'s clock (wall time by
+        default), so restarts keep the round-robin order."""
         k = tick_number(now, self.settings.interval_s)
         return [(p.symbol, p.expiry) for p in self.plan_now.tick(k)]
 

@@ -1,10 +1,11 @@
 """One collection tick: plan → fetch → parse → one atomic Parquet file.
 
 Where it sits: the collection thread (``collector/manager.py``) calls ``Collector.run_tick`` once
-per wall-clock-aligned interval. The tick asks ``Targets`` what to fetch, fetches each
-(symbol, expiry) through the shared ``NseClient``, parses the bodies into Arrow, drops snapshots
-whose NSE timestamp has not moved (``stale``), and writes the quotes plus the tick's fetch log
-as ONE Parquet file under ``data/options_parquet/YYYYMMDD/``. Undecodable bodies go to
+per aligned interval of its clock (``collector/clock.py``: wall time unless told otherwise).
+The tick asks ``Targets`` what to fetch, fetches each (symbol, expiry) through the shared
+``NseClient``, parses the bodies into Arrow, drops snapshots whose NSE timestamp has not moved
+(``stale``), and writes the quotes plus the tick's fetch log as ONE Parquet file under
+``data/options_parquet/YYYYMMDD/``. Undecodable bodies go to
 quarantine. Nothing here raises for bad data: every failure becomes a ``fetch_log`` row.
 """
 
@@ -22,6 +23,7 @@ from pathlib import Path
 import httpx
 import pyarrow as pa
 
+from nsechain.collector.clock import Clock, WallClock
 from nsechain.collector.fetchlog import FetchLog
 from nsechain.collector.targets import Targets
 from nsechain.config import Settings
@@ -80,16 +82,19 @@ class Collector:
         *,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.settings = settings
+        self.clock: Clock = clock if clock is not None else WallClock()
         self._log = FetchLog()
         self.client = NseClient(
             settings,
             transport=transport,
             on_exchange=self._on_exchange,
             sleep=sleep if sleep is not None else time.sleep,
+            now=self.clock.now,  # fetched_at in market time; the budget stays wall time
         )
-        self.targets = Targets(settings)
+        self.targets = Targets(settings, speed=self.clock.speed)
         self._last_ts: dict[tuple[str, date], datetime] = {}
         self._backlog: deque[tuple[datetime, pa.Table, pa.Table]] = deque(maxlen=MAX_BACKLOG)
         self.freshness: dict[str, SymbolFreshness] = {}

@@ -94,8 +94,12 @@ class NseClient:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
+        now: Callable[[], datetime] = now_ist,
     ) -> None:
+        # ``clock`` times the HTTP side (budget, backoff, cookie age, pauses): wall time.
+        # ``now`` stamps each exchange's ``fetched_at``: market time (collector/clock.py).
         self._settings = settings
+        self._now = now
         self._base = settings.base_url.rstrip("/")
         self._on_exchange = on_exchange or (lambda _exchange: None)
         self._clock = clock
@@ -312,7 +316,7 @@ class NseClient:
             url=call.url,
             symbol=call.symbol,
             expiry=call.expiry,
-            fetched_at=now_ist(),
+            fetched_at=self._now(),
             http_status=None if response is None else response.status_code,
             latency_ms=(self._clock() - started) * 1000.0,
             bytes=0 if response is None else len(response.content),

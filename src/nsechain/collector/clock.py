@@ -1,0 +1,96 @@
+"""The collector's clock: the market time it lives in, and how it sleeps through it.
+
+Where it sits: ``OptionsThreadedManager`` reads ``now()`` to decide whether the market is open
+and when the next tick is due, and sleeps with ``wait()``; the ``Collector`` stamps each
+fetch (``fetched_at``) with ``now()``. ``WallClock``, the default, is IST wall time.
+``ScaledClock`` runs ``speed`` times faster than the wall from a chosen start. With the same
+start and speed as the simulator (``sim.SimConfig``), a collector lives through a simulated
+trading day, the close, the night and the next open in seconds.
+
+What follows the clock: market time. That is tick alignment and tick numbers, the session
+calendar, the universe's daily refresh and expiry cutoffs, tick file names, and ``fetched_at``.
+
+What stays on wall time, whatever the clock: everything about HTTP. NSE's rate limit and the
+simulator's count requests per real second. The token bucket, backoff, Retry-After, cookie
+age and the 403 cool-off are wall time too, and so are batch loads and status heartbeats.
+
+So one number crosses from one to the other. A tick of ``interval_s`` clock seconds lasts
+``interval_s / speed`` wall seconds, and the plan fits ``rate × interval_s / speed ×
+(1 − headroom)`` requests into it (``Targets``). At ``speed`` 1 that is the usual budget.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from nsechain.collector.workers import StopToken
+from nsechain.timeutil import IST, now_ist
+
+__all__ = ["Clock", "ScaledClock", "WallClock"]
+
+
+class Clock(Protocol):
+    """What time it is for the market logic, and a stop-aware sleep in that time."""
+
+    @property
+    def speed(self) -> float:
+        """Clock seconds per wall second (1 for the wall clock)."""
+        ...
+
+    def now(self) -> datetime:
+        """The current instant: aware, in IST."""
+        ...
+
+    def wait(self, stop: StopToken, seconds: float) -> bool:
+        """Sleep ``seconds`` of clock time, or less if ``stop`` is set first (then True)."""
+        ...
+
+
+class WallClock:
+    """Real time: ``now_ist()`` and ``StopToken.wait``, exactly as without a clock."""
+
+    @property
+    def speed(self) -> float:
+        return 1.0
+
+    def now(self) -> datetime:
+        return now_ist()
+
+    def wait(self, stop: StopToken, seconds: float) -> bool:
+        return stop.wait(seconds)
+
+
+class ScaledClock:
+    """``start + speed × (wall time since construction)``: accelerated market time.
+
+    It starts when it is built. To follow a simulator, build it with the simulator's start
+    and speed at the moment the simulator's clock starts (or is set).
+    """
+
+    def __init__(self, start: datetime, speed: float) -> None:
+        if start.tzinfo is None or start.utcoffset() is None:
+            raise ValueError(f"need an aware start, got naive {start!r}")
+        if not (speed > 0 and math.isfinite(speed)):
+            raise ValueError(f"speed must be a positive number, got {speed!r}")
+        self._start = start.astimezone(IST)
+        self._speed = float(speed)
+        self._t0 = time.monotonic()
+
+    @property
+    def speed(self) -> float:
+        return self._speed
+
+    def now(self) -> datetime:
+        return self._start + timedelta(seconds=(time.monotonic() - self._t0) * self._speed)
+
+    def wait(self, stop: StopToken, seconds: float) -> bool:
+        """Sleep ``seconds / speed`` wall seconds. It never returns before ``seconds`` of clock
+        time have passed, unless stopped: a tick due at 09:16:00 must not read 09:15:59.999."""
+        until = self.now() + timedelta(seconds=max(0.0, seconds))
+        while (left := (until - self.now()).total_seconds()) > 0:
+            if stop.wait(left / self._speed):
+                return True
+        return stop.is_set()
