@@ -191,18 +191,11 @@ def ingest(
     db: Annotated[Path | None, typer.Option(help=_help("db_path"))] = None,
 ) -> None:
     """Load every pending Parquet file into DuckDB now (exactly once)."""
-    from nsechain.analytics.views import create_views
-    from nsechain.store.loader import Loader
+    from nsechain.collector.manager import make_loader
 
     settings = settings_or_exit(data_dir=data_dir, db_path=db)
     configure_logging(settings.log_level, settings.log_format)
-    loader = Loader(
-        settings.db_path,
-        settings.pending_dir,
-        settings.processed_dir,
-        settings.quarantine_dir,
-        schema_hook=create_views,
-    )
+    loader = make_loader(settings)
     try:
         result = loader.load_pending()
     except NsechainError as exc:

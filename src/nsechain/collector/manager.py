@@ -42,12 +42,23 @@ from nsechain.errors import DatabaseLocked, StorageError
 from nsechain.store.loader import Loader, LoadResult
 from nsechain.timeutil import IST, now_ist
 
-__all__ = ["OptionsThreadedManager"]
+__all__ = ["OptionsThreadedManager", "make_loader"]
 
 log = logging.getLogger(__name__)
 
 #: After a failed load (lock held, disk trouble) try again sooner than a full batch interval.
 LOAD_RETRY_S = 15.0
+
+
+def make_loader(settings: Settings) -> Loader:
+    """The batch loader for these settings, creating the analytics views on its first load."""
+    return Loader(
+        settings.db_path,
+        settings.pending_dir,
+        settings.processed_dir,
+        settings.quarantine_dir,
+        schema_hook=create_views,
+    )
 
 
 class BatchStats:
@@ -78,13 +89,7 @@ class OptionsThreadedManager:
         self.collector = Collector(
             self.settings, transport=transport, sleep=self._stop.sleep, clock=self.clock
         )
-        self.loader = Loader(
-            self.settings.db_path,
-            self.settings.pending_dir,
-            self.settings.processed_dir,
-            self.settings.quarantine_dir,
-            schema_hook=create_views,
-        )
+        self.loader = make_loader(self.settings)
         self.market: MarketClock = (
             market
             if market is not None

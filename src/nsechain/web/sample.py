@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from nsechain.analytics.views import create_views
+from nsechain.collector.manager import make_loader
 from nsechain.collector.tick import Collector, TickResult
 from nsechain.config import Settings
 from nsechain.sim.server import Simulator
-from nsechain.store.loader import Loader, LoadResult
+from nsechain.store.loader import LoadResult
 from nsechain.timeutil import IST, now_ist
 
 __all__ = ["record_session"]
@@ -42,11 +42,5 @@ def record_session(
             results.append(collector.run_tick(now_ist()))
     finally:
         collector.close()
-    loader = Loader(
-        settings.db_path,
-        settings.pending_dir,
-        settings.processed_dir,
-        settings.quarantine_dir,
-        schema_hook=create_views,
-    )
+    loader = make_loader(settings)
     return results, loader.load_pending()
