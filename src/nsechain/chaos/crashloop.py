@@ -23,11 +23,9 @@ the kill left (checked as soon as the restarted collector says it has started). 
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -36,6 +34,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from nsechain.chaos.checks import StoreReport, check_store, temp_files
+from nsechain.chaos.spawn import spawn_collector
 
 __all__ = ["KINDS", "CrashConfig", "CrashResult", "SimControl", "run_crash_loop"]
 
@@ -144,31 +143,26 @@ class CrashResult:
 def _collector(
     cfg: CrashConfig, base_url: str, log_path: Path, env: Mapping[str, str], *extra: str
 ) -> subprocess.Popen[bytes]:
-    full_env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("NSECHAIN_")},
-        "NSECHAIN_BURST": "10",
-        "NSECHAIN_BACKOFF_BASE_S": "0.01",
-        "NSECHAIN_BACKOFF_MAX_S": "0.2",
-        "NSECHAIN_STATUS_INTERVAL_S": "0.2",
-        "NSECHAIN_EXPIRIES_PER_SYMBOL": "2",
-        **env,
-    }
-    args = [
-        sys.executable, "-m", "nsechain", "collect", "--no-live",
-        "--base-url", base_url,
-        "--data-dir", str(cfg.data_dir),
-        "--db", str(cfg.db_path),
-        "--symbols", cfg.symbols,
-        "--interval", str(cfg.interval_s),
-        "--batch-interval", str(cfg.batch_interval_s),
-        "--rate", "100",
-        "--ignore-market-hours",
-        *extra,
-    ]  # fmt: skip
-    with log_path.open("ab") as log:  # the child keeps its own copy of the descriptor
-        return subprocess.Popen(
-            args, env=full_env, cwd=cfg.workdir, stdout=log, stderr=subprocess.STDOUT
-        )
+    return spawn_collector(
+        base_url=base_url,
+        data_dir=cfg.data_dir,
+        db_path=cfg.db_path,
+        symbols=cfg.symbols,
+        interval_s=cfg.interval_s,
+        batch_interval_s=cfg.batch_interval_s,
+        rate=100,
+        workdir=cfg.workdir,
+        log_path=log_path,
+        env={
+            "NSECHAIN_BURST": "10",
+            "NSECHAIN_BACKOFF_BASE_S": "0.01",
+            "NSECHAIN_BACKOFF_MAX_S": "0.2",
+            "NSECHAIN_STATUS_INTERVAL_S": "0.2",
+            "NSECHAIN_EXPIRIES_PER_SYMBOL": "2",
+            **env,
+        },
+        extra=extra,
+    )
 
 
 def _wait(cond: Callable[[], bool], timeout: float, proc: subprocess.Popen[bytes]) -> bool:

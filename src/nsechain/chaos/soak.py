@@ -37,10 +37,8 @@ their pair before the end are *censored* and left out. The ratio is eventually s
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
@@ -52,6 +50,7 @@ from typing import Any
 import httpx
 
 from nsechain.chaos.checks import StoreReport, check_store
+from nsechain.chaos.spawn import spawn_collector
 from nsechain.sim.process import SimulatorProcess
 from nsechain.sim.server import SimConfig
 from nsechain.store.files import read_tick_fetch_log
@@ -283,32 +282,27 @@ class SoakResult:
 
 
 def _collector(cfg: SoakConfig, base_url: str, log_path: Path) -> subprocess.Popen[bytes]:
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("NSECHAIN_")},
-        "NSECHAIN_BURST": "10",
-        "NSECHAIN_TIMEOUT_S": str(cfg.timeout_s),
-        "NSECHAIN_MAX_RETRIES": "3",
-        "NSECHAIN_BACKOFF_BASE_S": "0.05",
-        "NSECHAIN_BACKOFF_MAX_S": "0.5",
-        "NSECHAIN_BLOCK_COOLOFF_S": str(cfg.block_cooloff_s),
-        "NSECHAIN_STATUS_INTERVAL_S": "1",
-        "NSECHAIN_EXPIRIES_PER_SYMBOL": "0",
-    }
-    args = [
-        sys.executable, "-m", "nsechain", "collect", "--no-live",
-        "--base-url", base_url,
-        "--data-dir", str(cfg.data_dir),
-        "--db", str(cfg.db_path),
-        "--symbols", cfg.symbols,
-        "--interval", str(cfg.interval_s),
-        "--batch-interval", str(cfg.batch_interval_s),
-        "--rate", str(cfg.rate),
-        "--ignore-market-hours",
-    ]  # fmt: skip
-    with log_path.open("ab") as log:
-        return subprocess.Popen(
-            args, env=env, cwd=cfg.workdir, stdout=log, stderr=subprocess.STDOUT
-        )
+    return spawn_collector(
+        base_url=base_url,
+        data_dir=cfg.data_dir,
+        db_path=cfg.db_path,
+        symbols=cfg.symbols,
+        interval_s=cfg.interval_s,
+        batch_interval_s=cfg.batch_interval_s,
+        rate=cfg.rate,
+        workdir=cfg.workdir,
+        log_path=log_path,
+        env={
+            "NSECHAIN_BURST": "10",
+            "NSECHAIN_TIMEOUT_S": str(cfg.timeout_s),
+            "NSECHAIN_MAX_RETRIES": "3",
+            "NSECHAIN_BACKOFF_BASE_S": "0.05",
+            "NSECHAIN_BACKOFF_MAX_S": "0.5",
+            "NSECHAIN_BLOCK_COOLOFF_S": str(cfg.block_cooloff_s),
+            "NSECHAIN_STATUS_INTERVAL_S": "1",
+            "NSECHAIN_EXPIRIES_PER_SYMBOL": "0",
+        },
+    )
 
 
 def _sim_now(base_url: str) -> datetime:
