@@ -187,9 +187,6 @@ class OptionsThreadedManager:
             for s, h in previous.items():
                 signal.signal(s, h)
 
-    def request_stop(self) -> None:
-        self._stop.set()
-
     @property
     def stopping(self) -> bool:
         return self._stop.is_set()

@@ -16,7 +16,6 @@ __all__ = [
     "QUOTES_SCHEMA",
     "SNAPSHOT_KEY",
     "duckdb_ddl",
-    "empty_table",
 ]
 
 IST = "Asia/Kolkata"
@@ -101,7 +100,3 @@ def duckdb_ddl(table: str, schema: pa.Schema) -> str:
         f'"{f.name}" {_DUCK_TYPES[f.type]}{"" if f.nullable else " NOT NULL"}' for f in schema
     )
     return f"CREATE TABLE IF NOT EXISTS {table} (\n    {cols}\n)"
-
-
-def empty_table(schema: pa.Schema) -> pa.Table:
-    return schema.empty_table()
