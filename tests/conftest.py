@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from nsechain.collector.workers import StopToken
 from nsechain.config import Settings, load_settings
 
 #: Real NSE responses live beside the project checkout; tests never copy them in.
@@ -55,3 +57,19 @@ def wait_for(cond: Callable[[], bool], timeout: float = 30.0) -> None:
             return
         time.sleep(0.05)
     raise AssertionError("condition not met in time")
+
+
+class FrozenClock:
+    """A collector clock (``collector.clock.Clock``) that stands still unless moved: tests never
+    read the real clock. ``wait`` still sleeps on the stop token so a stop is honoured."""
+
+    speed = 1.0
+
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def now(self) -> datetime:
+        return self.at
+
+    def wait(self, stop: StopToken, seconds: float) -> bool:
+        return stop.wait(seconds)

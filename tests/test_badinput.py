@@ -35,14 +35,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import FrozenClock
 from nsechain.collector.tick import Collector
 from nsechain.config import load_settings
-from nsechain.errors import BadPayload, EmptyChain
+from nsechain.errors import BadPayload, EmptyChain, Implausible
 from nsechain.nse.parse import ParsedChain, format_expiry, parse_chain
 from nsechain.nse.schema import QUOTES_SCHEMA
 from nsechain.sim.server import SimConfig, Simulator
 from nsechain.store.files import read_tick_fetch_log
-from nsechain.timeutil import IST, now_ist
+from nsechain.timeutil import IST
 
 SYMBOL = "RELIANCE"
 FETCHED = datetime(2026, 11, 25, 10, 30, 5, tzinfo=IST)
@@ -63,7 +64,7 @@ BASE_ROWS = len(BASE_DOC["records"]["data"])
 
 
 def parse(body: bytes, expiry: date | None = EXPIRY) -> ParsedChain:
-    return parse_chain(body, symbol=SYMBOL, expiry=expiry, fetched_at=FETCHED)
+    return parse_chain(body, symbol=SYMBOL, expiry=expiry, fetched_at=FETCHED, now=FETCHED)
 
 
 def doc() -> dict[str, Any]:
@@ -93,6 +94,11 @@ REAL = next(
 
 def leg(d: dict[str, Any], i: int = REAL, side: str = "CE") -> dict[str, Any]:
     return rows(d)[i][side]  # type: ignore[no-any-return]
+
+
+def with_ts(text: object) -> Callable[[], bytes]:
+    """The base body with ``records.timestamp`` set to ``text``."""
+    return with_doc(lambda d: d["records"].update(timestamp=text))
 
 
 def with_raw(field: str, literal: bytes) -> Callable[[], bytes]:
@@ -146,7 +152,7 @@ def fifty_mb_chain() -> bytes:
 @dataclass(frozen=True)
 class Case:
     build: Callable[[], bytes]
-    expect: str  # "bad" | "empty" | "ok"
+    expect: str  # "bad" | "implausible" | "empty" | "ok"
     needle: str = ""  # a piece of the reason (bad/empty), or nothing
     check: Callable[[ParsedChain], bool] | None = None  # extra check of an ok table
     expiry: date | None = EXPIRY
@@ -225,10 +231,14 @@ CORPUS: dict[str, Case] = {
         with_doc(lambda d: rows(d)[2].pop("strikePrice")), "bad", "has no 'strikePrice'"
     ),
     "strike as string": Case(
-        with_doc(lambda d: rows(d)[2].update(strikePrice="1100")), "bad", "strikePrice is '1100'"
+        with_doc(lambda d: rows(d)[2].update(strikePrice="1100")),
+        "implausible",
+        "strikePrice is '1100'",
     ),
     "strike null": Case(
-        with_doc(lambda d: rows(d)[2].update(strikePrice=None)), "bad", "strikePrice is None"
+        with_doc(lambda d: rows(d)[2].update(strikePrice=None)),
+        "implausible",
+        "strikePrice is None",
     ),
     "leg is a list": Case(with_doc(lambda d: rows(d)[3].update(CE=[1, 2])), "bad", "is a list"),
     "row is a string": Case(
@@ -288,7 +298,9 @@ CORPUS: dict[str, Case] = {
     "volume 2**63": Case(
         with_raw("totalTradedVolume", str(2**63).encode()), "bad", "out of the 64-bit range"
     ),
-    "volume 1e400": Case(with_raw("totalTradedVolume", b"1e400"), "bad", "not valid JSON"),
+    "volume 1e400": Case(
+        with_raw("totalTradedVolume", b"1e400"), "implausible", "beyond the double range"
+    ),
     "price 1e308": Case(
         with_doc(lambda d: leg(d, 0).update(lastPrice=1e308)),
         "ok",
@@ -321,16 +333,8 @@ CORPUS: dict[str, Case] = {
         "bad",
         "not a valid calendar date",
     ),
-    "timestamp ISO": Case(
-        with_doc(lambda d: d["records"].update(timestamp="2026-11-25T10:30:00")),
-        "bad",
-        "not an NSE timestamp",
-    ),
-    "timestamp with zone": Case(
-        with_doc(lambda d: d["records"].update(timestamp="25-Nov-2026 10:30:00 IST")),
-        "bad",
-        "not an NSE timestamp",
-    ),
+    "timestamp ISO": Case(with_ts("2026-11-25T10:30:00"), "bad", "not an NSE timestamp"),
+    "timestamp with zone": Case(with_ts("25-Nov-2026 10:30:00 IST"), "bad", "not an NSE timestamp"),
     "expiryDates not dates": Case(
         with_doc(lambda d: d["records"].update(expiryDates=["next week"])),
         "bad",
@@ -338,8 +342,32 @@ CORPUS: dict[str, Case] = {
     ),
     "rows of another expiry": Case(
         with_doc(lambda d: [r.update(expiryDates="30-Dec-2026") for r in rows(d)]),
-        "bad",
+        "implausible",
         "asked for expiry",
+    ),
+    # --- well-formed, but impossible (nse/_plausible.py) ---
+    "negative open interest": Case(
+        with_doc(lambda d: leg(d).update(openInterest=-75)), "implausible", "openInterest is -75"
+    ),
+    "negative volume": Case(
+        with_doc(lambda d: leg(d, 1).update(totalTradedVolume=-1)),
+        "implausible",
+        "totalTradedVolume is -1",
+    ),
+    "negative ask price": Case(
+        with_doc(lambda d: leg(d).update(sellPrice1=-0.05)), "implausible", "sellPrice1 is -0.05"
+    ),
+    "timestamp 3 days old": Case(with_ts("22-Nov-2026 10:30:00"), "implausible", "is too old"),
+    "timestamp a day ahead": Case(with_ts("26-Nov-2026 10:30:00"), "implausible", "in the future"),
+    "previous session's close": Case(with_ts("24-Nov-2026 15:30:00"), "ok"),
+    "NaN literal": Case(with_raw("openInterest", b"NaN"), "implausible", "'openInterest' is NaN"),
+    "-Infinity literal": Case(
+        with_raw("lastPrice", b"-Infinity"), "implausible", "'lastPrice' is -Infinity"
+    ),
+    "one row of another expiry": Case(
+        with_doc(lambda d: rows(d)[-1].update(expiryDates="30-Dec-2026")),
+        "implausible",
+        "but the rows are for 30-Dec-2026",
     ),
     # --- duplicated strikes ---
     "duplicated strike, same values": Case(
@@ -411,7 +439,7 @@ def test_malformed_payload(name: str) -> None:
         assert_valid(chain)
         assert case.check is None or case.check(chain)
         return
-    error = BadPayload if case.expect == "bad" else EmptyChain
+    error = {"bad": BadPayload, "implausible": Implausible}.get(case.expect, EmptyChain)
     with pytest.raises(error) as info:
         parse(body, case.expiry)
     exc = info.value
@@ -595,11 +623,12 @@ def test_bad_bodies_from_the_network_land_in_quarantine_with_a_reason(
         burst=10,
         backoff_base_s=0.0,
     )
-    collector = Collector(settings)
+    clock = FrozenClock(FETCHED)  # the snapshot's own minute: never the real clock
+    collector = Collector(settings, clock=clock)
     try:
         for name in THROUGH_THE_COLLECTOR:
             nse.body = CORPUS[name].build()
-            result = collector.run_tick(now_ist())
+            result = collector.run_tick(clock.now())
             assert result.planned == 1 and result.outcomes["bad_payload"] == 1, (name, result)
             assert result.quote_rows == 0 and result.path is not None
             flog = read_tick_fetch_log(result.path).to_pylist()
@@ -608,13 +637,13 @@ def test_bad_bodies_from_the_network_land_in_quarantine_with_a_reason(
             assert CORPUS[name].needle in chain_rows[0]["error"]
         # A good body after all that: the collector is fine and writes rows.
         nse.body = BASE
-        good = collector.run_tick(now_ist())
+        good = collector.run_tick(clock.now())
         assert good.outcomes["ok"] == 1 and good.quote_rows == PARSED_BASE_ROWS
         # Last, an HTML page with HTTP 200: quarantined too, then v3 counts as gone for this symbol
         # and the NextApi fallback (the simulator's, here) answers: the same frozen snapshot
         # as the good tick's, so it is logged as stale.
         nse.body = AKAMAI
-        html = collector.run_tick(now_ist())
+        html = collector.run_tick(clock.now())
         assert html.outcomes["stale"] == 1 and html.path is not None, html
         flog = read_tick_fetch_log(html.path).to_pylist()
         assert [(r["endpoint"], r["outcome"]) for r in flog if r["symbol"]] == [

@@ -396,11 +396,38 @@ def test_retry_after_is_honoured(retry_after: str) -> None:
     assert h.time.sleeps[-1] >= 7.0
 
 
-def test_retry_after_longer_than_backoff_max_gives_up_at_once() -> None:
-    h = Harness(FakeNse(status(503, headers={"Retry-After": "120"}), ok()))
-    with pytest.raises(errors.ServerError):
+def test_long_retry_after_on_429_defers_the_pair_until_then() -> None:
+    h = Harness(FakeNse(status(429, headers={"Retry-After": "120"}), ok(), ok()))
+    with pytest.raises(errors.Deferred) as caught:
         h.chain()
+    assert caught.value.scope == "pair" and caught.value.seconds == 120.0
+    assert caught.value.until == h.time.now + 120.0
     assert len(h.nse.api) == 1
+    # fetch_log records the wait: the 429's row names it.
+    assert h.exchanges[-1].http_status == 429
+    assert "[Retry-After 120s beyond the retry budget: pair deferred]" in str(h.exchanges[-1].error)
+    assert h.client.deferred_until("NIFTY", EXPIRY) == h.time.now + 120.0
+    with pytest.raises(errors.Deferred, match="not sent"):
+        h.chain()  # refused without a request
+    assert len(h.nse.api) == 1
+    h.chain("BANKNIFTY")  # another pair is not deferred
+    h.time.now += 120.0
+    assert h.client.deferred_until("NIFTY", EXPIRY) is None
+    h.chain()
+    assert len(h.nse.api) == 3
+
+
+def test_long_retry_after_on_503_defers_the_host() -> None:
+    h = Harness(FakeNse(status(503, headers={"Retry-After": "120"}), ok()))
+    with pytest.raises(errors.Deferred) as caught:
+        h.chain()
+    assert caught.value.scope == "host"
+    with pytest.raises(errors.Deferred, match="every request"):
+        h.chain("BANKNIFTY")
+    assert len(h.nse.api) == 1 and h.client.paused_until == h.time.now + 120.0
+    h.time.now += 120.0
+    h.chain("BANKNIFTY")
+    assert len(h.nse.api) == 2
 
 
 def test_interrupted_sleep_stops_the_retry_loop_at_once() -> None:

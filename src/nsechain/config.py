@@ -100,7 +100,16 @@ class Settings(BaseSettings):
     base_url: str = Field("https://www.nseindia.com", description="NSE (or simulator) base URL.")
     rate: float = Field(3.0, gt=0, description="Request budget, requests per second, all calls.")
     burst: int = Field(3, ge=1, description="Token-bucket burst size.")
-    timeout_s: float = Field(10.0, gt=0, description="Per-request timeout in seconds.")
+    timeout_s: float = Field(10.0, gt=0, description="Timeout of each network read, seconds.")
+    deadline_s: float = Field(
+        30.0, gt=0, description="Whole-request deadline in seconds (a slow drip ends here)."
+    )
+    max_body_bytes: int = Field(
+        32 * 1024 * 1024, ge=1024, description="Cap on a decompressed response body, bytes."
+    )
+    max_wire_bytes: int = Field(
+        32 * 1024 * 1024, ge=1024, description="Cap on a response body as sent (compressed)."
+    )
     max_retries: int = Field(3, ge=0, le=10, description="Retries of a transient failure.")
     backoff_base_s: float = Field(0.5, ge=0, description="First retry delay; doubles, jittered.")
     backoff_max_s: float = Field(30.0, gt=0, description="Longest single retry delay.")

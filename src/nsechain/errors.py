@@ -11,13 +11,18 @@ Where it sits: everywhere. The NSE client translates httpx errors into these at 
     ├── FetchError                       one HTTP exchange with NSE went wrong
     │   ├── NetworkError        transient  connect/read failure, reset         outcome=http_error
     │   │   └── FetchTimeout    transient  no answer in time                   outcome=timeout
+    │   │       └── DeadlineExceeded  not retried in-line: the whole request   outcome=timeout
     │   ├── ServerError         transient  5xx                                 outcome=http_error
     │   ├── Unauthorized        transient  401 (cookies missing or expired)    outcome=unauthorized
     │   ├── RateBlocked         transient  403 Akamai block / req-per-second   outcome=blocked
     │   ├── ClientPaused        transient  the client is cooling off a block   outcome=blocked
+    │   ├── Deferred            transient  a long Retry-After: not before until outcome=deferred
+    │   ├── Redirected          terminal   3xx: API calls never follow them     outcome=http_error
     │   └── EndpointGone        terminal   404 / HTML where JSON was expected   outcome=http_error
     ├── PayloadError                     the body came but is not a usable chain
     │   ├── BadPayload          transient  {} / HTML / truncated / wrong types outcome=bad_payload
+    │   │   └── Implausible     transient  well-formed but cannot be true       outcome=bad_payload
+    │   ├── BodyTooLarge        terminal   over the size cap (a gzip bomb)      outcome=bad_payload
     │   └── EmptyChain          transient  records.data == [] (wrong expiry)   outcome=empty
     └── StorageError                     disk or database trouble (full, read-only, I/O)
         ├── DatabaseLocked      transient  another process holds the DuckDB file
@@ -37,19 +42,24 @@ from typing import ClassVar
 
 __all__ = [
     "BadPayload",
+    "BodyTooLarge",
     "ClientPaused",
     "ConfigError",
     "CorruptFile",
     "DatabaseLocked",
+    "DeadlineExceeded",
+    "Deferred",
     "EmptyChain",
     "EndpointGone",
     "FetchError",
     "FetchTimeout",
+    "Implausible",
     "Interrupted",
     "NetworkError",
     "NsechainError",
     "PayloadError",
     "RateBlocked",
+    "Redirected",
     "ServerError",
     "StorageError",
     "TerminalError",
@@ -118,6 +128,14 @@ class FetchTimeout(NetworkError):
     outcome = "timeout"
 
 
+class DeadlineExceeded(FetchTimeout):
+    """No complete answer within the whole-request deadline (``deadline_s``): a slow drip.
+
+    Not retried within the same fetch (a server that drips once drips again); the next
+    fetch of the pair tries again.
+    """
+
+
 class ServerError(FetchError, TransientError):
     """NSE answered 5xx."""
 
@@ -148,6 +166,33 @@ class ClientPaused(FetchError, TransientError):
 
     def __init__(self, message: str, *, until: float, **kw: object) -> None:
         self.until = until
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+
+
+class Deferred(FetchError, TransientError):
+    """NSE asked for a wait (Retry-After) longer than the retry budget: not before ``until``.
+
+    ``until`` is on the client's clock (``time.monotonic`` unless injected), ``seconds`` the
+    wait asked for. ``scope`` is ``"pair"`` (only this URL waits) or ``"host"`` (every request
+    waits: the client pauses). The client refuses a deferred request without sending it.
+    """
+
+    outcome = "deferred"
+
+    def __init__(self, message: str, *, until: float, seconds: float, scope: str, **kw: object):
+        self.until = until
+        self.seconds = seconds
+        self.scope = scope
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+
+
+class Redirected(FetchError, TerminalError):
+    """A 3xx answer. API calls never follow redirects: each hop would be a request outside
+    the budget, and a redirect to a login page is not the data asked for. ``location`` is the
+    target NSE named."""
+
+    def __init__(self, message: str, *, location: str | None, **kw: object) -> None:
+        self.location = location
         super().__init__(message, **kw)  # type: ignore[arg-type]
 
 
@@ -182,6 +227,25 @@ class BadPayload(PayloadError, TransientError):
     """Undecodable or structurally wrong: ``{}``, HTML, truncated JSON, wrong types.
 
     The raw body goes to quarantine with this message as the reason.
+    """
+
+
+class Implausible(BadPayload):
+    """A well-formed chain holding values that cannot be true: negative OI, volume or price, a
+    timestamp outside the session window, rows of an expiry not asked for, NaN or Infinity.
+
+    ``field`` names the offending field; the body goes to quarantine like any bad payload.
+    """
+
+    def __init__(self, reason: str, *, field: str, **kw: object) -> None:
+        self.field = field
+        super().__init__(reason, **kw)  # type: ignore[arg-type]
+
+
+class BodyTooLarge(PayloadError, TerminalError):
+    """The body passed the size cap (compressed or decompressed): reading stopped there.
+
+    A gzip bomb repeats itself, so it is not retried in-line; the capped bytes are quarantined.
     """
 
 

@@ -29,6 +29,7 @@ from nsechain.collector.targets import Targets
 from nsechain.config import Settings
 from nsechain.errors import (
     ClientPaused,
+    Deferred,
     EmptyChain,
     FetchError,
     Interrupted,
@@ -47,6 +48,16 @@ log = logging.getLogger(__name__)
 
 #: Ticks kept in memory while the disk refuses writes (full, read-only); oldest dropped first.
 MAX_BACKLOG = 30
+
+
+class _HostDeferred(Exception):
+    def __init__(self, error: Deferred) -> None:
+        self.error = error
+
+
+def _raise_if_host_wide(exc: Exception) -> None:
+    if isinstance(exc, Deferred) and exc.scope == "host":
+        raise _HostDeferred(exc) from exc
 
 
 @dataclass
@@ -124,6 +135,12 @@ class Collector:
             result.outcomes["blocked"] += 1
             result.error = str(exc)
             log.warning("tick paused reason=%r", str(exc))
+        except _HostDeferred as host:
+            # NSE asked every request to wait (a long Retry-After on a 503): the client is
+            # paused until then; unlike a block, the budget is not lowered.
+            result.outcomes["deferred"] += 1
+            result.error = str(host.error)
+            log.warning("tick deferred reason=%r", str(host.error))
         self.progress = None
         self._adapt_rate(result)
         quotes = pa.concat_tables(tables) if tables else QUOTES_SCHEMA.empty_table()
@@ -146,13 +163,20 @@ class Collector:
 
     def _fetch_one(self, symbol: str, expiry: date, result: TickResult) -> pa.Table | None:
         def decode(body: bytes, ex: Exchange) -> ParsedChain:
-            return parse_chain(body, symbol=symbol, expiry=expiry, fetched_at=ex.fetched_at)
+            # fetched_at comes from the collector's clock: the timestamp rule's "now".
+            at = ex.fetched_at
+            return parse_chain(body, symbol=symbol, expiry=expiry, fetched_at=at, now=at)
 
         fresh = self.freshness.setdefault(symbol, SymbolFreshness())
         try:
             parsed, ex = self.client.fetch_chain(symbol, expiry, decode)
         except ClientPaused:
             raise
+        except Deferred as exc:
+            # A pair NSE asked to wait for (a long Retry-After): the client refuses to send it
+            # until then, so this pair is skipped, not retried; a host-wide wait ends the tick.
+            _raise_if_host_wide(exc)
+            return self._failed(fresh, result, exc)
         except EmptyChain as exc:
             # A wrong expiry: NSE's 200-with-no-rows. Refresh this symbol's expiries next tick.
             self.targets.mark_stale_expiries(symbol)
@@ -191,6 +215,7 @@ class Collector:
             except ClientPaused:
                 raise  # cooling off a block: no request was sent, nothing failed
             except (FetchError, PayloadError) as exc:
+                _raise_if_host_wide(exc)
                 log.warning("universe refresh failed error=%r; keeping the previous list", str(exc))
                 self.targets.universe_failed(now)
                 self._note_failure(result, exc, "universe refresh")
@@ -203,6 +228,7 @@ class Collector:
             except ClientPaused:
                 raise
             except (FetchError, PayloadError) as exc:
+                _raise_if_host_wide(exc)
                 log.warning("expiries refresh failed symbol=%s error=%r", symbol, str(exc))
                 self.targets.expiries_failed(symbol, now)
                 self._note_failure(result, exc, f"expiries of {symbol}")

@@ -30,6 +30,7 @@ __all__ = [
     "Where",
     "classify",
     "retry_after",
+    "retry_scope",
     "translate_httpx_errors",
 ]
 
@@ -40,6 +41,7 @@ _ASKED_ENCODINGS = frozenset({"", "gzip", "deflate", "identity"})
 _BLOCK_MINUTES = re.compile(rb"after\s+(\d+)\s+minute", re.IGNORECASE)
 
 Error = errors.FetchError | errors.PayloadError
+_DEADLINE = "whole-request deadline passed"  # what nse/_wire.py's timeouts say
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +94,13 @@ def translate_httpx_errors(call: Call) -> Iterator[None]:
     try:
         yield
     except httpx.TimeoutException as exc:
+        if _DEADLINE in str(exc):
+            raise errors.DeadlineExceeded(
+                f"{name}: no complete answer within the whole-request deadline (deadline_s); "
+                "NSE answered too slowly (a slow drip?)",
+                url=call.url,
+                **where,
+            ) from exc
         raise errors.FetchTimeout(f"{name}: {type(exc).__name__}", url=call.url, **where) from exc
     except httpx.DecodingError as exc:
         # A Content-Encoding we cannot undo: the body is unusable, like NSE's old brotli replies.
@@ -110,16 +119,22 @@ def translate_httpx_errors(call: Call) -> Iterator[None]:
 
 
 # --- classifying responses -------------------------------------------------------------------
-def classify(call: Call, response: httpx.Response, cooloff: float) -> Failed | None:
-    """The failure a response means, or None when its body should be decoded."""
+def classify(
+    call: Call, response: httpx.Response, cooloff: float, body: bytes | None = None
+) -> Failed | None:
+    """The failure a response means, or None when its body should be decoded.
+
+    ``body`` is the decoded body when the response was streamed (``response.content`` else).
+    """
     status, name, url, where = response.status_code, call.endpoint.name, call.url, call.where
+    body = response.content if body is None else body
     if status == 401:
         message = f"{name}: 401, session cookies missing or expired"
         return Failed(errors.Unauthorized(message, status=status, url=url, **where))
     if status == 403:
         # Every NSE 403 is an Akamai edge decision ("Access Denied", "requests per second
         # exceeded"); sending more only extends it, so all of them pause the client.
-        wait = max(cooloff, retry_after(response) or 0.0, _block_minutes(response.content) * 60)
+        wait = max(cooloff, retry_after(response) or 0.0, _block_minutes(body) * 60)
         blocked = errors.RateBlocked(
             f"{name}: 403 blocked by NSE", retry_after=wait, status=status, url=url, **where
         )
@@ -131,18 +146,43 @@ def classify(call: Call, response: httpx.Response, cooloff: float) -> Failed | N
         return Failed(
             errors.EndpointGone(f"{name}: HTTP {status}", status=status, url=url, **where)
         )
-    if call.endpoint.json and _is_html(response):
-        return Failed(HtmlBody(call, status, response.content))
-    if call.endpoint.json and (encoding := _undecoded_encoding(response)):
+    if status >= 300 or status < 200:
+        return Failed(_not_2xx(call, response))
+    if call.endpoint.json and _is_html(body):
+        return Failed(HtmlBody(call, status, body))
+    if call.endpoint.json and (encoding := _undecoded_encoding(response, body)):
         message = (
             f"{name}: body sent with Content-Encoding {encoding!r}, which we never ask for "
             "(Accept-Encoding: gzip, deflate) and could not decode. Retry"
         )
-        return Failed(errors.BadPayload(message, body=response.content, **where))
+        return Failed(errors.BadPayload(message, body=body, **where))
     return None
 
 
-def _undecoded_encoding(response: httpx.Response) -> str | None:
+def _not_2xx(call: Call, response: httpx.Response) -> errors.FetchError:
+    """A redirect (never followed: each hop would be a request outside the budget, and the
+    target is not the data asked for), or a status no GET of ours should get (304, 1xx)."""
+    status, name, where = response.status_code, call.endpoint.name, call.where
+    location = response.headers.get("Location")
+    if location is not None and 300 <= status < 400:
+        target = str(response.url.join(location))
+        message = (
+            f"{name}: HTTP {status} redirect to {target}; not followed (API calls never follow "
+            "redirects). A login page means the session is refused; a new address means NSE "
+            "moved the endpoint: check --base-url"
+        )
+        return errors.Redirected(message, location=target, status=status, url=call.url, **where)
+    message = f"{name}: HTTP {status} to an unconditional GET; retrying"
+    return errors.ServerError(message, status=status, url=call.url, **where)
+
+
+def retry_scope(status: int | None) -> str:
+    """What a Retry-After is about: 503 means the service is down ("host"); 429 and the rest
+    are about this request (Akamai rate policies are per path): "pair"."""
+    return "host" if status == 503 else "pair"
+
+
+def _undecoded_encoding(response: httpx.Response, body: bytes) -> str | None:
     """A Content-Encoding we did not ask for, left undecoded (the body is not JSON text).
 
     NSE's ``br`` replies were undecodable (DESIGN.md §2). Without this check the parser would
@@ -150,15 +190,15 @@ def _undecoded_encoding(response: httpx.Response) -> str | None:
     """
     encoding: str = response.headers.get("Content-Encoding", "").strip().lower()
     codings = {c.strip() for c in encoding.split(",")} - _ASKED_ENCODINGS
-    if not codings or response.content.lstrip()[:1] in (b"{", b"["):
+    if not codings or body.lstrip()[:1] in (b"{", b"["):
         return None
     return encoding
 
 
-def _is_html(response: httpx.Response) -> bool:
+def _is_html(body: bytes) -> bool:
     # Sniff the body, not Content-Type: no JSON text starts with "<", while a mislabelled
     # JSON body must not be taken for an error page.
-    return response.content.lstrip()[:1] == b"<"
+    return body.lstrip()[:1] == b"<"
 
 
 def _block_minutes(body: bytes) -> int:

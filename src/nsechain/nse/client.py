@@ -36,8 +36,10 @@ from nsechain.nse._responses import (
     Failed,
     HtmlBody,
     classify,
+    retry_scope,
     translate_httpx_errors,
 )
+from nsechain.nse._wire import Body, WireError, deadline, install_deadline, read_body
 from nsechain.nse.endpoints import Endpoint, chain_type, format_expiry
 from nsechain.nse.ratelimit import TokenBucket
 from nsechain.timeutil import now_ist
@@ -54,7 +56,9 @@ GONE_RECHECK_S = 1800.0
 
 # Transient failures worth retrying in-line. Unauthorized has its own path (re-bootstrap once);
 # RateBlocked pauses the client; EmptyChain needs fresh expiries, not the same request again.
+# A passed whole-request deadline is not retried in-line: a server that drips once drips again.
 _RETRIED = (errors.NetworkError, errors.ServerError, errors.BadPayload)
+_NOT_RETRIED = (errors.DeadlineExceeded,)
 
 _JSON_ACCEPT = "application/json, text/javascript, */*; q=0.01"
 _HTML_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
@@ -109,11 +113,18 @@ class NseClient:
         self._cookie_lock = threading.RLock()
         self._cookies_at: float | None = None
         self._paused_until: float | None = None
+        self._pause_reason: str | None = None  # None: a 403 block; else a host-wide Retry-After
         self._gone: dict[tuple[str, str | None], float] = {}
+        self._deferred: dict[str, float] = {}  # url -> clock() time before which it waits
+        if transport is None:
+            transport = httpx.HTTPTransport()
+            if not install_deadline(transport):
+                log.warning("deadline not installed: httpx changed; each read is still bounded")
         self._http = httpx.Client(
             transport=transport,
             timeout=settings.timeout_s,
-            follow_redirects=True,
+            # Never: every hop would be a request outside the budget (see _responses._not_2xx).
+            follow_redirects=False,
             headers={
                 "User-Agent": settings.user_agent,
                 "Accept": _JSON_ACCEPT,
@@ -144,11 +155,9 @@ class NseClient:
 
         The two answer in different shapes; ``decode`` tells them apart by ``exchange.endpoint``.
         """
-        exp = format_expiry(expiry)
-        v3 = {"type": chain_type(symbol), "symbol": symbol, "expiry": exp}
-        nextapi = {"symbol": symbol, "params": f"expiryDate={exp}"}
+        nextapi = {"symbol": symbol, "params": f"expiryDate={format_expiry(expiry)}"}
         return self._with_fallback(
-            self._call(ep.OPTION_CHAIN_V3, v3, symbol, expiry),
+            self._call(ep.OPTION_CHAIN_V3, _v3_params(symbol, expiry), symbol, expiry),
             self._call(ep.NEXTAPI_CHAIN, nextapi, symbol, expiry),
             decode,
         )
@@ -275,11 +284,15 @@ class NseClient:
                 continue
             if isinstance(error, errors.RateBlocked):
                 self._pause(error.retry_after)
-            if not isinstance(error, _RETRIED) or retries >= self._settings.max_retries:
+            if (
+                not isinstance(error, _RETRIED)
+                or isinstance(error, _NOT_RETRIED)
+                or retries >= self._settings.max_retries
+            ):
                 raise _final(error, call)
             delay = self._backoff(retries + 1, result.retry_after)
             if delay is None:
-                raise _final(error, call)
+                raise self._defer(call, error, result.retry_after or 0.0)
             retries += 1
             self._sleep(delay)  # may raise Interrupted: the collector is stopping
 
@@ -287,29 +300,55 @@ class NseClient:
         self, call: Call, attempt: int, decode: Callable[[bytes, Exchange], T]
     ) -> tuple[T, Exchange] | Failed:
         self._raise_if_paused(call)
+        self._raise_if_deferred(call)
         self._bucket.acquire()
         # Checked again: another thread may have been blocked while we waited for the token.
         self._raise_if_paused(call)
         started = self._clock()
-        accept = _JSON_ACCEPT if call.endpoint.json else _HTML_ACCEPT
+        exchange = self._exchange(call, attempt, started, None, None)
         try:
-            with translate_httpx_errors(call):
-                response = self._http.get(call.url, headers={"Accept": accept})
+            response, body = self._get(call)
         except (errors.FetchError, errors.PayloadError) as exc:
-            return self._report(self._exchange(call, attempt, started, None), Failed(exc))
-        exchange = self._exchange(call, attempt, started, response)
-        failed = classify(call, response, self._settings.block_cooloff_s)
+            return self._report(replace(exchange, latency_ms=self._ms(started)), Failed(exc))
+        except _Unread as unread:
+            exchange = self._exchange(call, attempt, started, unread.response, unread.body)
+            return self._report(exchange, Failed(_wire_error(unread.error, call)))
+        exchange = self._exchange(call, attempt, started, response, body)
+        failed = classify(call, response, self._settings.block_cooloff_s, body.content)
         if failed is not None:
             return self._report(exchange, failed)
         try:
-            value = decode(response.content, exchange)
+            value = decode(body.content, exchange)
         except errors.PayloadError as exc:
-            return self._report(exchange, Failed(_with_context(exc, call, response)))
+            return self._report(exchange, Failed(_with_context(exc, call, response, body)))
         _log_exchange(exchange)
         return value, exchange
 
+    def _get(self, call: Call) -> tuple[httpx.Response, Body]:
+        """One GET within the whole-request deadline, its body read within the size caps."""
+        s = self._settings
+        accept = _JSON_ACCEPT if call.endpoint.json else _HTML_ACCEPT
+        with (
+            deadline(s.deadline_s),
+            translate_httpx_errors(call),
+            self._http.stream("GET", call.url, headers={"Accept": accept}) as response,
+        ):
+            try:
+                body = read_body(response, max_wire=s.max_wire_bytes, max_body=s.max_body_bytes)
+            except WireError as exc:
+                raise _Unread(response, exc) from None
+        return response, body
+
+    def _ms(self, started: float) -> float:
+        return (self._clock() - started) * 1000.0
+
     def _exchange(
-        self, call: Call, attempt: int, started: float, response: httpx.Response | None
+        self,
+        call: Call,
+        attempt: int,
+        started: float,
+        response: httpx.Response | None,
+        body: Body | None,
     ) -> Exchange:
         return Exchange(
             endpoint=call.endpoint.name,
@@ -318,20 +357,81 @@ class NseClient:
             expiry=call.expiry,
             fetched_at=self._now(),
             http_status=None if response is None else response.status_code,
-            latency_ms=(self._clock() - started) * 1000.0,
-            bytes=0 if response is None else len(response.content),
+            latency_ms=self._ms(started),
+            bytes=0 if body is None else body.wire_bytes,  # as sent: the true byte count
             attempt=attempt,
             outcome="ok",
         )
 
     def _report(self, exchange: Exchange, failed: Failed) -> Failed:
         error = failed.error
-        # Only bad payloads are kept for quarantine; other bodies are error pages.
-        body = error.body if isinstance(error, errors.BadPayload) else None
-        exchange = replace(exchange, outcome=error.outcome, error=str(error), body=body)
+        # Only bad payloads are kept for quarantine; other bodies are error pages (or empty).
+        kept = isinstance(error, errors.BadPayload | errors.BodyTooLarge)
+        body = error.body if kept else None
+        text = str(error)
+        wait = failed.retry_after
+        if wait is not None and wait > self._settings.backoff_max_s:
+            # fetch_log records the wait NSE asked for, beyond what a retry may wait.
+            scope = retry_scope(exchange.http_status)
+            text += f" [Retry-After {wait:.0f}s beyond the retry budget: {scope} deferred]"
+        exchange = replace(exchange, outcome=error.outcome, error=text, body=body)
         _log_exchange(exchange)
         self._on_exchange(exchange)
         return failed
+
+    def _defer(self, call: Call, error: Error, seconds: float) -> errors.Deferred:
+        """NSE asked for longer than a retry may wait: this URL (or the host) waits that long."""
+        status = error.status if isinstance(error, errors.FetchError) else None
+        scope = retry_scope(status)
+        until = self._clock() + seconds
+        if scope == "host":
+            self._pause(seconds, reason=f"Retry-After on HTTP {status}")
+        else:
+            self._deferred[call.url] = until
+        deferred = errors.Deferred(
+            f"{call.endpoint.name}: HTTP {status} with Retry-After {seconds:.0f}s, beyond the "
+            f"retry budget ({self._settings.backoff_max_s:g}s); "
+            f"{'every request' if scope == 'host' else 'this request'} waits that long",
+            until=until,
+            seconds=seconds,
+            scope=scope,
+            status=status,
+            url=call.url,
+            **call.where,
+        )
+        deferred.__cause__ = error
+        log.warning(
+            "deferred scope=%s symbol=%s expiry=%s seconds=%.0f url=%s",
+            scope,
+            call.symbol or "-",
+            call.expiry_str or "-",
+            seconds,
+            call.url,
+        )
+        return deferred
+
+    def _raise_if_deferred(self, call: Call) -> None:
+        until = self._deferred.get(call.url)
+        if until is None:
+            return
+        left = until - self._clock()
+        if left <= 0:
+            self._deferred.pop(call.url, None)
+            return
+        raise errors.Deferred(
+            f"{call.endpoint.name}: not sent, NSE asked to wait ({left:.0f}s left)",
+            until=until,
+            seconds=left,
+            scope="pair",
+            url=call.url,
+            **call.where,
+        )
+
+    def deferred_until(self, symbol: str, expiry: date) -> float | None:
+        """``clock()`` time before which the chain of (symbol, expiry) is not asked, or None."""
+        url = self._call(ep.OPTION_CHAIN_V3, _v3_params(symbol, expiry), symbol, expiry).url
+        until = self._deferred.get(url)
+        return until if until is not None and until > self._clock() else None
 
     def _backoff(self, retry: int, retry_after: float | None) -> float | None:
         """Full-jitter exponential delay, at least Retry-After; None if NSE asks for too long."""
@@ -343,12 +443,16 @@ class NseClient:
         return max(self._rng.uniform(0.0, ceiling), retry_after or 0.0)
 
     # --- pause after a block -------------------------------------------------------------------
-    def _pause(self, seconds: float) -> None:
+    def _pause(self, seconds: float, reason: str | None = None) -> None:
+        """Send nothing for ``seconds``: after a 403 block (``reason`` None) or when NSE asked
+        the whole host to wait (a long Retry-After on a 503: ``reason`` says so)."""
         until = self._clock() + seconds
         if self._paused_until is None or until > self._paused_until:
             self._paused_until = until
-        self._cookies_at = None  # start a fresh session when the cool-off ends
-        log.warning("pause seconds=%.0f reason=403-block", seconds)
+            self._pause_reason = reason
+        if reason is None:
+            self._cookies_at = None  # start a fresh session when the cool-off ends
+        log.warning("pause seconds=%.0f reason=%s", seconds, reason or "403-block")
 
     def _pause_left(self) -> float | None:
         until = self._paused_until
@@ -364,6 +468,16 @@ class NseClient:
         left = self._pause_left()
         if left is None:
             return
+        if self._pause_reason is not None:
+            raise errors.Deferred(
+                f"{call.endpoint.name}: not sent, NSE asked every request to wait "
+                f"({self._pause_reason}; {left:.0f}s left)",
+                until=self._clock() + left,
+                seconds=left,
+                scope="host",
+                url=call.url,
+                **call.where,
+            )
         raise errors.ClientPaused(
             f"{call.endpoint.name}: not sent, client paused after a 403 block ({left:.0f}s left)",
             until=time.time() + left,  # epoch, as errors.ClientPaused documents
@@ -372,16 +486,38 @@ class NseClient:
         )
 
 
+def _v3_params(symbol: str, expiry: date) -> dict[str, str]:
+    return {"type": chain_type(symbol), "symbol": symbol, "expiry": format_expiry(expiry)}
+
+
+class _Unread(Exception):
+    """A response whose body broke a cap or did not inflate: the status is known, the body not."""
+
+    def __init__(self, response: httpx.Response, error: WireError) -> None:
+        self.response = response
+        self.error = error
+        self.body = Body(b"", len(error.raw))
+
+
+def _wire_error(exc: WireError, call: Call) -> errors.PayloadError:
+    # What was read is kept (at most the cap) so quarantine shows what NSE sent.
+    kind = errors.BodyTooLarge if exc.too_large else errors.BadPayload
+    return kind(f"{call.endpoint.name}: {exc}", body=exc.raw, **call.where)
+
+
 def _with_context(
-    exc: errors.PayloadError, call: Call, response: httpx.Response
+    exc: errors.PayloadError, call: Call, response: httpx.Response, body: Body
 ) -> errors.PayloadError:
     """The decoder's error, made to say which request it was about and to carry the body."""
     if exc.symbol is None and call.symbol is not None:
-        fresh = type(exc)(exc.reason, body=exc.body, **call.where)
-        fresh.__cause__ = exc
+        try:
+            fresh = type(exc)(exc.reason, body=exc.body, **call.where)
+        except TypeError:  # a subclass with required keywords already names what it is about
+            fresh = exc
+        fresh.__cause__ = exc if fresh is not exc else exc.__cause__
         exc = fresh
     if exc.body is None:
-        exc.body = response.content
+        exc.body = body.content
     exc.add_note(f"url={call.url} status={response.status_code}")
     return exc
 

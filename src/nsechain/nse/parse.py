@@ -28,8 +28,8 @@ from typing import Any, cast
 import orjson
 import pyarrow as pa
 
-from nsechain.errors import BadPayload, EmptyChain
-from nsechain.nse import _v3types
+from nsechain.errors import BadPayload, EmptyChain, Implausible
+from nsechain.nse import _plausible, _v3types
 from nsechain.nse._diagnose import (
     BadBodyError,
     EmptyBodyError,
@@ -101,7 +101,7 @@ def _decode(body: bytes) -> Any:
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise BadBodyError(undecodable(body, exc)) from None
+        raise _plausible.non_finite(body) or BadBodyError(undecodable(body, exc)) from None
     except TypeError:
         raise BadBodyError(f"body is a {type(body).__name__}, expected bytes") from None
 
@@ -131,7 +131,12 @@ def _split(doc: Any) -> tuple[Shape, dict[str, Any], list[Any]]:
 
 
 def parse_chain(
-    body: bytes, *, symbol: str, expiry: date | None = None, fetched_at: datetime
+    body: bytes,
+    *,
+    symbol: str,
+    expiry: date | None = None,
+    fetched_at: datetime,
+    now: datetime | None = None,
 ) -> ParsedChain:
     """Turn one option-chain response body into a ``QUOTES_SCHEMA`` table.
 
@@ -139,15 +144,21 @@ def parse_chain(
     row of it is a BadPayload (NSE answered for something else). Rows are never filtered by
     it, so a legacy body yields every expiry. Raises ``BadPayload`` for anything unusable and
     ``EmptyChain`` for an empty row list; ``fetched_at`` must be timezone-aware.
+
+    Impossible values raise ``Implausible`` (``_plausible``). ``now`` is the instant NSE's
+    timestamp is judged against: a live fetch passes its clock's now (never the real clock in
+    tests), an import of an old capture the capture's own time; None skips that one rule.
     """
     if fetched_at.tzinfo is None:
         raise ValueError("fetched_at must be timezone-aware (use timeutil.now_ist())")
     exp = format_expiry(expiry) if expiry else None
     try:
-        return _parse_chain(body, symbol, expiry, fetched_at)
+        return _parse_chain(body, symbol, expiry, fetched_at, now)
     except EmptyBodyError as exc:
         msg = f"{exc}; refresh the expiry list"
         raise EmptyChain(msg, symbol=symbol, expiry=exp, body=body) from None
+    except _plausible.ValueRule as exc:
+        raise Implausible(str(exc), field=exc.field, symbol=symbol, expiry=exp, body=body) from None
     except BadBodyError as exc:
         raise BadPayload(str(exc), symbol=symbol, expiry=exp, body=body) from None
     except Exception as exc:
@@ -159,7 +170,7 @@ def parse_chain(
 
 
 def _parse_chain(
-    body: bytes, symbol: str, expiry: date | None, fetched_at: datetime
+    body: bytes, symbol: str, expiry: date | None, fetched_at: datetime, now: datetime | None
 ) -> ParsedChain:
     fast = _fast_v3(body)
     if fast is not None:
@@ -177,10 +188,7 @@ def _parse_chain(
             problem = find_problem(rows, shape) or f"{type(exc).__name__}: {exc}"
             raise BadBodyError(problem) from None
     arrays = _unique_contracts(arrays)
-    if expiry is not None and shape != "legacy" and expiry not in present:
-        got = ", ".join(map(format_expiry, sorted(present)))
-        msg = f"asked for expiry {format_expiry(expiry)} but the rows are for {got}"
-        raise BadBodyError(msg + "; refresh the expiry list")
+    _check(arrays, present, shape, expiry, expiry_dates, exchange_ts, now)
     n = len(arrays[0])
     head = [
         pa.repeat(pa.scalar(exchange_ts, type=_TS_TYPE), n),
@@ -190,6 +198,25 @@ def _parse_chain(
     table = pa.Table.from_arrays(head + arrays, schema=QUOTES_SCHEMA)
     log.debug("parsed %s %s: %d rows at %s", symbol, shape, n, exchange_ts)
     return ParsedChain(table, exchange_ts, underlying, expiry_dates, shape)
+
+
+def _check(
+    arrays: list[Any],
+    present: set[date],
+    shape: Shape,
+    expiry: date | None,
+    listed: tuple[date, ...],
+    exchange_ts: datetime,
+    now: datetime | None,
+) -> None:
+    """The plausibility rules (``_plausible``), vectorised: impossible data is never stored."""
+    prefix = "" if shape == "nextapi" else "records."
+    expiry_key = ROW_EXPIRY_KEY[shape]
+    asked = None if shape == "legacy" else expiry
+    _plausible.check_expiries(present, asked, () if asked else listed, f"{prefix}data.{expiry_key}")
+    if now is not None:
+        _plausible.check_ts(exchange_ts, now, f"{prefix}timestamp")
+    _plausible.check_columns(arrays, expiry_key)
 
 
 def _unique_contracts(arrays: list[Any]) -> list[Any]:
@@ -282,8 +309,21 @@ def _columns(rows: list[Any], shape: Shape, underlying: float | None) -> _Column
     if underlying is not None and None in values[-1]:
         values[-1] = tuple(underlying if v is None else v for v in values[-1])
     identifiers = [leg["identifier"] for leg in legs]
-    if not set(map(type, strikes)) <= _REAL or not set(map(type, identifiers)) <= {str}:
-        raise TypeError("a strike or an identifier has the wrong type")
+    if not set(map(type, strikes)) <= _REAL:
+        picked_rows = {id(r) for r in row_of}
+        i, odd = next(
+            (i, r["strikePrice"])
+            for i, r in enumerate(rows)
+            if id(r) in picked_rows and type(r["strikePrice"]) not in _REAL
+        )
+        where = "data" if shape == "nextapi" else "records.data"
+        raise _plausible.ValueRule(
+            f"{where}[{i}].strikePrice is {odd!r} ({type(odd).__name__}), not a number; "
+            "NSE may have changed the response format",
+            "strikePrice",
+        )
+    if not set(map(type, identifiers)) <= {str}:
+        raise TypeError("an identifier has the wrong type")
     arrays = [
         pa.array([date_of[t] for t in expiry_text], type=pa.date32()),
         pa.array(strikes, type=pa.float64()),
