@@ -20,6 +20,7 @@ from typing import TypedDict
 import httpx
 
 from nsechain import errors
+from nsechain.nse._wire import DEADLINE_PASSED
 from nsechain.nse.endpoints import Endpoint, format_expiry
 
 __all__ = [
@@ -41,7 +42,6 @@ _ASKED_ENCODINGS = frozenset({"", "gzip", "deflate", "identity"})
 _BLOCK_MINUTES = re.compile(rb"after\s+(\d+)\s+minute", re.IGNORECASE)
 
 Error = errors.FetchError | errors.PayloadError
-_DEADLINE = "whole-request deadline passed"  # what nse/_wire.py's timeouts say
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +94,7 @@ def translate_httpx_errors(call: Call) -> Iterator[None]:
     try:
         yield
     except httpx.TimeoutException as exc:
-        if _DEADLINE in str(exc):
+        if str(exc) == DEADLINE_PASSED:
             raise errors.DeadlineExceeded(
                 f"{name}: no complete answer within the whole-request deadline (deadline_s); "
                 "NSE answered too slowly (a slow drip?)",

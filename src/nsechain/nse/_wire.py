@@ -29,17 +29,45 @@ from typing import Any
 import httpcore
 import httpx
 
-__all__ = ["Body", "DeadlineBackend", "WireError", "deadline", "install_deadline", "read_body"]
+__all__ = [
+    "DEADLINE_PASSED",
+    "Body",
+    "DeadlineBackend",
+    "Watch",
+    "WireError",
+    "deadline",
+    "install_deadline",
+    "read_body",
+]
 
+#: The message of the timeout that ends a request at its deadline (``_responses`` reads it).
+DEADLINE_PASSED = "whole-request deadline passed"
 _local = threading.local()  # the deadline of this thread's request in flight (monotonic s)
 
 
+@dataclass
+class Watch:
+    """What is known of a request in flight, kept when it fails half-way: the response head
+    (status) once it came, and the bytes of body read so far."""
+
+    response: httpx.Response | None = None
+    wire_bytes: int = 0
+
+
 @contextmanager
-def deadline(seconds: float) -> Iterator[None]:
-    """Every socket operation of this thread inside the block ends by ``seconds`` from now."""
-    _local.until = time.monotonic() + seconds
+def deadline(seconds: float, watch: Watch) -> Iterator[Watch]:
+    """Every socket operation of this thread inside the block ends by ``seconds`` from now.
+
+    A read cut short by the deadline surfaces as ``httpx.ReadTimeout(DEADLINE_PASSED)``.
+    """
+    until = _local.until = time.monotonic() + seconds
     try:
-        yield
+        yield watch
+    except httpx.TimeoutException as exc:
+        # The socket wait was clamped to end at the deadline: a timeout then is the deadline's.
+        if time.monotonic() >= until - 0.05:
+            raise httpx.ReadTimeout(DEADLINE_PASSED) from exc
+        raise
     finally:
         _local.until = None
 
@@ -50,7 +78,7 @@ def _left(timeout: float | None, error: type[Exception]) -> float | None:
         return timeout
     left = until - time.monotonic()
     if left <= 0:
-        raise error("whole-request deadline passed")
+        raise error(DEADLINE_PASSED)
     return left if timeout is None else min(timeout, left)
 
 
@@ -155,8 +183,15 @@ def _raw_deflate(encoding: str, raw: bytearray) -> bool:
     return raw[0] & 0x0F != 8 or ((raw[0] << 8) | raw[1]) % 31 != 0
 
 
-def read_body(response: httpx.Response, *, max_wire: int, max_body: int) -> Body:
-    """Stream and decode the body of a ``client.stream()`` response within both caps."""
+def read_body(
+    response: httpx.Response, *, max_wire: int, max_body: int, watch: Watch | None = None
+) -> Body:
+    """Stream and decode the body of a ``client.stream()`` response within both caps.
+
+    ``watch.wire_bytes`` follows the bytes read, for a read that fails half-way.
+    """
+    watch = watch if watch is not None else Watch()
+    watch.response = response
     if response.is_stream_consumed:
         # An in-memory response (httpx reads those eagerly, e.g. a MockTransport's): decoded.
         content = response.content
@@ -169,6 +204,7 @@ def read_body(response: httpx.Response, *, max_wire: int, max_body: int) -> Body
     out = bytearray()
     for chunk in response.iter_raw():
         raw += chunk
+        watch.wire_bytes = len(raw)
         if len(raw) > max_wire:
             del raw[max_wire:]
             raise WireError(

@@ -39,7 +39,7 @@ from nsechain.nse._responses import (
     retry_scope,
     translate_httpx_errors,
 )
-from nsechain.nse._wire import Body, WireError, deadline, install_deadline, read_body
+from nsechain.nse._wire import Body, Watch, WireError, deadline, install_deadline, read_body
 from nsechain.nse.endpoints import Endpoint, chain_type, format_expiry
 from nsechain.nse.ratelimit import TokenBucket
 from nsechain.timeutil import now_ist
@@ -305,11 +305,14 @@ class NseClient:
         # Checked again: another thread may have been blocked while we waited for the token.
         self._raise_if_paused(call)
         started = self._clock()
-        exchange = self._exchange(call, attempt, started, None, None)
+        watch = Watch()
         try:
-            response, body = self._get(call)
+            response, body = self._get(call, watch)
         except (errors.FetchError, errors.PayloadError) as exc:
-            return self._report(replace(exchange, latency_ms=self._ms(started)), Failed(exc))
+            # Failed half-way: the status and the bytes that did come are still true.
+            partial = Body(b"", watch.wire_bytes)
+            exchange = self._exchange(call, attempt, started, watch.response, partial)
+            return self._report(exchange, Failed(exc))
         except _Unread as unread:
             exchange = self._exchange(call, attempt, started, unread.response, unread.body)
             return self._report(exchange, Failed(_wire_error(unread.error, call)))
@@ -324,17 +327,18 @@ class NseClient:
         _log_exchange(exchange)
         return value, exchange
 
-    def _get(self, call: Call) -> tuple[httpx.Response, Body]:
+    def _get(self, call: Call, watch: Watch) -> tuple[httpx.Response, Body]:
         """One GET within the whole-request deadline, its body read within the size caps."""
         s = self._settings
         accept = _JSON_ACCEPT if call.endpoint.json else _HTML_ACCEPT
+        caps = {"max_wire": s.max_wire_bytes, "max_body": s.max_body_bytes}
         with (
-            deadline(s.deadline_s),
             translate_httpx_errors(call),
+            deadline(s.deadline_s, watch),
             self._http.stream("GET", call.url, headers={"Accept": accept}) as response,
         ):
             try:
-                body = read_body(response, max_wire=s.max_wire_bytes, max_body=s.max_body_bytes)
+                body = read_body(response, **caps, watch=watch)
             except WireError as exc:
                 raise _Unread(response, exc) from None
         return response, body
