@@ -124,10 +124,13 @@ def run_nsechain(body: bytes, symbol: str, exp: Expected) -> Callable[[], object
     now = datetime.now(IST)
     asked = parse_nse_date(exp.only_expiry) if exp.only_expiry else None  # as the collector
 
-    def run() -> object:
-        return parse_chain(body, symbol=symbol, expiry=asked, fetched_at=now)
+    # Every plausibility rule runs, the timestamp one against the capture's own time.
+    taken = parse_chain(body, symbol=symbol, expiry=asked, fetched_at=now).exchange_ts
 
-    table = parse_chain(body, symbol=symbol, expiry=asked, fetched_at=now).table
+    def run() -> object:
+        return parse_chain(body, symbol=symbol, expiry=asked, fetched_at=now, now=taken)
+
+    table = parse_chain(body, symbol=symbol, expiry=asked, fetched_at=now, now=taken).table
     rows = table.select(["expiry", "strike", "option_type", "open_interest", "bid_price"])
     ce = [r for r in rows.to_pylist() if r["option_type"] == "CE"]
     # nsechain is long (one row per contract); NSE's rows are one per (expiry, strike).

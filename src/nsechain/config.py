@@ -107,6 +107,11 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         32 * 1024 * 1024, ge=1024, description="Cap on a decompressed response body, bytes."
     )
+    check_exchange_ts: bool = Field(
+        True,
+        description="Refuse snapshots whose NSE timestamp is older than the previous session's "
+        "close or ahead of the collector's clock (off only for a simulator on another day).",
+    )
     max_wire_bytes: int = Field(
         32 * 1024 * 1024, ge=1024, description="Cap on a response body as sent (compressed)."
     )

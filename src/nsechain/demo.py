@@ -223,6 +223,8 @@ def _session(
             batch_interval_s=max(15.0, 4 * interval_s),
             status_interval_s=1.0,
             ignore_market_hours=True,  # the simulated market is open; the real one may not be
+            # The simulated day is not today: NSE's timestamps cannot be judged by the wall clock.
+            check_exchange_ts=False,
             rate=rate,
             timeout_s=10.0,
             block_cooloff_s=30.0,

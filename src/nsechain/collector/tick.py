@@ -165,7 +165,8 @@ class Collector:
         def decode(body: bytes, ex: Exchange) -> ParsedChain:
             # fetched_at comes from the collector's clock: the timestamp rule's "now".
             at = ex.fetched_at
-            return parse_chain(body, symbol=symbol, expiry=expiry, fetched_at=at, now=at)
+            now = at if self.settings.check_exchange_ts else None
+            return parse_chain(body, symbol=symbol, expiry=expiry, fetched_at=at, now=now)
 
         fresh = self.freshness.setdefault(symbol, SymbolFreshness())
         try:
