@@ -58,7 +58,7 @@ RAW_SCHEMA = pa.schema(
     ]
 )
 #: zstd level; bench/bench_history.py prints the bytes and time per interval it gives.
-ZSTD_LEVEL = 6
+ZSTD_LEVEL = 3
 #: Bodies held in memory while the disk refuses raw writes; the oldest are dropped (and
 #: counted) beyond this. About two intervals of a full-universe sweep.
 MAX_HELD = 2000
