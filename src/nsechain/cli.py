@@ -211,6 +211,7 @@ def ingest(
 def _register_subcommands() -> None:
     # Each package owns its commands; they import their heavy modules lazily.
     from nsechain.analytics.cli import register as register_analytics
+    from nsechain.cli_history import register as register_history
     from nsechain.demo import register as register_demo
     from nsechain.market.cli import register as register_market
     from nsechain.sim.cli import register as register_sim
@@ -221,6 +222,7 @@ def _register_subcommands() -> None:
     register_sim(app)
     register_demo(app)
     register_web(app)
+    register_history(app)
 
 
 _register_subcommands()

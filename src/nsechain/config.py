@@ -129,6 +129,9 @@ class Settings(BaseSettings):
     # --- output ------------------------------------------------------------------------------
     log_format: Literal["text", "json"] = Field("text", description="Log line format.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Level.")
+    raw_capture: bool = Field(
+        False, description="Also keep every chain body received, zstd, one file per interval."
+    )
 
     @field_validator("symbols", "exclude_symbols", "session_overrides", mode="before")
     @classmethod
@@ -212,6 +215,11 @@ class Settings(BaseSettings):
     @property
     def quarantine_dir(self) -> Path:
         return self.data_dir / "quarantine"
+
+    @property
+    def raw_dir(self) -> Path:
+        """Raw chain bodies (``raw_capture``), in the same YYYYMMDD day folders."""
+        return self.data_dir / "raw"
 
     @property
     def status_path(self) -> Path:

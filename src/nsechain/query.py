@@ -314,6 +314,16 @@ class Desk:
             rows = con.execute(sql, source.params | {"out": os.fspath(out)}).fetchall()
         return int(rows[0][0]) if rows else 0
 
+    # --- replay ----------------------------------------------------------------------------
+    def replay(
+        self, symbol: str | None = None, start: When | None = None, end: When | None = None
+    ) -> Iterator[pa.RecordBatch]:
+        """Every snapshot in ``[start, end]`` (of ``symbol``, default all) as one Arrow record
+        batch, in exchange-time order, with bounded memory (``analytics.replay``)."""
+        from nsechain.analytics.replay import replay_batches
+
+        return replay_batches(self._session, symbol, start, end)
+
     # --- data quality ----------------------------------------------------------------------
     def fetch_quality(self, start: When | None = None, end: When | None = None) -> pa.Table:
         """Per symbol from ``fetch_log``: fetches by outcome, failures, and the largest gap

@@ -41,6 +41,7 @@ from nsechain.nse.client import Exchange, NseClient
 from nsechain.nse.parse import ParsedChain, parse_chain, parse_expiries, parse_universe
 from nsechain.nse.schema import QUOTES_SCHEMA
 from nsechain.store.files import quarantine_body, write_tick
+from nsechain.store.rawcapture import RawCapture
 
 __all__ = ["Collector", "TickResult"]
 
@@ -111,6 +112,8 @@ class Collector:
         self.freshness: dict[str, SymbolFreshness] = {}
         self.totals: Counter[str] = Counter()  # outcome -> count, plus rows_written, ticks
         self.progress: tuple[int, int] | None = None  # (fetched, planned) of the tick in flight
+        #: Keeps every chain body as received (``raw_capture``); flushed once per tick.
+        self.raw = RawCapture(settings.raw_dir) if settings.raw_capture else None
 
     # --- the tick ---------------------------------------------------------------------------
     def run_tick(self, tick_at: datetime, stop: threading.Event | None = None) -> TickResult:
@@ -146,6 +149,8 @@ class Collector:
         quotes = pa.concat_tables(tables) if tables else QUOTES_SCHEMA.empty_table()
         result.quote_rows = quotes.num_rows
         self._write(tick_at, quotes, result)
+        if self.raw is not None:
+            self.raw.flush(tick_at)
         self.totals.update(result.outcomes)
         self.totals["ticks"] += 1
         return result
@@ -163,6 +168,15 @@ class Collector:
 
     def _fetch_one(self, symbol: str, expiry: date, result: TickResult) -> pa.Table | None:
         def decode(body: bytes, ex: Exchange) -> ParsedChain:
+            if self.raw is not None:  # before parsing: a body the parser refuses is kept too
+                self.raw.add(
+                    body,
+                    symbol=symbol,
+                    expiry=expiry,
+                    endpoint=ex.endpoint,
+                    fetched_at=ex.fetched_at,
+                    http_status=ex.http_status,
+                )
             # fetched_at comes from the collector's clock: the timestamp rule's "now".
             at = ex.fetched_at
             now = at if self.settings.check_exchange_ts else None
