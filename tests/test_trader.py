@@ -25,13 +25,13 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import pytest
-from test_query import build_db
 
 from nsechain.analytics import positioning as pos
 from nsechain.analytics.views import create_views
 from nsechain.nse.schema import FETCH_LOG_SCHEMA, QUOTES_SCHEMA, duckdb_ddl
 from nsechain.query import Desk, connect
 from nsechain.timeutil import IST
+from test_query import build_db
 
 EXP = date(2026, 8, 27)
 TO = datetime(2026, 8, 20, 9, 15, 5, tzinfo=IST)
