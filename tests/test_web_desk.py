@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+
 from test_web import api, get, recorded  # noqa: F401  (fixtures)
 
 
