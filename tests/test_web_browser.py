@@ -179,3 +179,48 @@ def test_api_reference_renders_offline(page: Any) -> None:
     paths = page.locator(".op h3 a").all_inner_texts()
     assert "/api/chain/{symbol}" in paths and "/api/health" in paths
     assert page.problems == []
+
+
+_CLIPPED = """() => {
+  const bad = [];
+  const root = document.documentElement;
+  if (root.scrollWidth > root.clientWidth + 1) {
+    bad.push('page ' + root.scrollWidth + '>' + root.clientWidth);
+    for (const el of document.querySelectorAll('body *'))
+      if (el.getBoundingClientRect().right > root.clientWidth + 1 && !el.closest('.chainwrap'))
+        bad.push('wide: ' + el.tagName + '#' + el.id + '.' + el.className);
+  }
+  for (const el of document.querySelectorAll('td, th, .tile .value, .tile .detail, header.top *')) {
+    if (el.scrollWidth > el.clientWidth + 1 && getComputedStyle(el).overflowX !== 'auto')
+      bad.push(el.tagName + '.' + el.className + ' ' + el.textContent.slice(0, 30));
+  }
+  for (const wrap of document.querySelectorAll('.chainwrap')) {  // a deliberate scroller
+    if (wrap.getBoundingClientRect().right > root.clientWidth + 1) bad.push('scroller overflows');
+  }
+  return bad;
+}"""
+
+
+@pytest.mark.parametrize("width", [1440, 1280, 390])
+def test_pages_fit_every_width_with_greeks_and_a_window(
+    page: Any, tmp_path: Path, width: int
+) -> None:
+    page.set_viewport_size({"width": width, "height": 900})
+    wait_loaded(page, "/chain?symbol=NIFTY&greeks=1&since=15")
+    page.wait_for_function("() => document.querySelector('#c-gex svg') !== null")
+    page.wait_for_function("() => document.querySelector('#c-term svg') !== null")
+    assert page.locator("#chain th", has_text="Delta").count() == 2
+    assert chart(page, "#c-chg")["bars"] > 0 if width > 400 else True
+    assert "call gamma counts positive" in page.locator("#gex-conv").inner_text()
+    assert "over 1 day" in page.locator("#term-sub").inner_text()
+    page.locator("#chain tbody tr[data-strike]").first.click()
+    page.wait_for_function(
+        "() => document.querySelector('#strike-sub').textContent.startsWith('strike')"
+    )
+    assert page.evaluate(_CLIPPED) == []
+    page.screenshot(path=str(tmp_path / f"chain_{width}.png"), full_page=True)
+    wait_loaded(page, "/health")
+    assert page.evaluate(_CLIPPED) == []
+    page.screenshot(path=str(tmp_path / f"health_{width}.png"), full_page=True)
+    page.set_viewport_size({"width": 1440, "height": 900})
+    assert page.problems == []

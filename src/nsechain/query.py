@@ -30,7 +30,7 @@ from typing import Any, NamedTuple
 import duckdb
 import pyarrow as pa
 
-from nsechain.analytics import queries
+from nsechain.analytics import queries, trader
 from nsechain.analytics.db import When, as_instant, open_read_only, run
 from nsechain.analytics.greeks import DEFAULT_RATE, chain_greeks
 from nsechain.analytics.smile import smile_table
@@ -290,6 +290,74 @@ class Desk:
         """Per strike: log-moneyness ln(K/F), NSE and model IV of both sides, and
         ``smile_iv`` (the out-of-the-money side's model IV)."""
         return smile_table(self.greeks(symbol, expiry, at, rate))
+
+    # --- the trader's desk (analytics/trader.py) ----------------------------------------------
+    def chain_greeks(
+        self,
+        symbol: str,
+        expiry: date | None = None,
+        at: When | None = None,
+        rate: float = DEFAULT_RATE,
+    ) -> pa.Table:
+        """``chain`` plus ce_/pe_ model_iv, delta, gamma, theta, vega per strike."""
+        return trader.chain_with_greeks(self, symbol, expiry, at, rate)
+
+    def oi_window(
+        self,
+        symbol: str,
+        expiry: date | None = None,
+        at: When | None = None,
+        since: trader.Since = "open",
+    ) -> pa.Table:
+        """Per strike: OI/LTP change since "open", N minutes, or a time (``from_ts``)."""
+        return trader.oi_window(self, symbol, expiry, at, since)
+
+    def strike_day(
+        self, symbol: str, expiry: date, strike: float, day: When | None = None
+    ) -> pa.Table:
+        """One strike's OI, LTP, IV and volume (both legs) at every snapshot of a day."""
+        return trader.strike_day(self, symbol, expiry, strike, day)
+
+    def term_structure(self, symbol: str, at: When | None = None) -> pa.Table:
+        """ATM IV and straddle of every live expiry."""
+        return trader.term_structure(self, symbol, at)
+
+    def surface(self, symbol: str, at: When | None = None) -> pa.Table:
+        """IV by (expiry, log-moneyness) of every live expiry."""
+        return trader.surface(self, symbol, at)
+
+    def iv_rank(
+        self, symbol: str, start: When | None = None, end: When | None = None
+    ) -> dict[str, Any]:
+        """IV rank and percentile of ATM IV over the recorded history in range."""
+        return trader.iv_rank(self, symbol, start, end)
+
+    def straddle(
+        self,
+        symbol: str,
+        expiry: date | None = None,
+        day: When | None = None,
+        strike: float | None = None,
+        width: int = 0,
+    ) -> pa.Table:
+        """Straddle/strangle premium through a day with its VWAP."""
+        return trader.straddle(self, symbol, expiry, day, strike, width)
+
+    def gex(
+        self, symbol: str, expiry: date | None = None, at: When | None = None
+    ) -> dict[str, Any]:
+        """Gamma exposure by strike and total (dealers long calls, short puts)."""
+        return trader.gex(self, symbol, expiry, at)
+
+    def pcr_steady(
+        self,
+        symbol: str,
+        start: When | None = None,
+        end: When | None = None,
+        basis: str = "constant",
+    ) -> pa.Table:
+        """All-expiry PCR per minute that coverage cannot move (``basis`` constant|ffill)."""
+        return trader.steady_pcr(self, symbol, start, end, basis)
 
     # --- export ----------------------------------------------------------------------------
     def export(

@@ -8,7 +8,7 @@ module only lays them out.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,6 +20,7 @@ from rich.text import Text
 
 from nsechain.config import load_settings
 from nsechain.errors import NsechainError
+from nsechain.timeutil import IST
 
 __all__ = ["chain_table", "register"]
 
@@ -39,6 +40,18 @@ _CE: tuple[tuple[str, str], ...] = (
     ("ce_last_price", "LTP"),
 )
 _PE: tuple[tuple[str, str], ...] = tuple(("pe" + c[2:], t) for c, t in reversed(_CE))
+#: ``show --greeks``: the model's IV and greeks in place of volume and NSE's IV.
+_CE_GREEKS: tuple[tuple[str, str], ...] = (
+    ("ce_open_interest", "OI"),
+    ("ce_change_in_oi", "Chng OI"),
+    ("ce_model_iv", "IV"),
+    ("ce_delta", "Delta"),
+    ("ce_gamma", "Gamma"),
+    ("ce_theta", "Theta"),
+    ("ce_vega", "Vega"),
+    ("ce_last_price", "LTP"),
+)
+_DECIMALS = {"_iv": 2, "_last_price": 2, "_delta": 3, "_gamma": 5, "_theta": 2, "_vega": 2}
 
 DbOption = Annotated[Path | None, typer.Option("--db", help="DuckDB file (default: settings)")]
 ExpiryOption = Annotated[str | None, typer.Option(help="Expiry YYYY-MM-DD (default: nearest live)")]
@@ -53,7 +66,7 @@ def _cell(row: dict[str, Any], column: str, itm: bool) -> Text:
     style = _ITM if itm else ""
     if column.endswith("change_in_oi") and value:
         style += " green" if value > 0 else " red"
-    decimals = 2 if column.endswith(("_iv", "_last_price")) else 0  # prices, IVs; else counts
+    decimals = next((d for end, d in _DECIMALS.items() if column.endswith(end)), 0)
     return Text(_num(value, decimals), style=style.strip(), justify="right")
 
 
@@ -62,17 +75,25 @@ NARROW_WIDTH = 110
 
 
 def chain_table(
-    chain: list[dict[str, Any]], spot: float | None, *, around: int, narrow: bool = False
+    chain: list[dict[str, Any]],
+    spot: float | None,
+    *,
+    around: int,
+    narrow: bool = False,
+    greeks: bool = False,
 ) -> Table:
     """The ``around`` strikes each side of ATM as a rich Table: CE | strike | PE."""
     strikes = [r["strike"] for r in chain]
     if spot is not None and strikes:
         mid = min(range(len(strikes)), key=lambda i: abs(strikes[i] - spot))
         chain = chain[max(mid - around, 0) : mid + around + 1]
-    ce = tuple(c for c in _CE if not (narrow and c[0].endswith("volume")))
-    pe = tuple(c for c in _PE if not (narrow and c[0].endswith("volume")))
+    cols = _CE_GREEKS if greeks else _CE
+    drop = ("_gamma", "_vega", "_change_in_oi") if greeks else ("volume",)
+    ce = tuple(c for c in cols if not (narrow and c[0].endswith(drop)))
+    pe = tuple(("pe" + c[2:], t) for c, t in reversed(ce))
     table = Table(show_lines=False, header_style="bold", title_justify="left")
-    if narrow:
+    compact = narrow or greeks
+    if compact:
         # Thin rules instead of boxes: nine right-aligned numbers fit in 80 columns.
         table = Table(
             box=box.SIMPLE_HEAD,
@@ -84,7 +105,7 @@ def chain_table(
         )
 
     def head(side: str, title: str) -> str:
-        return title.replace("Chng OI", "ΔOI") if narrow else f"{side} {title}"
+        return title.replace("Chng OI", "ΔOI") if compact else f"{side} {title}"
 
     for _, title in ce:
         table.add_column(head("CE", title), justify="right", no_wrap=True)
@@ -120,10 +141,43 @@ def _first(table: Any, column: str) -> Any:
     return table.column(column)[0].as_py() if table.num_rows else None
 
 
-def _show(symbol: str, expiry: str | None, at: str | None, db: Path | None, around: int) -> None:
+def _with_window(desk: Any, snap: Any, chain: Any, since: str) -> tuple[Any, str]:
+    """The chain with its change-in-OI columns replaced by the change since ``since``."""
+    window: Any = since
+    if ":" in since:
+        day = snap.exchange_ts.astimezone(IST).date()
+        window = datetime.combine(day, time.fromisoformat(since), IST)
+    elif since.isdigit():
+        window = int(since)
+    win = desk.oi_window(snap.symbol, snap.expiry, snap.exchange_ts, window)
+    delta = {r["strike"]: r for r in win.to_pylist()}
+    rows = chain.to_pylist()
+    for r in rows:
+        got = delta.get(r["strike"], {})
+        r["ce_change_in_oi"], r["pe_change_in_oi"] = (
+            got.get("ce_oi_change"),
+            got.get("pe_oi_change"),
+        )
+    start = win.column("from_ts")[0].as_py() if win.num_rows else snap.exchange_ts
+    return rows, f"Chng OI: since {start:%H:%M:%S} ({since})"
+
+
+def _show(
+    symbol: str,
+    expiry: str | None,
+    at: str | None,
+    db: Path | None,
+    around: int,
+    greeks: bool = False,
+    since: str | None = None,
+) -> None:
     with _desk(db) as desk:
         snap = desk.snapshot(symbol, _date(expiry, "--expiry"), at)
-        chain = desk.chain(snap.symbol, snap.expiry, snap.exchange_ts)
+        read = desk.chain_greeks if greeks else desk.chain
+        chain = read(snap.symbol, snap.expiry, snap.exchange_ts)
+        rows, note = chain.to_pylist(), "Chng OI: since the previous close (NSE)"
+        if since:
+            rows, note = _with_window(desk, snap, chain, since)
         pcr = desk.pcr(snap.symbol, snap.expiry, snap.exchange_ts, snap.exchange_ts)
         pain = desk.max_pain(snap.symbol, snap.expiry, snap.exchange_ts)
         atm = desk.atm(snap.symbol, snap.expiry, snap.exchange_ts)
@@ -138,12 +192,23 @@ def _show(symbol: str, expiry: str | None, at: str | None, db: Path | None, arou
         f"ATM IV {'-' if iv is None else f'{iv:.2f}%'}"
     )
     narrow = console.width < NARROW_WIDTH
-    console.print(chain_table(chain.to_pylist(), spot, around=around, narrow=narrow))
+    console.print(chain_table(rows, spot, around=around, narrow=narrow, greeks=greeks))
+    extra = "; IV and greeks: Black-76 on the parity forward" if greeks else ""
+    console.print(f"{note}{extra}", style="dim")
 
 
-def _pcr(symbol: str, expiry: str | None, db: Path | None, last: int) -> None:
+_BASIS = {
+    "constant": "the same expiries all day: those seen in its first 15 minutes",
+    "ffill": "each expiry carried forward from its latest snapshot, across days",
+}
+
+
+def _pcr(symbol: str, expiry: str | None, db: Path | None, last: int, basis: str) -> None:
     with _desk(db) as desk:
-        rows = desk.pcr(symbol, _date(expiry, "--expiry"))
+        if expiry:
+            rows = desk.pcr(symbol, _date(expiry, "--expiry"))
+        else:
+            rows = desk.pcr_steady(symbol, basis=basis)
     rows = rows.slice(max(rows.num_rows - last, 0))
     listed = rows.to_pylist()
     one_day = len({r["exchange_ts"].date() for r in listed}) <= 1
@@ -158,12 +223,22 @@ def _pcr(symbol: str, expiry: str | None, db: Path | None, last: int) -> None:
             _num(r["pcr_oi"], 3),
             _num(r["pcr_volume"], 3),
         )
-    what = f"expiry {expiry}" if expiry else "all expiries"
+    what = f"expiry {expiry}" if expiry else f"all expiries ({_BASIS[basis]})"
     if one_day and listed:
         what += f", {listed[0]['exchange_ts']:%a %d-%b-%Y}"
     console = _out()
     console.print(f"[bold]{symbol.upper()}[/bold] put-call ratio, {what}")
     console.print(table)
+
+
+def _since(since: str | None, at: str | None) -> str | None:
+    """``HH:MM`` means that time on the day shown; other values pass to ``Desk.oi_window``."""
+    if since is None or since == "open" or since.isdigit():
+        return since
+    if len(since) == 5 and since[2] == ":":
+        return since  # resolved against the snapshot's day in _with_window
+    msg = f"{since!r}: use open, a number of minutes or HH:MM"
+    raise typer.BadParameter(msg, param_hint="--since")
 
 
 def _guard(action: Any, *args: Any) -> None:
@@ -187,9 +262,16 @@ def register(app: typer.Typer) -> None:
         ] = None,
         db: DbOption = None,
         strikes: Annotated[int, typer.Option(help="Strikes each side of ATM")] = 10,
+        greeks: Annotated[
+            bool, typer.Option("--greeks", help="Model IV, delta, gamma, theta, vega")
+        ] = False,
+        since: Annotated[
+            str | None,
+            typer.Option(help="Chng OI over a window: open, minutes (5, 15...) or 'HH:MM'"),
+        ] = None,
     ) -> None:
         """Print the option chain around ATM, with spot, PCR, max pain and ATM IV."""
-        _guard(_show, symbol, expiry, at, db, strikes)
+        _guard(_show, symbol, expiry, at, db, strikes, greeks, _since(since, at))
 
     @app.command()
     def pcr(
@@ -199,9 +281,14 @@ def register(app: typer.Typer) -> None:
         ] = None,
         db: DbOption = None,
         last: Annotated[int, typer.Option(help="Rows to print (the latest)")] = 20,
+        basis: Annotated[
+            str, typer.Option(help="All expiries: constant (a fixed set per day) or ffill")
+        ] = "constant",
     ) -> None:
         """Print the put-call ratio (OI and volume) per snapshot."""
-        _guard(_pcr, symbol, expiry, db, last)
+        if basis not in _BASIS:
+            raise typer.BadParameter(f"{basis!r}: use constant or ffill", param_hint="--basis")
+        _guard(_pcr, symbol, expiry, db, last, basis)
 
     @app.command()
     def export(

@@ -57,6 +57,26 @@ Views (README text, with examples):
           AND exchange_ts = (SELECT max(exchange_ts) FROM option_quotes
                              WHERE symbol = 'NIFTY' AND expiry = DATE '2026-08-11');
 
+``option_greeks``
+    Black-76 ``delta, gamma, theta`` (per day), ``vega`` (per vol point) of every quote row
+    at NSE's own ``iv``, forward ``spot * exp(0.065 T)``. ``Desk.chain_greeks`` solves its own
+    IV from mid prices and the parity forward instead (also in ``nsechain show --greeks``)::
+
+        SELECT strike, option_type, iv, delta, gamma, theta, vega FROM option_greeks
+        WHERE symbol = 'NIFTY' AND expiry = DATE '2026-08-11'
+          AND exchange_ts = (SELECT max(exchange_ts) FROM option_quotes
+                             WHERE symbol = 'NIFTY' AND expiry = DATE '2026-08-11');
+
+``oi_window``
+    Every contract at every snapshot: ``oi_change_since_open`` (against its first snapshot
+    of that IST day, ``open_ts``) and ``oi_change_15m`` (against its latest snapshot at least
+    15 minutes earlier that day, ``ts_15m``). Any two times: the table macro
+    ``oi_between(symbol, expiry, t0, t1)``::
+
+        SELECT * FROM oi_between('NIFTY', DATE '2026-08-11',
+                                 TIMESTAMPTZ '2026-08-11 10:00:00+05:30',
+                                 TIMESTAMPTZ '2026-08-11 11:00:00+05:30');
+
 Timestamps are TIMESTAMPTZ; ``SET TimeZone = 'Asia/Kolkata'`` makes DuckDB show them in IST.
 Filter the views by ``symbol``/``expiry``/``exchange_ts``: DuckDB pushes those filters down.
 """
@@ -76,6 +96,12 @@ from nsechain.analytics.sql import (
     UNKNOWN_TOTALS_QUOTES,
     compose,
 )
+from nsechain.analytics.trader_sql import (
+    GREEKS_MACROS,
+    GREEKS_VIEW_SQL,
+    OI_BETWEEN_MACRO,
+    OI_WINDOW_VIEW_SQL,
+)
 
 __all__ = ["VIEWS", "create_views", "view_sql"]
 
@@ -88,6 +114,8 @@ VIEWS: dict[str, str] = {
     "pcr": PCR_SQL,
     "max_pain": MAX_PAIN_SQL,
     "oi_buildup": BUILDUP_SQL,
+    "option_greeks": GREEKS_VIEW_SQL,
+    "oi_window": OI_WINDOW_VIEW_SQL,
 }
 
 
@@ -114,5 +142,7 @@ def create_views(conn: Any) -> None:
     """
     rows = conn.execute(HAS_TOTALS).fetchall()
     totals = bool(rows) and rows[0][0] == TOTALS_COLUMNS
+    for macro in (*GREEKS_MACROS, OI_BETWEEN_MACRO):  # the greeks view calls these
+        conn.execute(macro)
     for name in VIEWS:
         conn.execute(view_sql(name, totals=totals))

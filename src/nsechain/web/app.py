@@ -38,7 +38,7 @@ from nsechain.collector.status import build_status, read_status
 from nsechain.config import Settings
 from nsechain.errors import DatabaseLocked, StorageError
 from nsechain.timeutil import now_ist
-from nsechain.web import service
+from nsechain.web import desk_api, service
 from nsechain.web.models import (
     ChainResponse,
     HealthResponse,
@@ -243,13 +243,16 @@ def _api(app: FastAPI, backend: Backend) -> None:
         expiry: ExpiryParam = None,
         at: AtParam = None,
         strikes: StrikesParam = 12,
+        greeks: bool = False,
+        since: desk_api.SinceParam = None,
     ) -> dict[str, Any]:
         """The wide chain (CE | strike | PE, as on NSE's page) of one snapshot, ``strikes``
-        each side of ATM, with spot, ATM IV, straddle, PCR, max pain, support/resistance."""
+        each side of ATM, with spot, ATM IV, straddle, PCR, max pain, support/resistance;
+        ``greeks``: model IV, delta, gamma, theta, vega; ``since``: OI change window."""
         sym = backend.checked(symbol, expiry)
-        key = ("chain", sym, expiry, at, strikes)
+        key = ("chain", sym, expiry, at, strikes, greeks, since)
         result: dict[str, Any] = reader.cached(
-            key, lambda d: service.chain(d, sym, expiry, at, strikes)
+            key, lambda d: service.chain(d, sym, expiry, at, strikes, greeks, since)
         )
         return result
 
@@ -298,6 +301,7 @@ def _api(app: FastAPI, backend: Backend) -> None:
         )
 
     app.include_router(api)
+    desk_api.register(app, backend)
 
 
 def _health(backend: Backend) -> dict[str, Any]:

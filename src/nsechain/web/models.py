@@ -78,6 +78,20 @@ class ChainRow(BaseModel):
     pe_volume: Num = None
     pe_change_in_oi: Num = None
     pe_open_interest: Num = None
+    # With greeks=true: the model's IV (percent) and Black-76 greeks (theta per day, vega
+    # per vol point); with since=...: the OI change over that window.
+    ce_model_iv: Num = None
+    ce_delta: Num = None
+    ce_gamma: Num = None
+    ce_theta: Num = None
+    ce_vega: Num = None
+    pe_model_iv: Num = None
+    pe_delta: Num = None
+    pe_gamma: Num = None
+    pe_theta: Num = None
+    pe_vega: Num = None
+    ce_oi_window: Num = None
+    pe_oi_window: Num = None
 
 
 class ChainResponse(BaseModel):
@@ -98,6 +112,9 @@ class ChainResponse(BaseModel):
     resistance: Num = Field(None, description="Strike with the highest CE OI.")
     support: Num = Field(None, description="Strike with the highest PE OI.")
     strikes_total: int = Field(description="Strikes in the whole chain.")
+    window_from: datetime | None = Field(
+        None, description="With since=...: the snapshot the OI window starts at."
+    )
     rows: list[ChainRow] = Field(description="The strikes around ATM, ascending.")
 
 

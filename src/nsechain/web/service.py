@@ -25,7 +25,7 @@ from nsechain.nse.schema import OUTCOMES
 from nsechain.query import Desk
 from nsechain.store.paths import list_tick_files
 from nsechain.timeutil import IST
-from nsechain.web import sql
+from nsechain.web import desk_api, sql
 
 __all__ = [
     "NotFound",
@@ -157,12 +157,21 @@ def _window(rows: list[dict[str, Any]], center: float | None, each_side: int) ->
 
 
 def chain(
-    desk: Desk, symbol: str, expiry: date | None, at: datetime | None, strikes: int
+    desk: Desk,
+    symbol: str,
+    expiry: date | None,
+    at: datetime | None,
+    strikes: int,
+    greeks: bool = False,
+    since: str | None = None,
 ) -> dict[str, Any]:
-    """The wide chain of one snapshot around ATM (``strikes`` each side) with its levels."""
+    """The wide chain of one snapshot around ATM (``strikes`` each side) with its levels;
+    ``greeks`` adds model IV and greeks, ``since`` the OI change over that window."""
     snap = _snapshot(desk, symbol, expiry, at)
     ts = snap.exchange_ts
-    wide = _rows(desk.chain(snap.symbol, snap.expiry, ts))
+    read = desk.chain_greeks if greeks else desk.chain
+    wide = _rows(read(snap.symbol, snap.expiry, ts))
+    window_from = desk_api.merge_window(desk, snap, wide, since) if since else None
     atm = _first(desk.atm(snap.symbol, snap.expiry, ts))
     pain = _first(desk.max_pain(snap.symbol, snap.expiry, ts))
     pcr = _first(desk.pcr(snap.symbol, snap.expiry, ts, ts))
@@ -193,6 +202,7 @@ def chain(
         "resistance": top("ce"),
         "support": top("pe"),
         "strikes_total": len(wide),
+        "window_from": window_from,
         "rows": window,
     }
 

@@ -10,6 +10,7 @@
     symbol: params.get("symbol"), expiry: params.get("expiry"), day: params.get("day"),
     at: params.get("at"), strikes: params.get("strikes") || "12",
     listing: [], times: [], days: [], live: !params.get("at"),
+    greeks: params.get("greeks") === "1", since: params.get("since") || "",
   };
   let loading = 0;
 
@@ -26,6 +27,8 @@
     if (state.expiry) p.set("expiry", state.expiry);
     if (!state.live && state.at) { p.set("day", state.day); p.set("at", state.at); }
     if (state.strikes !== "12") p.set("strikes", state.strikes);
+    if (state.greeks) p.set("greeks", "1");
+    if (state.since) p.set("since", state.since);
     history.replaceState(null, "", "/chain" + (p.toString() ? "?" + p : ""));
   }
 
@@ -115,6 +118,8 @@
     const base = "/api/chain/" + encodeURIComponent(state.symbol);
     const q = new URLSearchParams({ expiry: state.expiry, strikes: state.strikes });
     if (state.at) q.set("at", state.at);
+    if (state.greeks) q.set("greeks", "true");
+    if (state.since) q.set("since", state.since);
     const sq = new URLSearchParams({ expiry: state.expiry, strikes: "24" });
     if (state.at) sq.set("at", state.at);
     try {
@@ -126,6 +131,7 @@
       renderTable(chain);
       renderSmile(smile, chain);
       if (lastSeries) renderSeries(lastSeries);
+      if (window.DESK) await DESK.load(state, chain);
       document.body.dataset.snapshot = chain.exchange_ts;
     } catch (e) {
       note("cannot load the chain: " + e.message);
@@ -171,8 +177,8 @@
     NC.bars($("c-chg"), {
       labels, tipTitle, xFmt: strikeFmt, height: 250, markers: strikeMarkers(c), tipFmt: (v) => signed(v),
       series: [
-        { name: "Call change in OI", color: CE, values: rows.map((r) => r.ce_change_in_oi) },
-        { name: "Put change in OI", color: PE, values: rows.map((r) => r.pe_change_in_oi) },
+        { name: "Call change in OI", color: CE, values: rows.map((r) => (state.since ? r.ce_oi_window : r.ce_change_in_oi)) },
+        { name: "Put change in OI", color: PE, values: rows.map((r) => (state.since ? r.pe_oi_window : r.pe_change_in_oi)) },
       ],
     });
   }
@@ -239,16 +245,22 @@
     ["bid_qty", "Bid Qty", "int"], ["bid_price", "Bid", "px"], ["ask_price", "Ask", "px"], ["ask_qty", "Ask Qty", "int"],
   ];
   const PE_SIDE = [6, 7, 8, 9, 5, 4, 3, 2, 1, 0].map((i) => SIDE[i]);
+  const G_SIDE = [
+    ["open_interest", "OI", "oi"], ["change_in_oi", "Chng OI", "chg"], ["model_iv", "IV", "iv"],
+    ["delta", "Delta", "d3"], ["gamma", "Gamma", "d5"], ["theta", "Theta", "px"], ["vega", "Vega", "px"], ["last_price", "LTP", "px"],
+  ];
+  const G_PE = G_SIDE.slice().reverse();
 
   function cell(row, side, spec, itm, maxOi) {
     const [field, , kind] = spec;
-    const v = row[side + "_" + field];
+    let v = row[side + "_" + field];
+    if (field === "change_in_oi" && state.since) v = row[side + "_oi_window"];
     let cls = itm ? "itm" : "", text, style = "";
     if (v === null || v === undefined || ((kind === "iv" || kind === "px") && v === 0)) text = "<span class='dim'>–</span>";
     else if (kind === "chg" || kind === "chgpx") {
       text = signed(v, kind === "chgpx" ? 2 : 0);
       if (v) cls += v > 0 ? " up" : " down";
-    } else text = num(v, kind === "iv" || kind === "px" ? 2 : 0);
+    } else text = num(v, kind === "iv" || kind === "px" ? 2 : kind === "d3" ? 3 : kind === "d5" ? 5 : 0);
     if (kind === "oi" && v) {
       const w = Math.round((100 * v) / maxOi);
       const color = side === "ce" ? "rgba(217,83,79,.16)" : "rgba(26,154,108,.16)";
@@ -262,20 +274,21 @@
     const rows = c.rows;
     const maxCe = Math.max(1, ...rows.map((r) => r.ce_open_interest || 0));
     const maxPe = Math.max(1, ...rows.map((r) => r.pe_open_interest || 0));
-    let html = "<thead><tr class='sides'><th class='ce' colspan='10'>CALLS</th><th class='strike'></th><th class='pe' colspan='10'>PUTS</th></tr><tr>";
-    html += SIDE.map((s) => "<th>" + s[1] + "</th>").join("") + "<th class='strike'>Strike</th>" + PE_SIDE.map((s) => "<th>" + s[1] + "</th>").join("");
+    const ceCols = state.greeks ? G_SIDE : SIDE, peCols = state.greeks ? G_PE : PE_SIDE, n = ceCols.length;
+    let html = "<thead><tr class='sides'><th class='ce' colspan='" + n + "'>CALLS</th><th class='strike'></th><th class='pe' colspan='" + n + "'>PUTS</th></tr><tr>";
+    html += ceCols.map((s) => "<th>" + s[1] + "</th>").join("") + "<th class='strike'>Strike</th>" + peCols.map((s) => "<th>" + s[1] + "</th>").join("");
     html += "</tr></thead><tbody>";
     let spotDone = c.spot === null;
     for (const r of rows) {
       if (!spotDone && r.strike > c.spot) {
-        html += "<tr class='spot'><td colspan='21'>" + esc(c.symbol) + " " + num(c.spot, 2) + " · NSE " + hms(c.exchange_ts) + "</td></tr>";
+        html += "<tr class='spot'><td colspan='" + (2 * n + 1) + "'>" + esc(c.symbol) + " " + num(c.spot, 2) + " · NSE " + hms(c.exchange_ts) + "</td></tr>";
         spotDone = true;
       }
       const ceItm = c.spot !== null && r.strike < c.spot, peItm = c.spot !== null && r.strike > c.spot;
-      html += "<tr" + (r.strike === c.atm_strike ? " class='atm'" : "") + ">";
-      html += SIDE.map((s) => cell(r, "ce", s, ceItm, maxCe)).join("");
-      html += "<td class='strike'>" + strikeFmt(r.strike) + "</td>";
-      html += PE_SIDE.map((s) => cell(r, "pe", s, peItm, maxPe)).join("");
+      html += "<tr data-strike='" + r.strike + "'" + (r.strike === c.atm_strike ? " class='atm'" : "") + ">";
+      html += ceCols.map((s) => cell(r, "ce", s, ceItm, maxCe)).join("");
+      html += "<td class='strike' title='click: this strike through the day'>" + strikeFmt(r.strike) + "</td>";
+      html += peCols.map((s) => cell(r, "pe", s, peItm, maxPe)).join("");
       html += "</tr>";
     }
     $("chain").innerHTML = html + "</tbody>";
@@ -301,6 +314,12 @@
   $("next").addEventListener("click", () => { state.live = false; pick(+$("time").value + 1); });
   $("latest").addEventListener("click", () => { state.live = true; state.at = null; state.day = null; reloadFromTimes(); });
   $("strikes").addEventListener("change", () => { state.strikes = $("strikes").value; loadSnapshot(); });
+  $("greeks").addEventListener("change", () => { state.greeks = $("greeks").checked; loadSnapshot(); });
+  $("window").addEventListener("change", () => { state.since = $("window").value; loadSnapshot(); });
+  $("chain").addEventListener("click", (evt) => {
+    const tr = evt.target.closest("tr[data-strike]");
+    if (tr && window.DESK) DESK.strike(state, +tr.dataset.strike);
+  });
   document.addEventListener("keydown", (evt) => {
     if (evt.target.tagName === "SELECT" || evt.target.tagName === "INPUT") return;
     if (evt.key === "ArrowLeft") { state.live = false; pick(+$("time").value - 1); }
@@ -331,6 +350,8 @@
     state.symbol = (state.listing.find((e) => e.symbol === want) || state.listing.find((e) => e.symbol === "NIFTY") || state.listing[0]).symbol;
     if (want && want !== state.symbol) note("no data for " + want + "; showing " + state.symbol);
     $("strikes").value = state.strikes;
+    $("greeks").checked = state.greeks;
+    $("window").value = state.since;
     fillSymbols();
     fillExpiries();
     await reloadFromTimes();

@@ -116,8 +116,13 @@
     });
   }
 
+  let lastHealth = null;
   function freshness(h) {
-    const rows = h.freshness || [];
+    lastHealth = h;
+    const all = h.freshness || [];
+    const want = ($("fresh-q").value || "").trim().toUpperCase();
+    const rows = want ? all.filter((r) => r.symbol.includes(want)) : all;
+    $("fresh-n").textContent = "stalest first · " + rows.length + " of " + all.length + " symbols · age of the last good snapshot";
     if (!rows.length) { $("fresh").innerHTML = "<div class='empty'>no symbols recorded yet</div>"; return; }
     const interval = (h.status && h.status.settings && h.status.settings.interval_s) || 60;
     let html = "<table class='data'><thead><tr><th>Symbol</th><th>Last good snapshot</th><th>NSE time</th><th>Last outcome</th><th>Last hour</th></tr></thead><tbody>";
@@ -132,6 +137,7 @@
     }
     $("fresh").innerHTML = html + "</tbody></table>";
   }
+  $("fresh-q").addEventListener("input", () => { if (lastHealth) freshness(lastHealth); });
 
   function errors(h) {
     const rows = h.errors || [];

@@ -1,0 +1,101 @@
+"""Benchmark: the trader's desk on the synthetic ~20M-row day of ``bench_analytics.py``.
+
+Where it sits: run by hand or by ``make bench``; nothing imports it. Builds the day once
+(cached at ``--db``, default /tmp/nsechain-bench-desk.duckdb; rebuilt with ``--rebuild``),
+adds four earlier copies of the NIFTY rows (1-4 days before, quotes and loaded_snapshots) so
+IV rank has 5 days of history, then prints medians (targets in brackets, never asserted)
+beside the plain chain as the baseline:
+
+    chain with greeks, NIFTY, all strikes   [<= 50 ms]    window ΔOI   [<= 50 ms]
+    surface, NIFTY (18 expiries)            [<= 200 ms]   IV rank, 5 days [<= 100 ms]
+
+    python bench/bench_desk.py [--db PATH] [--rebuild] [--minutes 375] [--stocks 205]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_analytics import generate, median_ms
+from nsechain.query import connect
+
+_COPY_DAYS = """
+INSERT INTO option_quotes
+SELECT q.* REPLACE (q.exchange_ts - INTERVAL (d) DAY AS exchange_ts,
+                    q.fetched_at - INTERVAL (d) DAY AS fetched_at)
+FROM option_quotes AS q, range(1, 5) AS t(d) WHERE q.symbol = 'NIFTY';
+INSERT INTO loaded_snapshots
+SELECT s.* REPLACE (s.exchange_ts - INTERVAL (d) DAY AS exchange_ts)
+FROM loaded_snapshots AS s, range(1, 5) AS t(d) WHERE s.symbol = 'NIFTY';
+"""
+
+
+def build(path: Path, minutes: int, stocks: int) -> None:
+    t0 = time.perf_counter()
+    rows = generate(path, minutes, stocks, "symbol") if not path.exists() else -1
+    con = duckdb.connect(str(path))
+    con.execute(_COPY_DAYS)
+    (total,) = con.execute("SELECT count(*) FROM option_quotes").fetchall()[0]
+    con.close()
+    took = time.perf_counter() - t0
+    print(f"built {rows:,} rows (+ NIFTY x4 earlier days = {total:,}) in {took:.0f} s")
+
+
+def _has_history(path: Path) -> bool:
+    con = duckdb.connect(str(path), read_only=True)
+    sql = "SELECT count(DISTINCT exchange_ts::DATE) FROM loaded_snapshots WHERE symbol = 'NIFTY'"
+    (days,) = con.execute(sql).fetchall()[0]
+    con.close()
+    return bool(days >= 5)
+
+
+def report(path: Path, reps: int) -> None:
+    desk = connect(path, hold=True)
+    (rows,) = desk.sql("SELECT count(*) AS n FROM option_quotes").column("n").to_pylist()
+    snap = desk.snapshot("NIFTY")
+    strikes = desk.chain("NIFTY").num_rows
+    print(f"database: {rows:,} rows; NIFTY nearest expiry {snap.expiry}, {strikes} strikes")
+    cases = [
+        ("chain, NIFTY, all strikes (baseline)", "-", lambda: desk.chain("NIFTY")),
+        ("chain with greeks, NIFTY, all strikes", "50", lambda: desk.chain_greeks("NIFTY")),
+        ("window ΔOI, NIFTY, last 15 min", "50", lambda: desk.oi_window("NIFTY", since=15)),
+        ("window ΔOI, NIFTY, since the open", "50", lambda: desk.oi_window("NIFTY")),
+        ("term structure, NIFTY (18 expiries)", "-", lambda: desk.term_structure("NIFTY")),
+        ("surface, NIFTY (18 expiries)", "200", lambda: desk.surface("NIFTY")),
+        ("IV rank, NIFTY, 5 days", "100", lambda: desk.iv_rank("NIFTY")),
+        ("GEX, NIFTY", "-", lambda: desk.gex("NIFTY")),
+        ("straddle + VWAP, NIFTY, ATM, the day", "-", lambda: desk.straddle("NIFTY")),
+        ("steady PCR, NIFTY, the day", "-", lambda: desk.pcr_steady("NIFTY", "2026-08-11")),
+    ]
+    base = None
+    print(f"{'case':<44} {'median ms':>10} {'target':>7} {'x chain':>8}")
+    for name, target, fn in cases:
+        ms = median_ms(fn, reps)
+        base = base or ms
+        print(f"{name:<44} {ms:>10.1f} {target:>7} {ms / base:>8.1f}")
+    desk.close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--db", type=Path, default=Path("/tmp/nsechain-bench-desk.duckdb"))
+    ap.add_argument("--rebuild", action="store_true")
+    ap.add_argument("--minutes", type=int, default=375)
+    ap.add_argument("--stocks", type=int, default=205)
+    ap.add_argument("--reps", type=int, default=9)
+    args = ap.parse_args()
+    if args.rebuild:
+        args.db.unlink(missing_ok=True)
+    if not args.db.exists() or not _has_history(args.db):
+        build(args.db, args.minutes, args.stocks)
+    report(args.db, args.reps)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,186 @@
+"""SQL of the trader's desk: which snapshots, and the few per-strike or per-expiry reads.
+
+Where it sits: ``analytics/trader.py`` runs these through the Desk (values always ``$name``
+parameters, table names only from ``analytics.queries``); ``analytics/views.py`` wraps
+``GREEKS_VIEW_SQL`` and ``OI_WINDOW_VIEW_SQL`` into views and ``OI_BETWEEN_MACRO`` into a
+table macro for plain-SQL users.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ATM_BY_EXPIRY",
+    "GREEKS_VIEW_SQL",
+    "OI_BETWEEN_MACRO",
+    "OI_WINDOW_VIEW_SQL",
+    "STRIKE_DAY",
+    "day_snapshots_sql",
+    "first_snapshot_sql",
+    "latest_per_expiry_sql",
+    "nearest_expiry_snapshots_sql",
+    "quotes_of_sql",
+]
+
+
+def latest_per_expiry_sql(table: str) -> str:
+    """(expiry, exchange_ts): the latest snapshot of each expiry live on the IST day of
+    ``$at``, between that day's start ``$day_start`` and ``$at``."""
+    return f"""
+SELECT expiry, max(exchange_ts) AS exchange_ts FROM {table}
+WHERE symbol = $symbol AND exchange_ts >= $day_start AND exchange_ts <= $at AND expiry >= $day
+GROUP BY expiry ORDER BY expiry"""
+
+
+def first_snapshot_sql(table: str) -> str:
+    """The first snapshot of one expiry at or after ``$day_start`` (the day's open)."""
+    return f"""
+SELECT min(exchange_ts) AS exchange_ts FROM {table}
+WHERE symbol = $symbol AND expiry = $expiry AND exchange_ts >= $day_start
+  AND exchange_ts <= $at"""
+
+
+def day_snapshots_sql(table: str) -> str:
+    """Every snapshot of a symbol in ``[$start, $end]`` with its totals columns (PCR)."""
+    return f"""
+SELECT expiry, exchange_ts, ce_oi, pe_oi, ce_volume, pe_volume FROM {table}
+WHERE symbol = $symbol AND exchange_ts >= $start AND exchange_ts <= $end"""
+
+
+def nearest_expiry_snapshots_sql(table: str) -> str:
+    """Snapshots in ``[$start, $end]`` of the nearest expiry live on each IST day."""
+    return f"""
+WITH s AS (
+  SELECT expiry, exchange_ts,
+         CAST(timezone('Asia/Kolkata', exchange_ts) AS DATE) AS day
+  FROM {table}
+  WHERE symbol = $symbol AND exchange_ts >= $start AND exchange_ts <= $end
+)
+SELECT DISTINCT expiry, exchange_ts FROM s
+WHERE expiry = (SELECT min(expiry) FROM s AS t WHERE t.day = s.day AND t.expiry >= t.day)"""
+
+
+def quotes_of_sql(snapshots: str) -> str:
+    """The quote rows of the snapshots ``snapshots`` lists (expiry, exchange_ts), of
+    ``$symbol`` in ``[$start, $end]`` (bounds let DuckDB prune row groups)."""
+    return f"""SELECT * FROM option_quotes
+WHERE symbol = $symbol AND exchange_ts >= $start AND exchange_ts <= $end
+  AND (expiry, exchange_ts) IN (SELECT (expiry, exchange_ts) FROM ({snapshots}))"""
+
+
+#: Over ``q`` = quotes of several snapshots: the ATM strike (nearest the spot quoting both
+#: legs), straddle and ATM IV (mean of NSE's CE and PE IV) of each snapshot.
+ATM_BY_EXPIRY = """
+pairs AS (
+  SELECT expiry, exchange_ts, strike, max(underlying_value) AS spot,
+         any_value(last_price) FILTER (WHERE option_type = 'CE') AS ce_last_price,
+         any_value(last_price) FILTER (WHERE option_type = 'PE') AS pe_last_price,
+         nullif(any_value(iv) FILTER (WHERE option_type = 'CE'), 0) AS ce_iv,
+         nullif(any_value(iv) FILTER (WHERE option_type = 'PE'), 0) AS pe_iv
+  FROM q
+  WHERE abs(strike - underlying_value) <= 0.05 * underlying_value
+  GROUP BY expiry, exchange_ts, strike
+)
+SELECT expiry, exchange_ts, spot, strike AS atm_strike,
+       ce_last_price + pe_last_price AS straddle,
+       (coalesce(ce_iv, pe_iv) + coalesce(pe_iv, ce_iv)) / 2 AS atm_iv
+FROM pairs
+QUALIFY row_number() OVER (
+  PARTITION BY expiry, exchange_ts
+  ORDER BY (ce_last_price IS NULL OR pe_last_price IS NULL), abs(strike - spot), strike) = 1
+ORDER BY expiry, exchange_ts
+"""
+
+#: Over ``q`` = one contract pair's rows (one strike, one expiry) through a day.
+STRIKE_DAY = """
+legs AS (
+  SELECT exchange_ts, max(underlying_value) AS spot,
+         any_value(open_interest) FILTER (WHERE option_type = 'CE') AS ce_oi,
+         any_value(open_interest) FILTER (WHERE option_type = 'PE') AS pe_oi,
+         any_value(last_price) FILTER (WHERE option_type = 'CE') AS ce_ltp,
+         any_value(last_price) FILTER (WHERE option_type = 'PE') AS pe_ltp,
+         nullif(any_value(iv) FILTER (WHERE option_type = 'CE'), 0) AS ce_iv,
+         nullif(any_value(iv) FILTER (WHERE option_type = 'PE'), 0) AS pe_iv,
+         any_value(volume) FILTER (WHERE option_type = 'CE') AS ce_volume,
+         any_value(volume) FILTER (WHERE option_type = 'PE') AS pe_volume
+  FROM q
+  GROUP BY exchange_ts
+)
+SELECT * FROM legs ORDER BY exchange_ts
+"""
+
+# The Abramowitz-Stegun 26.2.17 normal CDF (|error| < 7.5e-8): DuckDB has no erf.
+_NCDF = """CREATE OR REPLACE MACRO nc_ncdf(x) AS (
+  CASE WHEN x >= 0 THEN 1 - nc_npdf(x) * nc_poly(1 / (1 + 0.2316419 * x))
+       ELSE nc_npdf(x) * nc_poly(1 / (1 - 0.2316419 * x)) END)"""
+GREEKS_MACROS = (
+    "CREATE OR REPLACE MACRO nc_npdf(x) AS exp(-0.5 * x * x) / sqrt(2 * pi())",
+    "CREATE OR REPLACE MACRO nc_poly(k) AS k * (0.319381530 + k * (-0.356563782"
+    " + k * (1.781477937 + k * (-1.821255978 + k * 1.330274429))))",
+    _NCDF,
+)
+
+#: Black-76 greeks of every quote row at NSE's own IV, forward = spot * exp(r T) with r =
+#: 6.5 %, T to 15:30 IST on expiry. The Python desk (``Desk.chain_greeks``) solves its own IV
+#: from mid prices with the put-call-parity forward instead: the two differ by NSE's IV error.
+GREEKS_VIEW_SQL = """
+base AS (
+  SELECT *, (epoch(expiry::TIMESTAMP) + 36000 - epoch(exchange_ts)) / 31536000.0 AS t,
+         underlying_value * exp(0.065 * (epoch(expiry::TIMESTAMP) + 36000
+                                         - epoch(exchange_ts)) / 31536000.0) AS fwd,
+         iv / 100.0 AS sigma
+  FROM q
+  WHERE iv > 0 AND underlying_value > 0 AND strike > 0
+),
+d AS (
+  SELECT *, (ln(fwd / strike) + 0.5 * sigma * sigma * t) / (sigma * sqrt(t)) AS d1,
+         exp(-0.065 * t) AS df
+  FROM base WHERE t > 0
+)
+SELECT symbol, expiry, exchange_ts, strike, option_type, underlying_value, fwd AS forward,
+       t AS t_years, iv,
+       CASE option_type WHEN 'CE' THEN df * nc_ncdf(d1) ELSE -df * nc_ncdf(-d1) END AS delta,
+       df * nc_npdf(d1) / (fwd * sigma * sqrt(t)) AS gamma,
+       (0.065 * df * (CASE option_type WHEN 'CE'
+            THEN fwd * nc_ncdf(d1) - strike * nc_ncdf(d1 - sigma * sqrt(t))
+            ELSE strike * nc_ncdf(sigma * sqrt(t) - d1) - fwd * nc_ncdf(-d1) END)
+        - df * fwd * nc_npdf(d1) * sigma / (2 * sqrt(t))) / 365 AS theta,
+       df * fwd * nc_npdf(d1) * sqrt(t) / 100 AS vega
+FROM d
+"""
+
+#: OI change of every contract since the first snapshot of its IST day (the open) and since
+#: the latest snapshot at least 15 minutes earlier that day (ASOF join).
+OI_WINDOW_VIEW_SQL = """
+k AS (
+  SELECT symbol, expiry, strike, option_type, exchange_ts, open_interest, last_price,
+         CAST(timezone('Asia/Kolkata', exchange_ts) AS DATE) AS day,
+         first_value(open_interest) OVER w AS oi_open,
+         first_value(exchange_ts) OVER w AS open_ts
+  FROM q
+  WINDOW w AS (PARTITION BY symbol, expiry, strike, option_type,
+                            CAST(timezone('Asia/Kolkata', exchange_ts) AS DATE)
+               ORDER BY exchange_ts)
+)
+SELECT a.symbol, a.expiry, a.strike, a.option_type, a.exchange_ts, a.open_interest,
+       a.open_ts, a.open_interest - a.oi_open AS oi_change_since_open,
+       b.exchange_ts AS ts_15m, a.open_interest - b.open_interest AS oi_change_15m
+FROM k AS a ASOF LEFT JOIN k AS b
+  ON a.symbol = b.symbol AND a.expiry = b.expiry AND a.strike = b.strike
+ AND a.option_type = b.option_type AND a.day = b.day
+ AND a.exchange_ts - INTERVAL 15 MINUTE >= b.exchange_ts
+"""
+
+#: ``SELECT * FROM oi_between('NIFTY', DATE '2026-08-11', t0, t1)``: per contract, OI at
+#: the latest snapshots at or before t0 and t1, and the change.
+OI_BETWEEN_MACRO = """CREATE OR REPLACE MACRO oi_between(sym, exp, t0, t1) AS TABLE
+WITH s AS (
+  SELECT max(exchange_ts) FILTER (WHERE exchange_ts <= t0) AS ts0,
+         max(exchange_ts) FILTER (WHERE exchange_ts <= t1) AS ts1
+  FROM option_quotes WHERE symbol = sym AND expiry = exp
+)
+SELECT b.strike, b.option_type, s.ts0, s.ts1, a.open_interest AS oi_from,
+       b.open_interest AS oi_to, b.open_interest - a.open_interest AS oi_change
+FROM s JOIN option_quotes AS b ON b.symbol = sym AND b.expiry = exp AND b.exchange_ts = s.ts1
+LEFT JOIN option_quotes AS a ON a.symbol = sym AND a.expiry = exp AND a.exchange_ts = s.ts0
+ AND a.strike = b.strike AND a.option_type = b.option_type
+ORDER BY b.strike, b.option_type"""
