@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from nsechain.collector.workers import StopToken
 from nsechain.config import Settings, load_settings
+from nsechain.sim.server import Simulator
 
 #: Real NSE responses live beside the project checkout; tests never copy them in.
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "nse"
@@ -55,3 +58,25 @@ def wait_for(cond: Callable[[], bool], timeout: float = 30.0) -> None:
             return
         time.sleep(0.05)
     raise AssertionError("condition not met in time")
+
+
+class SimTime:
+    """The collector's clock in a test: the simulator's date and time, paced in wall seconds.
+
+    A test that pins the simulator to a date hands this to the collector, the manager and the
+    dashboard, so nothing reads today's date. Waits (tick intervals) stay wall seconds, as with
+    the wall clock, whatever the simulator's speed: a simulated minute per second at speed 60.
+    """
+
+    def __init__(self, sim: Simulator) -> None:
+        self._sim = sim
+
+    @property
+    def speed(self) -> float:
+        return 1.0
+
+    def now(self) -> datetime:
+        return self._sim.now()
+
+    def wait(self, stop: StopToken, seconds: float) -> bool:
+        return stop.wait(max(0.0, seconds))

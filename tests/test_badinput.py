@@ -35,6 +35,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from nsechain.collector.clock import FixedClock
 from nsechain.collector.tick import Collector
 from nsechain.config import load_settings
 from nsechain.errors import BadPayload, EmptyChain
@@ -42,7 +43,7 @@ from nsechain.nse.parse import ParsedChain, format_expiry, parse_chain
 from nsechain.nse.schema import QUOTES_SCHEMA
 from nsechain.sim.server import SimConfig, Simulator
 from nsechain.store.files import read_tick_fetch_log
-from nsechain.timeutil import IST, now_ist
+from nsechain.timeutil import IST
 
 SYMBOL = "RELIANCE"
 FETCHED = datetime(2026, 11, 25, 10, 30, 5, tzinfo=IST)
@@ -595,11 +596,11 @@ def test_bad_bodies_from_the_network_land_in_quarantine_with_a_reason(
         burst=10,
         backoff_base_s=0.0,
     )
-    collector = Collector(settings)
+    collector = Collector(settings, clock=FixedClock(FETCHED))  # the bodies' day, not today
     try:
         for name in THROUGH_THE_COLLECTOR:
             nse.body = CORPUS[name].build()
-            result = collector.run_tick(now_ist())
+            result = collector.run_tick(FETCHED)
             assert result.planned == 1 and result.outcomes["bad_payload"] == 1, (name, result)
             assert result.quote_rows == 0 and result.path is not None
             flog = read_tick_fetch_log(result.path).to_pylist()
@@ -608,13 +609,13 @@ def test_bad_bodies_from_the_network_land_in_quarantine_with_a_reason(
             assert CORPUS[name].needle in chain_rows[0]["error"]
         # A good body after all that: the collector is fine and writes rows.
         nse.body = BASE
-        good = collector.run_tick(now_ist())
+        good = collector.run_tick(FETCHED)
         assert good.outcomes["ok"] == 1 and good.quote_rows == PARSED_BASE_ROWS
         # Last, an HTML page with HTTP 200: quarantined too, then v3 counts as gone for this symbol
         # and the NextApi fallback (the simulator's, here) answers: the same frozen snapshot
         # as the good tick's, so it is logged as stale.
         nse.body = AKAMAI
-        html = collector.run_tick(now_ist())
+        html = collector.run_tick(FETCHED)
         assert html.outcomes["stale"] == 1 and html.path is not None, html
         flog = read_tick_fetch_log(html.path).to_pylist()
         assert [(r["endpoint"], r["outcome"]) for r in flog if r["symbol"]] == [

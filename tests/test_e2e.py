@@ -10,7 +10,7 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import e2e_settings, wait_for
+from conftest import SimTime, e2e_settings, wait_for
 from nsechain import OptionsThreadedManager
 from nsechain.sim.server import SimConfig, Simulator
 from nsechain.store.loader import Loader
@@ -47,7 +47,7 @@ def db_facts(db: Path) -> dict[str, Any]:
 
 def test_manager_collects_loads_and_stops_cleanly(sim: Simulator, tmp_path: Path) -> None:
     settings = e2e_settings(tmp_path, sim.base_url)
-    m = OptionsThreadedManager(settings)
+    m = OptionsThreadedManager(settings, clock=SimTime(sim))
     m.start_all_threads()
     try:
         wait_for(lambda: m.get_thread_status()["batch_thread"]["rows_loaded"] > 0)
@@ -74,7 +74,7 @@ def test_manager_collects_loads_and_stops_cleanly(sim: Simulator, tmp_path: Path
 
 def test_loading_again_or_restarting_loads_nothing_twice(sim: Simulator, tmp_path: Path) -> None:
     settings = e2e_settings(tmp_path, sim.base_url, symbols="NIFTY")
-    tick, loaded = OptionsThreadedManager(settings).run_once()
+    tick, loaded = OptionsThreadedManager(settings, clock=SimTime(sim)).run_once()
     assert tick.quote_rows > 0 and loaded is not None and loaded.quote_rows == tick.quote_rows
     before = db_facts(settings.db_path)
 
@@ -95,8 +95,8 @@ def test_loading_again_or_restarting_loads_nothing_twice(sim: Simulator, tmp_pat
 
     # A restarted collector starts with no memory of NSE timestamps; the loader still dedups.
     sim.set_clock(speed=0)  # freeze NSE: the restart fetches the very same snapshots
-    OptionsThreadedManager(settings).run_once()
-    OptionsThreadedManager(settings).run_once()
+    OptionsThreadedManager(settings, clock=SimTime(sim)).run_once()
+    OptionsThreadedManager(settings, clock=SimTime(sim)).run_once()
     after = db_facts(settings.db_path)
     assert after["dups"] == 0
 
