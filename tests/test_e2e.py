@@ -107,3 +107,25 @@ def test_no_network_keeps_retrying_with_clear_errors(tmp_path: Path) -> None:
     assert tick.quote_rows == 0
     assert tick.error is not None and "127.0.0.1:9" in tick.error
     assert tick.outcomes["http_error"] >= 1
+
+
+def test_start_sweeps_every_temp_file_under_the_data_dir(tmp_path: Path) -> None:
+    # What a SIGKILL mid-write leaves: status.json, a quarantine body and sidecar, a market
+    # cache, a tick file being moved to processed; all swept at start, not only pending.
+    settings = e2e_settings(tmp_path, "http://127.0.0.1:9", max_retries=0)
+    planted = [
+        settings.data_dir / ".tmp-status.json.0badc0de",
+        settings.quarantine_dir / "20261125" / ".tmp-body_x.bin.0badc0de",
+        settings.quarantine_dir / "20261125" / ".tmp-body_x.bin.reason.json.0badc0de",
+        settings.market_dir / ".tmp-universe.json.0badc0de",
+        settings.processed_dir / "20261125" / ".tmp-tick_x.parquet.0badc0de",
+        settings.pending_dir / "20261125" / ".tmp-tick_y.parquet.0badc0de",
+    ]
+    for path in planted:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"half")
+    kept = settings.data_dir / "notes.txt"  # not ours: never touched
+    kept.write_text("mine")
+    OptionsThreadedManager(settings).run_once()
+    assert [p for p in planted if p.exists()] == []
+    assert kept.read_text() == "mine"
