@@ -433,7 +433,9 @@ def sweep_temp_files(
     found = paths.list_temp_files_tree(root) if tree else paths.list_temp_files(root)
     for tmp in found:
         try:
-            if now - tmp.stat().st_mtime < min_age_s:
+            # At start (no grace) age is not asked at all: an mtime from a clock that disagrees
+            # with ours (another host, a faked or corrected clock) must not spare a leftover.
+            if min_age_s > 0 and now - tmp.stat().st_mtime < min_age_s:
                 continue
             tmp.unlink()
         except FileNotFoundError:  # its writer finished or removed it meanwhile
