@@ -12,6 +12,7 @@ import pytest
 
 from nsechain.collector.workers import StopToken
 from nsechain.config import Settings, load_settings
+from nsechain.sim.server import Simulator
 
 #: Real NSE responses live beside the project checkout; tests never copy them in.
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "nse"
@@ -75,3 +76,25 @@ class FrozenClock:
 
     def wait(self, stop: StopToken, seconds: float) -> bool:
         return stop.wait(seconds)
+
+
+class SimTime:
+    """The collector's clock in a test: the simulator's date and time, paced in wall seconds.
+
+    A test that pins the simulator to a date hands this to the collector, the manager and the
+    dashboard, so nothing reads today's date. Waits (tick intervals) stay wall seconds, as with
+    the wall clock, whatever the simulator's speed: a simulated minute per second at speed 60.
+    """
+
+    def __init__(self, sim: Simulator) -> None:
+        self._sim = sim
+
+    @property
+    def speed(self) -> float:
+        return 1.0
+
+    def now(self) -> datetime:
+        return self._sim.now()
+
+    def wait(self, stop: StopToken, seconds: float) -> bool:
+        return stop.wait(max(0.0, seconds))

@@ -35,7 +35,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import FrozenClock
+from nsechain.collector.clock import FixedClock
 from nsechain.collector.tick import Collector
 from nsechain.config import load_settings
 from nsechain.errors import BadPayload, EmptyChain, Implausible
@@ -623,12 +623,11 @@ def test_bad_bodies_from_the_network_land_in_quarantine_with_a_reason(
         burst=10,
         backoff_base_s=0.0,
     )
-    clock = FrozenClock(FETCHED)  # the snapshot's own minute: never the real clock
-    collector = Collector(settings, clock=clock)
+    collector = Collector(settings, clock=FixedClock(FETCHED))  # the bodies' day, not today
     try:
         for name in THROUGH_THE_COLLECTOR:
             nse.body = CORPUS[name].build()
-            result = collector.run_tick(clock.now())
+            result = collector.run_tick(FETCHED)
             assert result.planned == 1 and result.outcomes["bad_payload"] == 1, (name, result)
             assert result.quote_rows == 0 and result.path is not None
             flog = read_tick_fetch_log(result.path).to_pylist()
@@ -637,13 +636,13 @@ def test_bad_bodies_from_the_network_land_in_quarantine_with_a_reason(
             assert CORPUS[name].needle in chain_rows[0]["error"]
         # A good body after all that: the collector is fine and writes rows.
         nse.body = BASE
-        good = collector.run_tick(clock.now())
+        good = collector.run_tick(FETCHED)
         assert good.outcomes["ok"] == 1 and good.quote_rows == PARSED_BASE_ROWS
         # Last, an HTML page with HTTP 200: quarantined too, then v3 counts as gone for this symbol
         # and the NextApi fallback (the simulator's, here) answers: the same frozen snapshot
         # as the good tick's, so it is logged as stale.
         nse.body = AKAMAI
-        html = collector.run_tick(clock.now())
+        html = collector.run_tick(FETCHED)
         assert html.outcomes["stale"] == 1 and html.path is not None, html
         flog = read_tick_fetch_log(html.path).to_pylist()
         assert [(r["endpoint"], r["outcome"]) for r in flog if r["symbol"]] == [

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
 
 from conftest import fixture_bytes
-from nsechain.errors import BadPayload, ConfigError
+from nsechain import OptionsThreadedManager
+from nsechain.collector.clock import FixedClock
+from nsechain.collector.session import TradingCalendar
+from nsechain.config import load_settings
+from nsechain.errors import BadPayload, ConfigError, NetworkError
 from nsechain.market import holidays as hol
 from nsechain.market.calendar import (
     DEFAULT_SPECIAL,
@@ -332,3 +337,42 @@ def test_resolve_year_uses_offline_for_a_year_nse_does_not_serve(tmp_path: Path)
 
     assert resolve_year(2026, tmp_path, fetch).source == "bundled"
     assert load_cached(tmp_path, 2025) is not None  # what NSE did send is still cached
+
+
+@pytest.mark.parametrize("xbom_knows", [True, False])
+def test_past_its_data_the_collector_calendar_falls_back_and_says_so_once(
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    xbom_knows: bool,
+) -> None:
+    # The year after the last bundled list, NSE unreachable, nothing cached: exchange-
+    # calendars if it covers the year (pretended either way: its data ends in 2026 today).
+    year = max(hol._bundled_list().years) + 1
+    xbom = HolidayList((), frozenset({year}), "xbom") if xbom_knows else None
+    monkeypatch.setattr(hol, "xbom_holidays", lambda y: xbom if y == year else None)
+
+    def unreachable() -> bytes:
+        raise NetworkError("connection refused (test)")
+
+    settings = load_settings(data_dir=tmp_path / "data", base_url="http://127.0.0.1:9")
+    clock = FixedClock(datetime(year, 3, 10, 11, 0, tzinfo=IST))  # never today
+    cal = TradingCalendar(settings, unreachable)
+    with caplog.at_level(logging.WARNING, logger="nsechain.collector.session"):
+        for days in range(3):  # a rebuild every day, and next_open looks ahead
+            now = clock.advance(timedelta(days=days))
+            cal.is_open(now)
+            cal.next_open(now)
+    said = [r.getMessage() for r in caplog.records if "calendar fallback" in r.getMessage()]
+    source = "xbom" if xbom_knows else "weekends-only"
+    assert len(said) == 1 and f"year={year} source={source}" in said[0]
+    assert list(cal.fallbacks) == [year]
+    assert ("exchange-calendars" if xbom_knows else "only weekends") in cal.fallbacks[year]
+
+    m = OptionsThreadedManager(settings, clock=clock, market=cal)
+    try:
+        market = m.get_thread_status()["market"]
+    finally:
+        m.stop_all_threads()
+    assert market["calendar"] == cal.fallbacks[year]
+    assert str(year) in market["calendar"] and "NSE did not answer" in market["calendar"]

@@ -19,6 +19,7 @@ from typing import IO, Any
 
 import pytest
 
+from conftest import SimTime
 from nsechain.chaos.checks import check_store, temp_files
 from nsechain.collector.tick import Collector, TickResult
 from nsechain.config import Settings, load_settings
@@ -27,7 +28,6 @@ from nsechain.store import files as store_files
 from nsechain.store import loader as store_loader
 from nsechain.store.loader import Loader
 from nsechain.store.paths import list_tick_files
-from nsechain.timeutil import now_ist
 
 
 @pytest.fixture
@@ -53,7 +53,7 @@ def settings_for(sim: Simulator, data_dir: Path, db: Path) -> Settings:
 
 
 def tick(c: Collector) -> TickResult:
-    result = c.run_tick(now_ist())
+    result = c.run_tick(c.clock.now())
     assert result.outcomes["ok"] == 1, result  # the fetch itself always works here
     return result
 
@@ -108,7 +108,7 @@ def test_full_disk_gives_a_clear_error_keeps_ticks_in_memory_and_resumes(
     sim: Simulator, small_disk: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     s = settings_for(sim, small_disk / "data", tmp_path / "chain.duckdb")
-    c = Collector(s)
+    c = Collector(s, clock=SimTime(sim))
     try:
         first = tick(c)  # with space: written
         assert first.path is not None and first.error is None
@@ -145,7 +145,7 @@ def test_read_only_disk_gives_a_clear_error_and_resumes_when_writable(
     sim: Simulator, small_disk: Path, tmp_path: Path
 ) -> None:
     s = settings_for(sim, small_disk / "data", tmp_path / "chain.duckdb")
-    c = Collector(s)
+    c = Collector(s, clock=SimTime(sim))
     try:
         first = tick(c)
         assert first.path is not None
@@ -185,7 +185,7 @@ def test_injected_disk_full_mid_write_leaves_no_partial_file_and_resumes(
         sink.write(b"PAR1" + b"\0" * 1000)  # some bytes made it to the temp file
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    c = Collector(s)
+    c = Collector(s, clock=SimTime(sim))
     try:
         monkeypatch.setattr(store_files, "_write_parquet", disk_full_halfway)
         failed = [tick(c), tick(c)]
@@ -210,7 +210,7 @@ def test_injected_read_only_processed_dir_keeps_files_pending_then_moves_them(
     sim: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     s = settings_for(sim, tmp_path / "data", tmp_path / "chain.duckdb")
-    c = Collector(s)
+    c = Collector(s, clock=SimTime(sim))
     try:
         results = [tick(c), tick(c)]
     finally:

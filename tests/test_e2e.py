@@ -10,7 +10,7 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import e2e_settings, wait_for
+from conftest import SimTime, e2e_settings, wait_for
 from nsechain import OptionsThreadedManager
 from nsechain.sim.server import SimConfig, Simulator
 from nsechain.store.loader import Loader
@@ -47,7 +47,7 @@ def db_facts(db: Path) -> dict[str, Any]:
 
 def test_manager_collects_loads_and_stops_cleanly(sim: Simulator, tmp_path: Path) -> None:
     settings = e2e_settings(tmp_path, sim.base_url)
-    m = OptionsThreadedManager(settings)
+    m = OptionsThreadedManager(settings, clock=SimTime(sim))
     m.start_all_threads()
     try:
         wait_for(lambda: m.get_thread_status()["batch_thread"]["rows_loaded"] > 0)
@@ -74,7 +74,7 @@ def test_manager_collects_loads_and_stops_cleanly(sim: Simulator, tmp_path: Path
 
 def test_loading_again_or_restarting_loads_nothing_twice(sim: Simulator, tmp_path: Path) -> None:
     settings = e2e_settings(tmp_path, sim.base_url, symbols="NIFTY")
-    tick, loaded = OptionsThreadedManager(settings).run_once()
+    tick, loaded = OptionsThreadedManager(settings, clock=SimTime(sim)).run_once()
     assert tick.quote_rows > 0 and loaded is not None and loaded.quote_rows == tick.quote_rows
     before = db_facts(settings.db_path)
 
@@ -95,8 +95,8 @@ def test_loading_again_or_restarting_loads_nothing_twice(sim: Simulator, tmp_pat
 
     # A restarted collector starts with no memory of NSE timestamps; the loader still dedups.
     sim.set_clock(speed=0)  # freeze NSE: the restart fetches the very same snapshots
-    OptionsThreadedManager(settings).run_once()
-    OptionsThreadedManager(settings).run_once()
+    OptionsThreadedManager(settings, clock=SimTime(sim)).run_once()
+    OptionsThreadedManager(settings, clock=SimTime(sim)).run_once()
     after = db_facts(settings.db_path)
     assert after["dups"] == 0
 
@@ -107,3 +107,25 @@ def test_no_network_keeps_retrying_with_clear_errors(tmp_path: Path) -> None:
     assert tick.quote_rows == 0
     assert tick.error is not None and "127.0.0.1:9" in tick.error
     assert tick.outcomes["http_error"] >= 1
+
+
+def test_start_sweeps_every_temp_file_under_the_data_dir(tmp_path: Path) -> None:
+    # What a SIGKILL mid-write leaves: status.json, a quarantine body and sidecar, a market
+    # cache, a tick file being moved to processed; all swept at start, not only pending.
+    settings = e2e_settings(tmp_path, "http://127.0.0.1:9", max_retries=0)
+    planted = [
+        settings.data_dir / ".tmp-status.json.0badc0de",
+        settings.quarantine_dir / "20261125" / ".tmp-body_x.bin.0badc0de",
+        settings.quarantine_dir / "20261125" / ".tmp-body_x.bin.reason.json.0badc0de",
+        settings.market_dir / ".tmp-universe.json.0badc0de",
+        settings.processed_dir / "20261125" / ".tmp-tick_x.parquet.0badc0de",
+        settings.pending_dir / "20261125" / ".tmp-tick_y.parquet.0badc0de",
+    ]
+    for path in planted:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"half")
+    kept = settings.data_dir / "notes.txt"  # not ours: never touched
+    kept.write_text("mine")
+    OptionsThreadedManager(settings).run_once()
+    assert [p for p in planted if p.exists()] == []
+    assert kept.read_text() == "mine"

@@ -6,7 +6,8 @@ load, in DuckDB) classifies the failure with the right outcome, that bad bodies 
 quarantine with a reason sidecar, and that a later tick collects data again.
 
 The simulated clock is frozen (speed 0) and moved one minute per tick, so every tick sees a new
-NSE snapshot and nothing depends on how fast this machine is.
+NSE snapshot and nothing depends on how fast this machine is. The collector's clock is a
+``FixedClock`` moved with it: nothing depends on today's date either.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import duckdb
 import httpx
 import pytest
 
-from conftest import FrozenClock
+from nsechain.collector.clock import FixedClock
 from nsechain.collector.tick import Collector, TickResult
 from nsechain.config import Settings, load_settings
 from nsechain.errors import BadPayload
@@ -59,15 +60,14 @@ class Bench:
         self.sim = sim
         self.settings = settings
         self.sim_time = SIM_START
-        # The collector lives on the simulator's minute, never on the real clock.
-        self.clock = FrozenClock(SIM_START)
+        self.clock = FixedClock(SIM_START)  # the collector lives in the simulator's time
         self.collector = Collector(settings, clock=self.clock)
 
-    def tick(self, at: datetime | None = None) -> Tick:
-        self.sim_time += timedelta(minutes=1)
+    def tick(self, step: timedelta = timedelta(minutes=1)) -> Tick:
+        self.sim_time += step
         self.sim.set_clock(start=self.sim_time)
-        self.clock.at = at or self.sim_time
-        result = self.collector.run_tick(self.clock.at)  # must not raise, whatever NSE does
+        self.clock.set(self.sim_time)
+        result = self.collector.run_tick(self.sim_time)  # must not raise, whatever NSE does
         assert result.path is not None, f"the tick wrote no file: {result.error}"
         return Tick(result, read_tick_fetch_log(result.path).to_pylist())
 
@@ -274,7 +274,7 @@ def test_wrong_expiry_is_empty_and_refreshes_expiries(bench: Bench) -> None:
     # A stale expiry list (an old cache): NIFTY expires on Tuesdays, never on a Thursday.
     wrong = date(2026, 11, 26)
     assert wrong not in nifty
-    bench.collector.targets.set_expiries("NIFTY", [wrong, *nifty], bench.sim_time)
+    bench.collector.targets.set_expiries("NIFTY", [wrong, *nifty], bench.clock.now())
     t = bench.tick()
     by_symbol = {r["symbol"]: r for r in t.chain_rows()}
     assert by_symbol["NIFTY"]["outcome"] == "empty" and by_symbol["NIFTY"]["http_status"] == 200
@@ -285,7 +285,7 @@ def test_wrong_expiry_is_empty_and_refreshes_expiries(bench: Bench) -> None:
     assert bench.quarantined() == []
 
     # Next tick past the refresh gap: contract-info again, and the right expiry is fetched.
-    t = bench.tick(bench.sim_time + timedelta(minutes=7))
+    t = bench.tick(timedelta(minutes=6))
     info = [r for r in t.log if r["endpoint"] == "option-chain-contract-info"]
     assert ("NIFTY", "ok") in [(r["symbol"], r["outcome"]) for r in info]
     assert bench.collector.targets.universe.expiries["NIFTY"][0] == nifty[0]

@@ -19,6 +19,7 @@ from typing import Any
 import duckdb
 import pytest
 
+from conftest import SimTime
 from nsechain import OptionsThreadedManager
 from nsechain.chaos.checks import check_store
 from nsechain.collector import manager as manager_module
@@ -94,7 +95,7 @@ def test_loads_wait_for_a_held_database_then_catch_up_losing_nothing(
         backoff_base_s=0.01,
         check_exchange_ts=False,  # the simulator replays 2026-11-25 on a wall-clock collector
     )
-    m = OptionsThreadedManager(settings)
+    m = OptionsThreadedManager(settings, clock=SimTime(sim))
 
     def status(section: str, key: str) -> Any:
         return m.get_thread_status()[section][key]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import e2e_settings, wait_for
+from conftest import SimTime, e2e_settings, wait_for
 from nsechain import OptionsThreadedManager
 from nsechain.collector.status import read_status
 from nsechain.collector.tick import TickResult
@@ -57,7 +57,9 @@ def test_closed_market_waits_says_until_when_and_stops_at_once(tmp_path: Path) -
 
 
 def test_a_crashed_collection_thread_is_restarted(sim: Simulator, tmp_path: Path) -> None:
-    m = OptionsThreadedManager(e2e_settings(tmp_path, sim.base_url, symbols="NIFTY"))
+    m = OptionsThreadedManager(
+        e2e_settings(tmp_path, sim.base_url, symbols="NIFTY"), clock=SimTime(sim)
+    )
     real: Callable[..., TickResult] = m.collector.run_tick
     calls = {"n": 0}
 

@@ -21,7 +21,7 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from conftest import e2e_settings
+from conftest import SimTime, e2e_settings
 from nsechain import OptionsThreadedManager
 from nsechain.analytics import queries
 from nsechain.analytics.sql import PCR_ALL_EXPIRIES_SQL, PCR_SQL, compose
@@ -106,7 +106,7 @@ def collected(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         settings = e2e_settings(tmp, sim.base_url)
         for minute in range(4):
             sim.set_clock(start=start + timedelta(minutes=minute))
-            tick, loaded = OptionsThreadedManager(settings).run_once()
+            tick, loaded = OptionsThreadedManager(settings, clock=SimTime(sim)).run_once()
             assert tick.quote_rows > 0 and loaded is not None
     yield settings.db_path
 

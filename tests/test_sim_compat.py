@@ -11,7 +11,7 @@ import pytest
 
 from nsechain.errors import BadPayload, EmptyChain
 from nsechain.sim.server import SimConfig, Simulator
-from nsechain.timeutil import IST, now_ist
+from nsechain.timeutil import IST
 
 endpoints = pytest.importorskip("nsechain.nse.endpoints")
 parse = pytest.importorskip("nsechain.nse.parse")
@@ -71,7 +71,7 @@ def test_parser_reads_simulated_chains(sim: Simulator, client: httpx.Client, sym
         nxt = endpoints.NEXTAPI_CHAIN.url(sim.base_url, symbol=symbol, params=f"expiryDate={text}")
         for url in (v3, nxt):
             chain = parse.parse_chain(
-                served(client, url), symbol=symbol, expiry=expiry, fetched_at=now_ist()
+                served(client, url), symbol=symbol, expiry=expiry, fetched_at=sim.now()
             )
             assert chain.table.num_rows > 0
             assert chain.exchange_ts.astimezone(IST).isoformat() == "2026-11-25T12:34:56+05:30"
@@ -85,13 +85,13 @@ def test_parser_classifies_the_simulated_failures(sim: Simulator, client: httpx.
     wrong = url.replace("01-Dec-2026", "02-Dec-2026")
     with pytest.raises(EmptyChain):
         parse.parse_chain(served(client, wrong), symbol="NIFTY", expiry=date(2026, 12, 2),
-                          fetched_at=now_ist())  # fmt: skip
+                          fetched_at=sim.now())  # fmt: skip
     try:
         for fault in ("empty", "truncate"):
             sim.set_faults({fault: {"every": 1}})
             with pytest.raises(BadPayload):
                 parse.parse_chain(
-                    client.get(url).content, symbol="NIFTY", expiry=expiry, fetched_at=now_ist()
+                    client.get(url).content, symbol="NIFTY", expiry=expiry, fetched_at=sim.now()
                 )
     finally:
         sim.set_faults({})

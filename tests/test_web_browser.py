@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import e2e_settings
+from conftest import SimTime, e2e_settings
 from nsechain import OptionsThreadedManager
+from nsechain.collector.clock import FixedClock
 from nsechain.config import Settings
 from nsechain.sim.server import SimConfig, Simulator
+from nsechain.timeutil import IST
 from nsechain.web import start_dashboard
 from nsechain.web.sample import record_session
 from nsechain.web.shots import find_chromium, open_browser, wait_loaded
@@ -59,13 +61,17 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
         settings = e2e_settings(tmp, sim.base_url)
         record_session(settings, sim, ticks=TICKS, step=timedelta(minutes=5))
         sim.set_clock(start="2026-11-25T11:46:00", speed=0)
-        OptionsThreadedManager(settings).run_once()  # leaves status.json
+        OptionsThreadedManager(settings, clock=SimTime(sim)).run_once()  # leaves status.json
     yield settings
 
 
 @pytest.fixture(scope="module")
 def page(recorded: Settings) -> Iterator[Any]:
-    with start_dashboard(settings=recorded, port=0) as dash, open_browser(CHROMIUM) as browser:
+    dash_clock = FixedClock(datetime(2026, 11, 25, 11, 47, tzinfo=IST))  # not today
+    with (
+        start_dashboard(settings=recorded, port=0, clock=dash_clock) as dash,
+        open_browser(CHROMIUM) as browser,
+    ):
         context = browser.new_context(viewport={"width": 1440, "height": 900}, base_url=dash.url)
         pg = context.new_page()
         pg.problems = []  # console errors, page errors, requests that left loopback

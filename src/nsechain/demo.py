@@ -123,8 +123,8 @@ class DemoResult:
 def next_session_start(today: date | None = None) -> datetime:
     """09:14 IST on the first simulated trading day after ``today``: a minute before the open.
 
-    After today, so every simulated expiry is still live by the wall clock (the collector drops
-    expiries past their 15:30 cutoff on the real date).
+    A default for people (the demo shows "tomorrow's" market); the collector itself lives on
+    the simulator's clock (``ScaledClock``), so any start works, in any year.
     """
     from nsechain.sim.calendar import next_trading_day
 
@@ -186,6 +186,7 @@ def _session(
     start: datetime | None,
     out: Console,
 ) -> None:
+    from nsechain.collector.clock import Clock, FixedClock, ScaledClock
     from nsechain.collector.manager import OptionsThreadedManager
     from nsechain.config import load_settings
     from nsechain.sim.process import SimulatorProcess
@@ -212,6 +213,8 @@ def _session(
         + ("~3% of chain answers faulty" if faults else "no faults"),
         highlight=False,
     )
+    # A tick every ``interval_s`` wall seconds is ``interval_s × speed`` seconds of market time.
+    clock: Clock = ScaledClock(begin, speed) if speed > 0 else FixedClock(begin)
     with SimulatorProcess(config) as sim:
         settings = load_settings(
             base_url=sim.base_url,
@@ -219,7 +222,7 @@ def _session(
             db_path=r.db_path,
             symbols=["ALL"],
             expiries_per_symbol=0,
-            interval_s=interval_s,
+            interval_s=interval_s * clock.speed,
             batch_interval_s=max(15.0, 4 * interval_s),
             status_interval_s=1.0,
             ignore_market_hours=True,  # the simulated market is open; the real one may not be
@@ -234,8 +237,11 @@ def _session(
             f" a tick every {interval_s:g} s ({interval_s * speed / 60:g} market min)",
             highlight=False,
         )
-        manager = OptionsThreadedManager(settings)
         sim.reset()  # count only the collector's requests
+        # The collector lives in the simulated market's time, not today's: restart the
+        # simulator's clock and start the collector's with the same start and speed.
+        sim.set_clock(begin.isoformat(), speed)
+        manager = OptionsThreadedManager(settings, clock=clock)
         began = time.monotonic()
         manager.start_all_threads()
         seen: list[object] = []
@@ -252,7 +258,7 @@ def _session(
         plan = manager.collector.targets.plan_now
         r.plan_pairs = len(plan.pairs)
         r.plan_per_tick = plan.max_requests_per_tick
-        r.plan_refresh_s = plan.full_refresh_ticks * plan.interval_s
+        r.plan_refresh_s = plan.full_refresh_ticks * plan.interval_s / clock.speed
         r.ticks = int(manager.collector.totals["ticks"])
     r.requests = int(counters["requests_total"])
     r.rate_blocks = int(counters["rate_limit"]["blocks"])

@@ -5,7 +5,9 @@ and when the next tick is due, and sleeps with ``wait()``; the ``Collector`` sta
 fetch (``fetched_at``) with ``now()``. ``WallClock``, the default, is IST wall time.
 ``ScaledClock`` runs ``speed`` times faster than the wall from a chosen start. With the same
 start and speed as the simulator (``sim.SimConfig``), a collector lives through a simulated
-trading day, the close, the night and the next open in seconds.
+trading day, the close, the night and the next open in seconds. ``FixedClock`` stands still
+until it is moved (``set``/``advance``): for callers that step a frozen simulator minute by
+minute, so nothing in the collector reads the real date.
 
 What follows the clock: market time. That is tick alignment and tick numbers, the session
 calendar, the universe's daily refresh and expiry cutoffs, tick file names, and ``fetched_at``.
@@ -29,7 +31,7 @@ from typing import Protocol
 from nsechain.collector.workers import StopToken
 from nsechain.timeutil import IST, now_ist
 
-__all__ = ["Clock", "ScaledClock", "WallClock"]
+__all__ = ["Clock", "FixedClock", "ScaledClock", "WallClock"]
 
 
 class Clock(Protocol):
@@ -71,11 +73,9 @@ class ScaledClock:
     """
 
     def __init__(self, start: datetime, speed: float) -> None:
-        if start.tzinfo is None or start.utcoffset() is None:
-            raise ValueError(f"need an aware start, got naive {start!r}")
         if not (speed > 0 and math.isfinite(speed)):
             raise ValueError(f"speed must be a positive number, got {speed!r}")
-        self._start = start.astimezone(IST)
+        self._start = _aware_ist(start)
         self._speed = float(speed)
         self._t0 = time.monotonic()
 
@@ -94,3 +94,37 @@ class ScaledClock:
             if stop.wait(left / self._speed):
                 return True
         return stop.is_set()
+
+
+class FixedClock:
+    """A clock that stands at ``at`` until moved: the twin of a simulator frozen at speed 0.
+
+    ``wait`` sleeps wall seconds and leaves the time where it is: a loop on it ticks at the
+    same market instant every interval, like a collector polling a frozen NSE.
+    """
+
+    def __init__(self, at: datetime) -> None:
+        self._at = _aware_ist(at)
+
+    @property
+    def speed(self) -> float:
+        return 1.0  # the request budget of a tick is its wall-time budget
+
+    def now(self) -> datetime:
+        return self._at
+
+    def set(self, at: datetime) -> None:
+        self._at = _aware_ist(at)
+
+    def advance(self, by: timedelta) -> datetime:
+        self._at += by
+        return self._at
+
+    def wait(self, stop: StopToken, seconds: float) -> bool:
+        return stop.wait(max(0.0, seconds))
+
+
+def _aware_ist(moment: datetime) -> datetime:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"need an aware start, got naive {moment!r}")
+    return moment.astimezone(IST)

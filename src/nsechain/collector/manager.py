@@ -39,6 +39,7 @@ from nsechain.collector.tick import Collector, TickResult
 from nsechain.collector.workers import StopToken, Worker
 from nsechain.config import Settings, load_settings
 from nsechain.errors import DatabaseLocked, StorageError
+from nsechain.store.files import sweep_temp_files
 from nsechain.store.loader import Loader, LoadResult
 from nsechain.timeutil import IST, now_ist
 
@@ -198,8 +199,14 @@ class OptionsThreadedManager:
     def _recover(self) -> None:
         """Before any tick: sweep temp files a crash left, load what a previous run left pending.
 
-        A locked database only delays the load; the batch thread retries.
+        A locked database only delays the load; the batch thread retries. Every temp file
+        under the data dir goes, not only the pending folder's: a kill while status.json, a
+        quarantine body or a market cache was being written leaves one too.
         """
+        try:
+            sweep_temp_files(self.settings.data_dir, tree=True)
+        except OSError as exc:  # a read-only disk: the preflight and the writers say more
+            log.warning("temp sweep failed error=%r", str(exc))
         with self._load_lock:
             try:
                 result = self.loader.recover()

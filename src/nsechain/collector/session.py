@@ -4,6 +4,11 @@ Where it sits: the collection thread asks before every tick. ``TradingCalendar``
 ``NseCalendar`` (``market/calendar.py``) built from NSE's holiday list for the year — fetched
 from ``/api/holiday-master`` once per IST day, else the disk cache, else the bundled or
 exchange-calendars list — plus the special sessions and overrides from settings.
+
+Past the last year of data it knows (NSE unreachable, nothing cached, nothing bundled), the
+calendar falls back to exchange-calendars (BSE's ``XBOM``), then to weekends only. It says so
+ONCE per year and fallback: one warning in the log, and the same sentence in ``fallbacks``,
+which the status shows under ``market.calendar``.
 """
 
 from __future__ import annotations
@@ -15,12 +20,24 @@ from typing import Protocol
 
 from nsechain.config import Settings
 from nsechain.market.calendar import DEFAULT_SPECIAL, MarketState, NseCalendar, parse_override
-from nsechain.market.holidays import parse_session_times, resolve_year
+from nsechain.market.holidays import (
+    HolidayList,
+    offline_holidays,
+    parse_session_times,
+    resolve_year,
+)
 from nsechain.timeutil import IST
 
 __all__ = ["MarketClock", "TradingCalendar"]
 
 log = logging.getLogger(__name__)
+
+
+#: Holiday-list sources that are a fallback, and what each means for the user.
+_FALLBACKS = {
+    "xbom": "using exchange-calendars (BSE's XBOM), which can miss NSE's one-off closures",
+    "weekends-only": "treating only weekends as closed; add holidays with session_overrides",
+}
 
 
 class MarketClock(Protocol):
@@ -36,6 +53,8 @@ class TradingCalendar:
         self._fetch = fetch
         self._day: date | None = None
         self._calendar: NseCalendar | None = None
+        #: year -> what the calendar falls back to, and why (said once; shown in status)
+        self.fallbacks: dict[int, str] = {}
 
     def calendar(self, now: datetime) -> NseCalendar:
         today = now.astimezone(IST).date()
@@ -47,7 +66,7 @@ class TradingCalendar:
     def _build(self, year: int) -> NseCalendar:
         s = self._settings
         # NSE serves the current year only; NseCalendar loads other years lazily, offline.
-        this_year = resolve_year(year, s.market_dir, self._fetch)
+        this_year = self._noted(resolve_year(year, s.market_dir, self._fetch), year)
         log.info(
             "calendar year=%d source=%s holidays=%d",
             year,
@@ -58,7 +77,19 @@ class TradingCalendar:
             [this_year],
             overrides=[parse_override(text) for text in s.session_overrides],
             special_default=parse_session_times(s.special_session_default) or DEFAULT_SPECIAL,
+            offline=lambda y: self._noted(offline_holidays(y), y),
         )
+
+    def _noted(self, found: HolidayList, year: int) -> HolidayList:
+        """Say once (log and status) that ``year`` runs on a fallback, and which."""
+        why = _FALLBACKS.get(found.source)
+        if why is not None and self.fallbacks.get(year) is None:
+            self.fallbacks[year] = (
+                f"no NSE holiday list for {year} (NSE did not answer, none cached or bundled): "
+                f"{why}"
+            )
+            log.warning("calendar fallback year=%d source=%s: %s", year, found.source, why)
+        return found
 
     def is_open(self, now: datetime) -> bool:
         return self.calendar(now).is_open(now)

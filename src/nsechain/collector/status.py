@@ -101,11 +101,14 @@ def _market(m: OptionsThreadedManager) -> dict[str, Any] | None:
         return {"phase": "unknown", "reason": str(exc)}
     if st is None:
         return None
+    fallbacks: dict[int, str] = getattr(m.market, "fallbacks", {})
     return {
         "phase": st.phase,
         "reason": st.reason,
         "next_open": _iso(st.next_open),
         "next_close": _iso(st.next_close),
+        # None while NSE's (or the bundled) list covers it; else what it falls back to
+        "calendar": "; ".join(fallbacks[y] for y in sorted(fallbacks)) or None,
     }
 
 

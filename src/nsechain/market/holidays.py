@@ -373,5 +373,6 @@ def offline_holidays(year: int) -> HolidayList:
     found = bundled_holidays(year) or xbom_holidays(year)
     if found is not None:
         return found
-    log.warning("no holiday list for %d: only weekends are treated as closed", year)
+    # Not logged here: callers ask for a year many times (every rebuild, every lookahead);
+    # the collector's calendar says it once (collector/session.py), `calendar` prints it.
     return HolidayList((), frozenset({year}), "weekends-only")

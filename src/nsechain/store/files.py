@@ -416,18 +416,26 @@ def quarantine_file(quarantine_dir: Path, path: Path, reason: str) -> Path:
 
 
 def sweep_temp_files(
-    root: Path, *, min_age_s: float = 0.0, clock: Callable[[], float] = time.time
+    root: Path,
+    *,
+    min_age_s: float = 0.0,
+    clock: Callable[[], float] = time.time,
+    tree: bool = False,
 ) -> list[Path]:
-    """Remove temp files left by a crashed writer under ``root`` (and its day folders).
+    """Remove temp files left by a crashed writer under ``root`` (and its day folders; with
+    ``tree``, in every folder below it: the whole data dir at start-up).
 
     ``min_age_s`` spares temp files touched recently: a writer in this very process may be
     filling one right now. At start-up, before any writer runs, sweep with 0.
     """
     removed: list[Path] = []
     now = clock()
-    for tmp in paths.list_temp_files(root):
+    found = paths.list_temp_files_tree(root) if tree else paths.list_temp_files(root)
+    for tmp in found:
         try:
-            if now - tmp.stat().st_mtime < min_age_s:
+            # At start (no grace) age is not asked at all: an mtime from a clock that disagrees
+            # with ours (another host, a faked or corrected clock) must not spare a leftover.
+            if min_age_s > 0 and now - tmp.stat().st_mtime < min_age_s:
                 continue
             tmp.unlink()
         except FileNotFoundError:  # its writer finished or removed it meanwhile

@@ -28,6 +28,7 @@ __all__ = [
     "is_temp",
     "is_tick_file",
     "list_temp_files",
+    "list_temp_files_tree",
     "list_tick_files",
     "temp_name",
     "tick_file_name",
@@ -112,3 +113,11 @@ def list_temp_files(root: Path) -> list[Path]:
     """Temp files directly under ``root`` and under its day folders."""
     dirs = [root, *_day_dirs(root)] if root.is_dir() else []
     return sorted(p for d in dirs for p in d.iterdir() if is_temp(p) and p.is_file())
+
+
+def list_temp_files_tree(root: Path) -> list[Path]:
+    """Temp files anywhere under ``root``: every atomic writer of the project (tick files,
+    status.json, quarantine bodies and sidecars, market caches) names its temp file so."""
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.rglob(f"{TEMP_PREFIX}*") if p.is_file())

@@ -33,6 +33,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
+from nsechain.collector.clock import Clock, WallClock
 from nsechain.collector.session import TradingCalendar
 from nsechain.collector.status import build_status, read_status
 from nsechain.config import Settings
@@ -70,6 +71,9 @@ class Backend:
     reader: Reader
     manager: OptionsThreadedManager | None
     refresh_s: float
+    #: Market time, as the collector's: what "now" is for freshness, the fetch window and the
+    #: calendar. The status heartbeat's age stays on wall time (status.json is written so).
+    clock: Clock
     calendar: TradingCalendar = field(init=False)
 
     def __post_init__(self) -> None:
@@ -126,17 +130,21 @@ def create_app(
     manager: OptionsThreadedManager | None = None,
     lock_timeout_s: float = 10.0,
     refresh_s: float = 5.0,
+    clock: Clock | None = None,
 ) -> FastAPI:
     """The dashboard app. With ``manager`` it runs inside the collector's process and shares
     its database instance; without, it reads the file read-only per request (retrying while
-    a load holds the lock) and the status from ``status.json``."""
+    a load holds the lock) and the status from ``status.json``. ``clock``: market time
+    (default: the manager's, else IST wall time)."""
     reader: Reader
     if manager is not None:
         settings = manager.settings
         reader = SharedReader(manager.loader.db_path)
     else:
         reader = ReadOnlyReader(settings.db_path, timeout_s=lock_timeout_s)
-    backend = Backend(settings, reader, manager, refresh_s)
+    if clock is None:
+        clock = manager.clock if manager is not None else WallClock()
+    backend = Backend(settings, reader, manager, refresh_s, clock)
     app = FastAPI(
         title="nsechain dashboard",
         summary="Collection health and recorded NSE option chains, as JSON.",
@@ -305,7 +313,7 @@ def _api(app: FastAPI, backend: Backend) -> None:
 
 
 def _health(backend: Backend) -> dict[str, Any]:
-    now = now_ist()
+    now = backend.clock.now()
     s = backend.settings
     notes: list[str] = []
     status = backend.status()
@@ -316,7 +324,7 @@ def _health(backend: Backend) -> dict[str, Any]:
         )
     else:
         updated = datetime.fromisoformat(status["updated_at"])
-        status_age = round((now - updated).total_seconds(), 1)
+        status_age = round((now_ist() - updated).total_seconds(), 1)  # a wall-time heartbeat
         stale_after = max(30.0, _STALE_INTERVALS * s.status_interval_s)
         running = status.get("state") != "stopped" and status_age < stale_after
         if backend.manager is None and not running:

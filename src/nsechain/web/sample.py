@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from nsechain.collector.clock import FixedClock
 from nsechain.collector.manager import make_loader
 from nsechain.collector.tick import Collector, TickResult
 from nsechain.config import Settings
 from nsechain.sim.server import Simulator
 from nsechain.store.loader import LoadResult
-from nsechain.timeutil import IST, now_ist
+from nsechain.timeutil import IST
 
 __all__ = ["record_session"]
 
@@ -34,12 +35,14 @@ def record_session(
     first = datetime.fromisoformat(start) if isinstance(start, str) else start
     if first.tzinfo is None:
         first = first.replace(tzinfo=IST)
-    collector = Collector(settings)
+    clock = FixedClock(first)  # the collector lives in the simulator's time, not today's
+    collector = Collector(settings, clock=clock)
     results = []
     try:
         for i in range(ticks):
-            sim.set_clock(start=first + i * step, speed=0)
-            results.append(collector.run_tick(now_ist()))
+            clock.set(first + i * step)
+            sim.set_clock(start=clock.now(), speed=0)
+            results.append(collector.run_tick(clock.now()))
     finally:
         collector.close()
     loader = make_loader(settings)

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import uvicorn
 from fastapi import FastAPI
 
+from nsechain.collector.clock import Clock
 from nsechain.config import Settings
 from nsechain.errors import ConfigError
 from nsechain.web.app import create_app
@@ -108,18 +109,22 @@ def start_dashboard(
     refresh_s: float = 5.0,
     lock_timeout_s: float = 10.0,
     ready_timeout_s: float = 10.0,
+    clock: Clock | None = None,
 ) -> Dashboard:
     """Serve the dashboard on a background thread and return once it accepts connections.
 
     With ``manager`` the app reads the manager's status and shares its database instance
     (``collect --dashboard``); with ``settings`` alone it reads like ``nsechain serve``
     (``lock_timeout_s``: how long a request waits while another process holds the file).
+    ``clock``: the dashboard's market time (default: the manager's, else IST wall time).
     Raises ConfigError if the port is taken."""
     if settings is None:
         if manager is None:
             raise ValueError("give a manager or settings")
         settings = manager.settings
-    app = create_app(settings, manager=manager, refresh_s=refresh_s, lock_timeout_s=lock_timeout_s)
+    app = create_app(
+        settings, manager=manager, refresh_s=refresh_s, lock_timeout_s=lock_timeout_s, clock=clock
+    )
     sock = bind(host, port)
     server = uvicorn.Server(_config(app))
     thread = threading.Thread(
