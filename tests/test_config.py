@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from nsechain.config import INDEX_SYMBOLS, load_settings
+from nsechain.config import load_settings
 from nsechain.errors import ConfigError
+from nsechain.market import INDEX_SYMBOLS
 
 
 @pytest.fixture(autouse=True)

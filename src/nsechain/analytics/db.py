@@ -1,6 +1,6 @@
 """Opening the DuckDB file for reading, running parameterised SQL into Arrow, time arguments.
 
-Where it sits: under ``nsechain.query`` (the Desk) and ``analytics/cli.py``. DuckDB lets one
+Where it sits: under ``nsechain.query`` (the Desk) and ``cli/desk.py``. DuckDB lets one
 process write a file and, while it does, no other process may open it even read-only
 (DESIGN.md §6): the collector's batch thread holds it for a few seconds per load, so readers
 here retry on the lock error for a while before raising ``DatabaseLocked``.

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from nsechain.contract import FAILED_OUTCOMES
 from nsechain.store.files import save_atomic
 from nsechain.store.paths import list_tick_files
 from nsechain.timeutil import now_ist
@@ -21,10 +22,7 @@ from nsechain.timeutil import now_ist
 if TYPE_CHECKING:
     from nsechain.collector.manager import OptionsThreadedManager
 
-__all__ = ["FAILED_OUTCOMES", "build_status", "read_status", "write_status"]
-
-#: Outcomes that count as failed fetches (stale is a success that brought nothing new).
-FAILED_OUTCOMES = ("empty", "blocked", "unauthorized", "bad_payload", "timeout", "http_error")
+__all__ = ["build_status", "read_status", "write_status"]
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -27,6 +27,7 @@ from nsechain.collector.clock import Clock, WallClock
 from nsechain.collector.fetchlog import FetchLog
 from nsechain.collector.targets import Targets
 from nsechain.config import Settings
+from nsechain.contract import QUOTES_SCHEMA
 from nsechain.errors import (
     ClientPaused,
     EmptyChain,
@@ -38,7 +39,6 @@ from nsechain.errors import (
 )
 from nsechain.nse.client import Exchange, NseClient
 from nsechain.nse.parse import ParsedChain, parse_chain, parse_expiries, parse_universe
-from nsechain.nse.schema import QUOTES_SCHEMA
 from nsechain.store.files import quarantine_body, write_tick
 
 __all__ = ["Collector", "TickResult"]

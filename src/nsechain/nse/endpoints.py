@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import quote
 
-from nsechain.config import INDEX_SYMBOLS
+from nsechain.market import INDEX_SYMBOLS
 from nsechain.nse.dates import format_expiry  # re-exported: URLs take NSE's date form
 
 __all__ = [

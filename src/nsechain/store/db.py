@@ -24,11 +24,17 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from nsechain.chaos.hooks import pause_point  # crash-test hook; inert unless env asks
+from nsechain.contract import (
+    FETCH_LOG_SCHEMA,
+    QUOTES_SCHEMA,
+    SNAPSHOT_TOTALS,
+    SNAPSHOTS_SCHEMA,
+    duckdb_ddl,
+)
 from nsechain.errors import DatabaseLocked, StorageError
-from nsechain.nse.schema import FETCH_LOG_SCHEMA, QUOTES_SCHEMA, duckdb_ddl
 from nsechain.store import paths
-from nsechain.store.files import SNAPSHOT_TOTALS, SNAPSHOTS_SCHEMA, TickInfo
+from nsechain.store.crashpoints import pause_point  # crash-test hook; inert unless env asks
+from nsechain.store.files import TickInfo
 
 __all__ = [
     "BatchStats",

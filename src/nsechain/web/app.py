@@ -1,7 +1,7 @@
 """The dashboard web app: two pages (health, chain), their JSON API, an offline API reference.
 
 Where it sits: ``create_app(settings, manager=...)`` is called by ``nsechain serve``
-(``web/cli.py``, no manager: a collector in another process writes the database) and by
+(``cli/serve.py``, no manager: a collector in another process writes the database) and by
 ``start_dashboard`` (``web/server.py``, in the collector's own process). Pages are static
 files shipped in ``web/static`` (no CDN): they fetch ``/api/...`` and draw SVG charts with
 ``static/charts.js``. Reads go through ``web/reader.py``, which never blocks the collector.
