@@ -33,8 +33,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
-from nsechain.collector.session import TradingCalendar
-from nsechain.collector.status import build_status, read_status
+from nsechain.collector.session import TradingCalendar, market_report
+from nsechain.collector.status import read_status
 from nsechain.config import Settings
 from nsechain.errors import DatabaseLocked, StorageError
 from nsechain.timeutil import now_ist
@@ -78,7 +78,7 @@ class Backend:
 
     def status(self) -> dict[str, Any] | None:
         if self.manager is not None:
-            return build_status(self.manager)
+            return self.manager.get_thread_status()
         return read_status(self.settings.status_path)
 
     def listing(self) -> list[dict[str, Any]]:
@@ -333,7 +333,7 @@ def _health(backend: Backend) -> dict[str, Any]:
         notes.append(f"database not readable right now: {exc}")
     market = (status or {}).get("market")
     if market is None:
-        market = _market(backend, now)
+        market = market_report(lambda: backend.calendar.calendar(now).state(now))
     errors = _errors_of(status, report)
     return {
         "generated_at": now,
@@ -351,19 +351,6 @@ def _health(backend: Backend) -> dict[str, Any]:
         "freshness": service.freshness(status, report, service.latest_by_symbol(listing), now),
         "errors": errors,
         "notes": notes,
-    }
-
-
-def _market(backend: Backend, now: datetime) -> dict[str, Any] | None:
-    try:
-        st = backend.calendar.calendar(now).state(now)
-    except Exception as exc:  # the calendar must never break the health page
-        return {"phase": "unknown", "reason": str(exc)}
-    return {
-        "phase": st.phase,
-        "reason": st.reason,
-        "next_open": st.next_open.isoformat(timespec="seconds"),
-        "next_close": st.next_close.isoformat(timespec="seconds"),
     }
 
 
