@@ -11,15 +11,6 @@ from nsechain.errors import ConfigError
 from nsechain.market import INDEX_SYMBOLS
 
 
-@pytest.fixture(autouse=True)
-def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # No stray nsechain.toml or NSECHAIN_* from the developer's shell.
-    monkeypatch.chdir(tmp_path)
-    for key in list(__import__("os").environ):
-        if key.startswith("NSECHAIN_"):
-            monkeypatch.delenv(key)
-
-
 def test_defaults_are_the_indices_and_nse() -> None:
     s = load_settings()
     assert s.symbols == list(INDEX_SYMBOLS)
