@@ -46,7 +46,7 @@ from nsechain.analytics.black76 import black76_price
 from nsechain.analytics.greeks import chain_greeks
 from nsechain.analytics.sql import PCR_ALL_EXPIRIES_SQL, compose
 from nsechain.analytics.views import create_views
-from nsechain.nse.schema import QUOTES_SCHEMA
+from nsechain.contract import QUOTES_SCHEMA
 from nsechain.query import connect
 from nsechain.store.db import ensure_tables, upgrade_tables
 from nsechain.store.files import snapshots_of

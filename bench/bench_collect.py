@@ -33,10 +33,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from nsechain.cli.demo import next_session_start
 from nsechain.collector.manager import OptionsThreadedManager
 from nsechain.collector.tick import Collector
 from nsechain.config import Settings, load_settings
-from nsechain.demo import next_session_start
 from nsechain.sim.process import SimulatorProcess
 from nsechain.sim.server import SimConfig
 from nsechain.timeutil import IST, now_ist

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -16,6 +17,19 @@ from nsechain.sim.server import Simulator
 
 #: Real NSE responses live beside the project checkout; tests never copy them in.
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "nse"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_from_the_shell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test: no NSECHAIN_* variable from the developer's shell, no local nsechain.toml.
+
+    Settings read both; a test sets what it needs (monkeypatch.setenv, a TOML in tmp_path).
+    Runs in each test's own tmp_path, so a stray nsechain.toml in the checkout is not seen.
+    """
+    monkeypatch.chdir(tmp_path)
+    for key in list(os.environ):
+        if key.startswith("NSECHAIN_"):
+            monkeypatch.delenv(key)
 
 
 def fixture_bytes(name: str) -> bytes:

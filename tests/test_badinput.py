@@ -38,9 +38,9 @@ from hypothesis import strategies as st
 from nsechain.collector.clock import FixedClock
 from nsechain.collector.tick import Collector
 from nsechain.config import load_settings
+from nsechain.contract import QUOTES_SCHEMA
 from nsechain.errors import BadPayload, EmptyChain, Implausible
 from nsechain.nse.parse import ParsedChain, format_expiry, parse_chain
-from nsechain.nse.schema import QUOTES_SCHEMA
 from nsechain.sim.server import SimConfig, Simulator
 from nsechain.store.files import read_tick_fetch_log
 from nsechain.timeutil import IST

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from nsechain.chaos import hooks
 from nsechain.chaos.checks import check_store, temp_files
 from nsechain.chaos.crashloop import CrashConfig, run_crash_loop
 from nsechain.sim.server import SimConfig, Simulator
+from nsechain.store import crashpoints
 from nsechain.store.paths import list_tick_files
 
 
@@ -68,8 +68,8 @@ def test_check_store_catches_what_it_promises_to(tmp_path: Path) -> None:
 
 def test_pause_point_is_inert_unless_named() -> None:
     assert os.environ.get("NSECHAIN_CHAOS_PAUSE") is None
-    for point in hooks.POINTS:
-        assert hooks.pause_point(point) is None  # returns at once (else pytest-timeout fires)
+    for point in crashpoints.POINTS:
+        assert crashpoints.pause_point(point) is None  # returns at once (else pytest-timeout fires)
 
 
 def test_pause_point_stops_at_the_named_point_and_marks_it(tmp_path: Path) -> None:
@@ -82,7 +82,7 @@ def test_pause_point_stops_at_the_named_point_and_marks_it(tmp_path: Path) -> No
         "NSECHAIN_CHAOS_MARK": str(mark),
     }
     code = (
-        "from nsechain.chaos.hooks import pause_point\n"
+        "from nsechain.store.crashpoints import pause_point\n"
         "for p in ('write', 'load', 'move', 'load', 'load'): pause_point(p)\n"
         "import os; print(os.getpid())\n"
     )

@@ -32,15 +32,6 @@ NO_TOKEN = b"<html><body>No authorization token was found</body></html>"
 Reply = httpx.Response | Exception | Callable[[httpx.Request], httpx.Response]
 
 
-@pytest.fixture(autouse=True)
-def _isolated(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Settings read nsechain.toml and NSECHAIN_* too; the tests want only what they pass.
-    monkeypatch.chdir(tmp_path)
-    for key in list(__import__("os").environ):
-        if key.startswith("NSECHAIN_"):
-            monkeypatch.delenv(key)
-
-
 class FakeTime:
     """A clock that only moves when something sleeps on it."""
 

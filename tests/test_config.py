@@ -6,17 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from nsechain.config import INDEX_SYMBOLS, load_settings
+from nsechain.config import load_settings
 from nsechain.errors import ConfigError
-
-
-@pytest.fixture(autouse=True)
-def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # No stray nsechain.toml or NSECHAIN_* from the developer's shell.
-    monkeypatch.chdir(tmp_path)
-    for key in list(__import__("os").environ):
-        if key.startswith("NSECHAIN_"):
-            monkeypatch.delenv(key)
+from nsechain.market import INDEX_SYMBOLS
 
 
 def test_defaults_are_the_indices_and_nse() -> None:

@@ -147,12 +147,8 @@ def test_malformed_toml(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    for key in list(os.environ):
-        if key.startswith("NSECHAIN_"):
-            monkeypatch.delenv(key)
-    return tmp_path
+def isolated(tmp_path: Path) -> Path:
+    return tmp_path  # conftest's _isolated_from_the_shell already moved the test here
 
 
 def test_validate_startup_accepts_a_sound_config_and_creates_nothing(isolated: Path) -> None:

@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from typer.testing import CliRunner
 
-from nsechain.demo import DemoResult, register, run_demo
+from nsechain.cli.demo import DemoResult, register, run_demo
 from nsechain.sim.server import SimConfig, Simulator
 
 KNOWN_OUTCOMES = {

@@ -19,7 +19,7 @@ from nsechain.analytics.greeks import (
     implied_vol,
     years_to_expiry,
 )
-from nsechain.nse.schema import QUOTES_SCHEMA
+from nsechain.contract import QUOTES_SCHEMA
 from nsechain.timeutil import IST
 
 R = 0.065

@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import FIXTURES, fixture_bytes
+from nsechain.contract import QUOTES_SCHEMA
 from nsechain.errors import BadPayload, EmptyChain
 from nsechain.nse.parse import (
     ParsedChain,
@@ -28,7 +29,6 @@ from nsechain.nse.parse import (
     parse_nse_timestamp,
     parse_universe,
 )
-from nsechain.nse.schema import QUOTES_SCHEMA
 from nsechain.timeutil import IST
 
 V3_NIFTY = "v3_indices_NIFTY_2026-08-11_112903.json"

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nsechain.config import INDEX_SYMBOLS
 from nsechain.errors import ConfigError
+from nsechain.market import INDEX_SYMBOLS
 from nsechain.market.plan import (
     Pair,
     Plan,

@@ -42,7 +42,7 @@ import pyarrow as pa
 import pytest
 
 from nsechain.analytics.views import VIEWS, create_views
-from nsechain.nse.schema import FETCH_LOG_SCHEMA, QUOTES_SCHEMA, duckdb_ddl
+from nsechain.contract import FETCH_LOG_SCHEMA, QUOTES_SCHEMA, duckdb_ddl
 from nsechain.query import Desk, connect
 from nsechain.store.db import ensure_tables
 from nsechain.timeutil import IST

@@ -10,7 +10,7 @@ import typer
 from rich.text import Text
 from typer.testing import CliRunner
 
-from nsechain.analytics.cli import chain_table, register
+from nsechain.cli.desk import chain_table, register
 from test_query import build_db
 
 WIDE = {"COLUMNS": "200", "NO_COLOR": "1"}

@@ -13,8 +13,8 @@ import pytest
 
 from conftest import fixture_bytes
 from nsechain.analytics.views import create_views
+from nsechain.contract import FETCH_LOG_SCHEMA, QUOTES_SCHEMA, duckdb_ddl
 from nsechain.nse.parse import parse_chain
-from nsechain.nse.schema import FETCH_LOG_SCHEMA, QUOTES_SCHEMA, duckdb_ddl
 from nsechain.query import Desk, connect
 from nsechain.timeutil import IST
 

@@ -11,9 +11,9 @@ from typing import Any
 import duckdb
 import pytest
 
-from nsechain.analytics import db as dbmod
 from nsechain.errors import DatabaseLocked
 from nsechain.query import connect
+from nsechain.store import db as dbmod
 
 # Opens the file read-write (as the collector's batch load does), says so, and holds it until
 # a line arrives on stdin.
@@ -65,16 +65,16 @@ def release(proc: subprocess.Popen[str]) -> None:
 def count_attempts(monkeypatch: pytest.MonkeyPatch, after_first: Any = None) -> list[bool]:
     """Record each open attempt (True = got the file); run ``after_first`` after the first."""
     attempts: list[bool] = []
-    real = dbmod._connect
+    real = dbmod._connect_once
 
-    def spy(where: Path) -> Any:
-        result = real(where)
-        attempts.append(result[0] is not None)
+    def spy(where: Path, read_only: bool) -> Any:
+        result = real(where, read_only)
+        attempts.append(not isinstance(result, str))  # a string is DuckDB's lock message
         if len(attempts) == 1 and after_first is not None:
             after_first()
         return result
 
-    monkeypatch.setattr(dbmod, "_connect", spy)
+    monkeypatch.setattr(dbmod, "_connect_once", spy)
     return attempts
 
 

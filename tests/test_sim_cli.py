@@ -7,7 +7,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from nsechain.sim import cli
+from nsechain.cli import simulate as cli
 from nsechain.sim.process import SimulatorProcess
 from nsechain.sim.server import SimConfig
 

@@ -10,11 +10,9 @@ import httpx
 import pytest
 
 from nsechain.errors import BadPayload, EmptyChain
+from nsechain.nse import endpoints, parse
 from nsechain.sim.server import SimConfig, Simulator
 from nsechain.timeutil import IST
-
-endpoints = pytest.importorskip("nsechain.nse.endpoints")
-parse = pytest.importorskip("nsechain.nse.parse")
 
 DAY = date(2026, 11, 25)
 

@@ -19,7 +19,7 @@ import orjson
 import pytest
 
 from conftest import fixture_bytes
-from nsechain.config import INDEX_SYMBOLS
+from nsechain.market import INDEX_SYMBOLS
 from nsechain.sim.server import SimConfig, Simulator
 from nsechain.sim.universe import STOCKS
 

@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
-from nsechain.config import INDEX_SYMBOLS
+from nsechain.market import INDEX_SYMBOLS
 from nsechain.sim.calendar import (
     fo_holidays,
     is_trading_day,

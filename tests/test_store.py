@@ -21,8 +21,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from nsechain import contract
+from nsechain.contract import FETCH_LOG_SCHEMA, QUOTES_SCHEMA
 from nsechain.errors import DatabaseLocked, StorageError
-from nsechain.nse.schema import FETCH_LOG_SCHEMA, QUOTES_SCHEMA
 from nsechain.store import files, loader, paths
 from nsechain.store.db import upgrade_tables
 from nsechain.store.files import (
@@ -502,14 +503,14 @@ def test_snapshot_totals_count_nulls_as_zero_and_keep_the_top_spot() -> None:
         0,
         None,
     )
-    assert files.snapshots_of(QUOTES_SCHEMA.empty_table()).schema == files.SNAPSHOTS_SCHEMA
+    assert files.snapshots_of(QUOTES_SCHEMA.empty_table()).schema == contract.SNAPSHOTS_SCHEMA
 
 
 def test_the_loader_stores_each_snapshots_totals(d: Dirs) -> None:
     snaps = [("NIFTY", EXP1, T0), ("NIFTY", EXP2, T0), ("M&M", EXP1, T0)]
     path = tick(d.pending, T0, snaps)
     footer = files.read_tick_info(path).snapshots
-    assert footer.schema == files.SNAPSHOTS_SCHEMA
+    assert footer.schema == contract.SNAPSHOTS_SCHEMA
     d.loader().load_pending()
     with duckdb.connect(str(d.db), read_only=True) as con:
         stored = con.sql(
@@ -548,7 +549,7 @@ def test_an_older_database_is_upgraded_and_backfilled_once(d: Dirs) -> None:
     tick(d.pending, T0, [("NIFTY", EXP1, T0), ("NIFTY", EXP2, T0)])
     d.loader().load_pending()
     with duckdb.connect(str(d.db)) as con:  # as a loader before the totals left it
-        for column in files.SNAPSHOT_TOTALS:
+        for column in contract.SNAPSHOT_TOTALS:
             con.execute(f"ALTER TABLE loaded_snapshots DROP COLUMN {column}")
         con.execute("UPDATE option_quotes SET open_interest = strike / 1000")
     later = T0 + timedelta(minutes=1)

@@ -28,7 +28,7 @@ import pytest
 
 from nsechain.analytics import positioning as pos
 from nsechain.analytics.views import create_views
-from nsechain.nse.schema import FETCH_LOG_SCHEMA, QUOTES_SCHEMA, duckdb_ddl
+from nsechain.contract import FETCH_LOG_SCHEMA, QUOTES_SCHEMA, duckdb_ddl
 from nsechain.query import Desk, connect
 from nsechain.timeutil import IST
 from test_query import build_db

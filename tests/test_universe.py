@@ -10,8 +10,8 @@ import orjson
 import pytest
 
 from conftest import fixture_bytes
-from nsechain.config import INDEX_SYMBOLS
 from nsechain.errors import BadPayload
+from nsechain.market import INDEX_SYMBOLS
 from nsechain.market.shard import Shard
 from nsechain.market.universe import (
     EMPTY_REFRESH_GAP,

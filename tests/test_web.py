@@ -345,7 +345,7 @@ def test_in_process_dashboard_never_blocks_the_collector(tmp_path: Path) -> None
 def test_serve_command_and_a_busy_port(recorded: Settings) -> None:
     import typer
 
-    from nsechain.web.cli import register
+    from nsechain.cli.serve import register
 
     app = typer.Typer()
     register(app)

@@ -1,7 +1,9 @@
 """The one Settings object.
 
 Where it sits: built once at the edge (the CLI, or a user calling ``Settings()``), then passed
-down to every component. Nothing else reads the environment or a config file.
+down to every component. Nothing else reads the environment or a config file. Its floor sits
+above ``errors`` and the pure ``market`` package (whose parsers validate the shard, calendar
+override and session settings) and below ``nse``.
 
 Sources, strongest first: explicit keyword arguments (CLI flags) > environment variables
 ``NSECHAIN_*`` > the TOML file (``nsechain.toml`` in the working directory, or the path in
@@ -24,11 +26,9 @@ from pydantic_settings import (
 )
 
 from nsechain.errors import ConfigError
+from nsechain.market import INDEX_SYMBOLS
 
-__all__ = ["INDEX_SYMBOLS", "Settings", "load_settings"]
-
-#: NSE's index underlyings (``type=Indices`` on the v3 endpoint); everything else is ``Equity``.
-INDEX_SYMBOLS: tuple[str, ...] = ("NIFTY", "BANKNIFTY", "FINNIFTY", "MIDCPNIFTY", "NIFTYNXT50")
+__all__ = ["Settings", "load_settings"]
 
 DEFAULT_USER_AGENT = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "

@@ -2,8 +2,10 @@
 
 Where it sits: everywhere. The NSE client translates httpx errors into these at one boundary
 (``nse/_responses.py``), the parser raises ``PayloadError`` subclasses, the store raises
-``StorageError``; the collector decides retry-or-give-up from the two marker classes
-``TransientError`` / ``TerminalError`` and writes ``outcome`` into ``fetch_log``.
+``StorageError``. The two marker classes decide retries: the NSE client retries a
+``TransientError`` in-line, unless it has its own path (401 re-bootstraps once, a block pauses
+the client, an empty chain refreshes expiries), and never a ``TerminalError``; the collector
+writes ``outcome`` into ``fetch_log``.
 
     NsechainError
     ├── ConfigError                      terminal: a bad setting; raised before anything runs

@@ -13,8 +13,7 @@ from typing import Any
 
 from nsechain.analytics.db import When, as_instant
 from nsechain.analytics.sql import KNOWN_TOTALS
-from nsechain.nse.schema import OUTCOMES
-from nsechain.store.files import SNAPSHOT_TOTALS
+from nsechain.contract import OUTCOMES, SNAPSHOT_TOTALS
 
 __all__ = [
     "ALL_FETCHES",
@@ -58,7 +57,7 @@ WHERE table_name = '{SNAPSHOT_INDEX}' AND schema_name = 'main'
 """
 
 
-#: How many of the per-snapshot totals columns (``store.files.SNAPSHOT_TOTALS``) the index has:
+#: How many of the per-snapshot totals columns (``contract.SNAPSHOT_TOTALS``) the index has:
 #: the loader adds them; a database filled without it, or by an older one, lacks them.
 HAS_TOTALS = f"""
 SELECT count(*) AS n FROM duckdb_columns()

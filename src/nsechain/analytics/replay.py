@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 from pyarrow import csv as pa_csv
 
 from nsechain.analytics.db import When, as_instant, run
-from nsechain.nse.schema import QUOTES_SCHEMA
+from nsechain.contract import QUOTES_SCHEMA
 
 __all__ = ["FORMATS", "replay_batches", "write_batches"]
 

@@ -12,7 +12,7 @@ ever joined into a statement; user values travel as ``$name`` parameters.
 The put-call ratios come in two forms with one tail: ``PCR_SQL`` / ``PCR_ALL_EXPIRIES_SQL`` sum
 the quote rows of each snapshot; ``PCR_FROM_TOTALS_SQL`` / ``PCR_ALL_EXPIRIES_FROM_TOTALS_SQL``
 read the same sums from ``loaded_snapshots`` (``q`` = its rows: one per snapshot, with the
-totals the loader stored, ``store.files.SNAPSHOT_TOTALS``), ~10x fewer rows to touch.
+totals the loader stored, ``contract.SNAPSHOT_TOTALS``), ~10x fewer rows to touch.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ Kinds of kill, each aimed at one window of DESIGN.md §6:
 
 * ``fetch``: the simulator holds every chain request (its ``slow`` fault); the kill lands
   while the collector waits for the answer;
-* ``write``: pause point ``write`` (``chaos.hooks``): a tick file half written under its temp
+* ``write``: pause point ``write`` (``store.crashpoints``): a tick file half written under its temp
   name, no Parquet footer yet;
 * ``load``: pause point ``load``: the batch's rows inserted, the transaction not committed;
 * ``move``: pause point ``move``: the batch committed, its files still pending;
@@ -35,10 +35,11 @@ from typing import Any, Protocol
 
 from nsechain.chaos.checks import StoreReport, check_store, temp_files
 from nsechain.chaos.spawn import spawn_collector
+from nsechain.store.crashpoints import POINTS
 
 __all__ = ["KINDS", "CrashConfig", "CrashResult", "SimControl", "run_crash_loop"]
 
-KINDS: tuple[str, ...] = ("fetch", "write", "load", "move", "random")
+KINDS: tuple[str, ...] = ("fetch", *POINTS, "random")
 
 _STARTED = b"collector started"
 _CHAIN = "/api/option-chain-v3"
@@ -196,7 +197,7 @@ def _kill(proc: subprocess.Popen[bytes]) -> None:
 
 
 def _pause_env(kind: str, rng: random.Random, mark: Path) -> dict[str, str]:
-    if kind not in ("write", "load", "move"):
+    if kind not in POINTS:
         return {}
     return {
         "NSECHAIN_CHAOS_PAUSE": kind,

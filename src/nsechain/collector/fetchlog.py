@@ -12,8 +12,8 @@ from typing import NamedTuple
 
 import pyarrow as pa
 
+from nsechain.contract import FETCH_LOG_SCHEMA
 from nsechain.nse.client import Exchange
-from nsechain.nse.schema import FETCH_LOG_SCHEMA
 
 __all__ = ["FetchLog", "FetchRow"]
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import signal
 import threading
 import time
@@ -33,15 +34,16 @@ import httpx
 
 from nsechain.analytics.views import create_views
 from nsechain.collector.clock import Clock, WallClock
-from nsechain.collector.session import MarketClock, TradingCalendar
-from nsechain.collector.status import build_status, write_status
+from nsechain.collector.session import MarketClock, TradingCalendar, market_report
+from nsechain.collector.status import write_status
 from nsechain.collector.tick import Collector, TickResult
 from nsechain.collector.workers import StopToken, Worker
 from nsechain.config import Settings, load_settings
 from nsechain.errors import DatabaseLocked, StorageError
 from nsechain.store.files import sweep_temp_files
 from nsechain.store.loader import Loader, LoadResult
-from nsechain.timeutil import IST, now_ist
+from nsechain.store.paths import list_tick_files
+from nsechain.timeutil import IST, iso, now_ist
 
 __all__ = ["OptionsThreadedManager", "make_loader"]
 
@@ -71,6 +73,17 @@ class BatchStats:
         self.lock_waits = 0
         self.last_batch_at: datetime | None = None
         self.last_error: str | None = None
+
+    def report(self) -> dict[str, Any]:
+        """The batch counters for the status."""
+        return {
+            "last_batch_at": iso(self.last_batch_at),
+            "batches": self.batches,
+            "files_loaded": self.files_loaded,
+            "rows_loaded": self.rows_loaded,
+            "fetch_rows_loaded": self.fetch_rows_loaded,
+            "lock_waits": self.lock_waits,
+        }
 
 
 class OptionsThreadedManager:
@@ -129,7 +142,55 @@ class OptionsThreadedManager:
         )
 
     def get_thread_status(self) -> dict[str, Any]:
-        return build_status(self)
+        """The status (also written to status.json), built from what each part reports."""
+        tick = self.last_tick
+        col, bat = self._workers["collection_thread"], self._workers["batch_thread"]
+        return {
+            "updated_at": iso(now_ist()),
+            "pid": os.getpid(),
+            "state": self.state,
+            "market": self._market_report(),
+            "settings": self._settings_report(),
+            "collection_thread": {
+                **col.report(),
+                "last_tick_at": iso(tick.tick_at if tick else None),
+                "next_tick_at": iso(self.next_tick_at),
+                **self.collector.report(),
+                "last_tick_rows": tick.quote_rows if tick else 0,
+                "last_tick_planned": tick.planned if tick else 0,
+                "last_error": (tick.error if tick else None) or col.last_crash,
+            },
+            "batch_thread": {
+                **bat.report(),
+                **self.batch.report(),
+                "pending_files": len(list_tick_files(self.settings.pending_dir)),
+                "last_error": self.batch.last_error or bat.last_crash,
+            },
+            "symbols": self.collector.symbols_report(),
+        }
+
+    def _market_report(self) -> dict[str, Any] | None:
+        state = getattr(self.market, "state", None)  # an injected MarketClock may have none
+        if state is None:
+            return None
+        report = market_report(lambda: state(self.clock.now()))  # the collector's market time
+        if report is not None:
+            # None while NSE's (or the bundled) list covers it; else what it falls back to
+            fallbacks: dict[int, str] = getattr(self.market, "fallbacks", {})
+            report["calendar"] = "; ".join(fallbacks[y] for y in sorted(fallbacks)) or None
+        return report
+
+    def _settings_report(self) -> dict[str, Any]:
+        s = self.settings
+        return {
+            "symbols": s.symbols,
+            "rate": s.rate,
+            "interval_s": s.interval_s,
+            "batch_interval_s": s.batch_interval_s,
+            "base_url": s.base_url,
+            "db_path": str(s.db_path),
+            "data_dir": str(s.data_dir),
+        }
 
     def stop_all_threads(self, timeout: float = 60.0) -> bool:
         """Stop gracefully: end the tick in flight (keeping what it fetched), final batch.
@@ -334,6 +395,6 @@ class OptionsThreadedManager:
 
     def _write_status(self) -> None:
         try:
-            write_status(self.settings.status_path, build_status(self))
+            write_status(self.settings.status_path, self.get_thread_status())
         except (OSError, StorageError) as exc:
             log.warning("status write failed error=%r", str(exc))

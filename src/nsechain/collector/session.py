@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import date, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from nsechain.config import Settings
 from nsechain.market.calendar import DEFAULT_SPECIAL, MarketState, NseCalendar, parse_override
@@ -28,7 +28,7 @@ from nsechain.market.holidays import (
 )
 from nsechain.timeutil import IST
 
-__all__ = ["MarketClock", "TradingCalendar"]
+__all__ = ["MarketClock", "TradingCalendar", "market_report"]
 
 log = logging.getLogger(__name__)
 
@@ -101,3 +101,12 @@ class TradingCalendar:
         """For status readers on other threads: never builds (building may call NSE)."""
         calendar = self._calendar
         return calendar.state(now) if calendar is not None else None
+
+
+def market_report(state: Callable[[], MarketState | None]) -> dict[str, Any] | None:
+    """The market state ``state()`` gives, as status JSON; None when it gives none."""
+    try:
+        st = state()
+    except Exception as exc:  # never let the calendar break status reporting
+        return {"phase": "unknown", "reason": str(exc)}
+    return st.report() if st is not None else None

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pyarrow as pa
@@ -27,6 +28,7 @@ from nsechain.collector.clock import Clock, WallClock
 from nsechain.collector.fetchlog import FetchLog
 from nsechain.collector.targets import Targets
 from nsechain.config import Settings
+from nsechain.contract import FAILED_OUTCOMES, QUOTES_SCHEMA
 from nsechain.errors import (
     ClientPaused,
     Deferred,
@@ -39,9 +41,9 @@ from nsechain.errors import (
 )
 from nsechain.nse.client import Exchange, NseClient
 from nsechain.nse.parse import ParsedChain, parse_chain, parse_expiries, parse_universe
-from nsechain.nse.schema import QUOTES_SCHEMA
 from nsechain.store.files import quarantine_body, write_tick
 from nsechain.store.rawcapture import RawCapture
+from nsechain.timeutil import iso
 
 __all__ = ["Collector", "TickResult"]
 
@@ -79,6 +81,13 @@ class SymbolFreshness:
     last_ok_at: datetime | None = None  # when we last received a new snapshot
     exchange_ts: datetime | None = None  # NSE's timestamp of that snapshot
     last_outcome: str | None = None
+
+    def report(self) -> dict[str, str | None]:
+        return {
+            "last_ok_at": iso(self.last_ok_at),
+            "exchange_ts": iso(self.exchange_ts),
+            "last_outcome": self.last_outcome,
+        }
 
 
 def _expiries_decoder(symbol: str) -> Callable[[bytes, Exchange], list[date]]:
@@ -308,6 +317,24 @@ class Collector:
     @property
     def backlog(self) -> int:
         return len(self._backlog)
+
+    def report(self) -> dict[str, Any]:
+        """The collection counters for the status: fetches by outcome, rows, the budget used."""
+        totals = self.totals
+        return {
+            "ticks": totals["ticks"],
+            "fetches": {k: v for k, v in totals.items() if k not in ("ticks", "rows_written")},
+            "fetches_ok": totals["ok"] + totals["stale"],
+            "fetches_failed": sum(totals[k] for k in FAILED_OUTCOMES),
+            "rows_written": totals["rows_written"],
+            "tick_in_flight": list(self.progress) if self.progress else None,
+            "effective_rate": self.client.effective_rate,
+            "backlog_ticks": self.backlog,
+        }
+
+    def symbols_report(self) -> dict[str, dict[str, str | None]]:
+        """Per symbol: when it last brought a new snapshot, and how its last fetch ended."""
+        return {sym: f.report() for sym, f in sorted(self.freshness.items())}
 
     def close(self) -> None:
         self.client.close()

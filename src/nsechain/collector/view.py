@@ -1,7 +1,8 @@
 """Rich renderables of a status dict: the live view of ``collect`` and ``nsechain status``.
 
-Where it sits: presentation only. Input is the dict ``build_status`` makes (or status.json read
-back), so the same view serves the running collector and a separate ``status`` process.
+Where it sits: presentation only. Input is the dict ``get_thread_status()`` makes (or
+status.json read back), so the same view serves the running collector and a separate
+``status`` process.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
+from typing import Any
 
 from nsechain.errors import Interrupted
 
@@ -82,6 +83,10 @@ class Worker:
     @property
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
+
+    def report(self) -> dict[str, Any]:
+        """This thread's part of the status."""
+        return {"alive": self.alive, "restarts": self.restarts}
 
     def supervise(self, stopping: bool) -> None:
         """Restart a dead thread, waiting 1, 2, 4 … 60 s between restarts."""

@@ -44,7 +44,7 @@ from nsechain.market.holidays import (
     parse_holidays,
     parse_session_times,
 )
-from nsechain.timeutil import IST
+from nsechain.timeutil import IST, iso
 
 __all__ = [
     "DEFAULT_SPECIAL",
@@ -114,6 +114,15 @@ class MarketState:
     @property
     def is_open(self) -> bool:
         return self.phase == "open"
+
+    def report(self) -> dict[str, str | None]:
+        """This state as status JSON (ISO times)."""
+        return {
+            "phase": self.phase,
+            "reason": self.reason,
+            "next_open": iso(self.next_open),
+            "next_close": iso(self.next_close),
+        }
 
 
 def parse_override(text: str) -> Override:

@@ -27,8 +27,8 @@ from typing import Any, Literal, Protocol
 
 import orjson
 
-from nsechain.config import INDEX_SYMBOLS
 from nsechain.errors import BadPayload
+from nsechain.market import INDEX_SYMBOLS
 from nsechain.market._fsio import AtomicWrite, atomic_write_bytes
 from nsechain.market.plan import PlanItem
 from nsechain.market.shard import Shard

@@ -10,7 +10,7 @@ from __future__ import annotations
 from operator import itemgetter
 from typing import Literal
 
-from nsechain.nse.schema import QUOTES_SCHEMA
+from nsechain.contract import QUOTES_SCHEMA
 
 __all__ = [
     "LEG_COLUMNS",

@@ -54,11 +54,22 @@ T = TypeVar("T")
 #: before probing it again: a dead endpoint would otherwise cost a request on every fetch.
 GONE_RECHECK_S = 1800.0
 
-# Transient failures worth retrying in-line. Unauthorized has its own path (re-bootstrap once);
-# RateBlocked pauses the client; EmptyChain needs fresh expiries, not the same request again.
+# The markers decide: a TransientError is retried in-line, a TerminalError never. Except the
+# transient errors with their own path: Unauthorized re-bootstraps once; RateBlocked and
+# ClientPaused pause the client; EmptyChain needs fresh expiries, not the same request again.
 # A passed whole-request deadline is not retried in-line: a server that drips once drips again.
-_RETRIED = (errors.NetworkError, errors.ServerError, errors.BadPayload)
-_NOT_RETRIED = (errors.DeadlineExceeded,)
+_OWN_PATH = (
+    errors.Unauthorized,
+    errors.RateBlocked,
+    errors.ClientPaused,
+    errors.EmptyChain,
+    errors.DeadlineExceeded,
+)
+
+
+def _retried(error: Exception) -> bool:
+    return isinstance(error, errors.TransientError) and not isinstance(error, _OWN_PATH)
+
 
 _JSON_ACCEPT = "application/json, text/javascript, */*; q=0.01"
 _HTML_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
@@ -284,11 +295,7 @@ class NseClient:
                 continue
             if isinstance(error, errors.RateBlocked):
                 self._pause(error.retry_after)
-            if (
-                not isinstance(error, _RETRIED)
-                or isinstance(error, _NOT_RETRIED)
-                or retries >= self._settings.max_retries
-            ):
+            if not _retried(error) or retries >= self._settings.max_retries:
                 raise _final(error, call)
             delay = self._backoff(retries + 1, result.retry_after)
             if delay is None:

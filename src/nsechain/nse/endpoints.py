@@ -1,8 +1,10 @@
 """NSE's HTTP endpoints, described as data.
 
 Where it sits: the first layer of ``nse/``. The client (``nse/client.py``) builds every URL
-from these constants and the simulator (``sim/``) routes requests with ``match_endpoint``, so a
-path or query parameter NSE renames is changed here once. Nothing in this module does I/O.
+from these constants, so a path or query parameter NSE renames is changed here once.
+``match_endpoint`` maps a request back to its endpoint, for tests and tools; the simulator
+(``sim/``) imports nothing of the product and routes with its own table (``sim/routes.py``),
+which ``tests/test_sim_compat.py`` checks against these constants. Nothing here does I/O.
 
 See DESIGN.md §2 for what each endpoint returns and which ones are dead.
 """
@@ -14,7 +16,7 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import quote
 
-from nsechain.config import INDEX_SYMBOLS
+from nsechain.market import INDEX_SYMBOLS
 from nsechain.nse.dates import format_expiry  # re-exported: URLs take NSE's date form
 
 __all__ = [
@@ -155,7 +157,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
 
 
 def match_endpoint(path: str, query: Mapping[str, str]) -> Endpoint | None:
-    """The endpoint a request belongs to (the simulator's router), or None if unknown.
+    """The endpoint a request belongs to, or None if unknown.
 
     The NextApi family shares one path, so the most specific match (most fixed params) wins.
     """

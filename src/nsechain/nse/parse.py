@@ -28,6 +28,7 @@ from typing import Any, cast
 import orjson
 import pyarrow as pa
 
+from nsechain.contract import QUOTES_SCHEMA
 from nsechain.errors import BadPayload, EmptyChain, Implausible
 from nsechain.nse import _plausible, _v3types
 from nsechain.nse._diagnose import (
@@ -40,7 +41,6 @@ from nsechain.nse._diagnose import (
 )
 from nsechain.nse._fields import LEG_GETTERS, LEG_TYPES, ROW_EXPIRY_KEY, SIDES, Shape
 from nsechain.nse.dates import format_expiry, parse_nse_date, parse_nse_timestamp
-from nsechain.nse.schema import QUOTES_SCHEMA
 
 __all__ = [
     "ParsedChain",

@@ -12,7 +12,7 @@ snapshot), ``market`` (spot paths, listed contracts, chains), ``clock`` (simulat
 snapshot instants), ``render`` (JSON shapes), ``pages`` (HTML pages), ``gate`` (cookies, rate
 limit), ``faults``, ``routes`` (the /api/ endpoints and the render cache), ``admin``
 (counters, /__admin/), ``server`` (``Simulator``), ``process`` (``SimulatorProcess``: the same
-in a child process) and ``cli`` (``nsechain simulate``).
+in a child process). ``nsechain simulate`` lives in ``cli/simulate.py``.
 
 Typical use in a test::
 

@@ -7,7 +7,7 @@ Where it sits: the top of ``nsechain.sim``. Tests and ``make demo`` use it in-pr
         ...
         sim.counters()
 
-``nsechain simulate`` (``sim/cli.py``) runs the same thing in the foreground.
+``nsechain simulate`` (``cli/simulate.py``) runs the same thing in the foreground.
 
 A request goes: admin paths (``/__admin/...``, never limited, gated or counted) → per-client
 rate limit (403 page, block) → bootstrap pages (``/``, ``/option-chain``: set cookies) →

@@ -1,9 +1,9 @@
 """The DuckDB side of the loader: connecting, the tables, and one batch's transaction.
 
 Where it sits: ``store.loader`` decides *which* files to load and moves them; this module opens
-the database (``open_db``, also used by readers in other processes) and runs the SQL of one
-exactly-once batch (``load_batch``). Everything here is vectorised: Arrow tables registered as
-views and ``read_parquet`` scans, never ``executemany``.
+the database (``open_db``: the one door, also used by the desk, the dashboard and ``status``)
+and runs the SQL of one exactly-once batch (``load_batch``). Everything here is vectorised:
+Arrow tables registered as views and ``read_parquet`` scans, never ``executemany``.
 
 Tables: ``ensure_tables`` creates what is missing in its first shape; ``upgrade_tables`` then
 adds later columns (the per-snapshot totals of ``loaded_snapshots``) with ``ALTER TABLE … ADD
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -24,15 +25,22 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from nsechain.chaos.hooks import pause_point  # crash-test hook; inert unless env asks
+from nsechain.contract import (
+    FETCH_LOG_SCHEMA,
+    QUOTES_SCHEMA,
+    SNAPSHOT_TOTALS,
+    SNAPSHOTS_SCHEMA,
+    duckdb_ddl,
+)
 from nsechain.errors import DatabaseLocked, StorageError
-from nsechain.nse.schema import FETCH_LOG_SCHEMA, QUOTES_SCHEMA, duckdb_ddl
 from nsechain.store import paths
-from nsechain.store.files import SNAPSHOT_TOTALS, SNAPSHOTS_SCHEMA, TickInfo
+from nsechain.store.crashpoints import pause_point  # crash-test hook; inert unless env asks
+from nsechain.store.files import TickInfo
 
 __all__ = [
     "BatchStats",
     "ensure_tables",
+    "is_lock_error",
     "load_batch",
     "manifest_hits",
     "open_db",
@@ -74,6 +82,7 @@ _TOTALS_DDL: tuple[tuple[str, str], ...] = tuple(
 )
 
 _LOCK_MARKERS = ("could not set lock", "conflicting lock")
+_HOLDER = re.compile(r"Conflicting lock is held in (?P<prog>.+?) \(PID (?P<pid>\d+)\)")
 
 Connection = duckdb.DuckDBPyConnection
 
@@ -81,33 +90,63 @@ Connection = duckdb.DuckDBPyConnection
 # --- connecting --------------------------------------------------------------------------------
 
 
-def _connect_once(db_path: Path, read_only: bool) -> Connection:
+def is_lock_error(message: str) -> bool:
+    """The one lock rule: DuckDB's message says another process holds the file."""
+    return any(marker in message.lower() for marker in _LOCK_MARKERS)
+
+
+def _locked_message(message: str, waited: float, hint: str) -> str:
+    match = _HOLDER.search(message)
+    who = f" (process {match['pid']}, {match['prog']})" if match else ""
+    return (
+        f"another process holds the database lock{who}; gave up after {waited:g} s: try again "
+        f"later, or give it a longer timeout to retry for.{hint} (DuckDB: {message})"
+    )
+
+
+def _connect_once(db_path: Path, read_only: bool) -> Connection | str:
+    """A connection, or DuckDB's message while another process holds the file's lock."""
     try:
         return duckdb.connect(str(db_path), read_only=read_only)
     except duckdb.IOException as exc:
-        if any(m in str(exc).lower() for m in _LOCK_MARKERS):
-            raise DatabaseLocked(
-                f"another process holds the database; retry later ({exc})", path=db_path
-            ) from exc
+        message = str(exc)
+        if is_lock_error(message):
+            return message
+        if read_only and "does not exist" in message:
+            msg = "no such database; run the collector first, or pass the right --db path"
+            raise StorageError(msg, path=db_path) from None
         raise StorageError(f"cannot open database: {exc}", path=db_path) from exc
     except duckdb.ConnectionException as exc:
-        # This process already has the file open with other settings (e.g. read-only).
-        raise DatabaseLocked(f"open elsewhere in this process: {exc}", path=db_path) from exc
+        # This process already has the file open with other settings (e.g. the loader has it
+        # read-write while a reader here asks read-only): over when that connection closes.
+        msg = (
+            f"open elsewhere in this process: {exc}; in the collector's process, pass a cursor"
+            " of its connection instead of the path"
+        )
+        raise DatabaseLocked(msg, path=db_path) from exc
 
 
-def open_db(db_path: Path, read_only: bool = False, *, lock_timeout_s: float = 0.0) -> Connection:
-    """Connect to ``db_path``; DatabaseLocked if another holder keeps it past ``lock_timeout_s``."""
+def open_db(
+    db_path: Path, read_only: bool = False, *, lock_timeout_s: float = 0.0, hint: str = ""
+) -> Connection:
+    """The one door to the DuckDB file, for the loader, the desk, the dashboard and ``status``.
+
+    One retry policy: while another process holds the lock, retry (50 ms doubling to 1 s)
+    until ``lock_timeout_s`` has passed, then raise ``DatabaseLocked`` naming the holder (plus
+    ``hint``, the caller's advice). Any other trouble is a ``StorageError`` at once.
+    """
     if not read_only:
         db_path.parent.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + lock_timeout_s
     delay = 0.05
     while True:
-        try:
-            return _connect_once(db_path, read_only)
-        except DatabaseLocked:
-            if time.monotonic() + delay > deadline:
-                raise
-        time.sleep(delay)
+        con = _connect_once(db_path, read_only)
+        if not isinstance(con, str):
+            return con
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise DatabaseLocked(_locked_message(con, lock_timeout_s, hint), path=db_path)
+        time.sleep(min(delay, left))
         delay = min(delay * 2, 1.0)
 
 

@@ -32,10 +32,16 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pyarrow import ipc
 
-from nsechain.chaos.hooks import pause_point  # crash-test hook; inert unless env asks
+from nsechain.contract import (
+    FETCH_LOG_SCHEMA,
+    QUOTES_SCHEMA,
+    SNAPSHOT_KEY,
+    SNAPSHOTS_SCHEMA,
+    SNAPSHOTS_V1_SCHEMA,
+)
 from nsechain.errors import CorruptFile, StorageError
-from nsechain.nse.schema import FETCH_LOG_SCHEMA, QUOTES_SCHEMA, SNAPSHOT_KEY
 from nsechain.store import paths
+from nsechain.store.crashpoints import pause_point  # crash-test hook; inert unless env asks
 from nsechain.timeutil import now_ist
 
 __all__ = [
@@ -43,9 +49,7 @@ __all__ = [
     "META_FETCH_LOG",
     "META_SNAPSHOTS",
     "META_TICK",
-    "SNAPSHOTS_SCHEMA",
     "SNAPSHOT_INPUTS",
-    "SNAPSHOT_TOTALS",
     "TickInfo",
     "fsync_dir",
     "move_file",
@@ -70,32 +74,6 @@ META_FETCH_LOG = "nsechain.fetch_log"
 #: without scanning quote data, and can store each snapshot's totals without summing quotes.
 META_SNAPSHOTS = "nsechain.snapshots"
 
-#: Per-snapshot totals, the inputs of the put-call ratios (and the snapshot's spot):
-#: ``underlying_value`` is the largest spot among the snapshot's rows (null if none has one);
-#: ``ce_oi``/``pe_oi`` sum ``open_interest``, ``ce_volume``/``pe_volume`` sum ``volume`` over
-#: the rows whose ``option_type`` is 'CE'/'PE'. A null quantity counts as 0 and a side without
-#: rows sums to 0, so the sums are never null; exactly what ``analytics.sql`` computes from
-#: ``option_quotes`` (a null total in ``loaded_snapshots`` therefore means "not known").
-SNAPSHOT_TOTALS: tuple[str, ...] = ("underlying_value", "ce_oi", "pe_oi", "ce_volume", "pe_volume")
-
-_SNAPSHOTS_V1 = pa.schema(
-    [
-        QUOTES_SCHEMA.field("symbol"),
-        QUOTES_SCHEMA.field("expiry"),
-        QUOTES_SCHEMA.field("exchange_ts"),
-        pa.field("rows", pa.int64(), nullable=False),
-    ]
-)
-SNAPSHOTS_SCHEMA = pa.schema(
-    [
-        *_SNAPSHOTS_V1,
-        QUOTES_SCHEMA.field("underlying_value"),
-        pa.field("ce_oi", pa.float64(), nullable=False),
-        pa.field("pe_oi", pa.float64(), nullable=False),
-        pa.field("ce_volume", pa.int64(), nullable=False),
-        pa.field("pe_volume", pa.int64(), nullable=False),
-    ]
-)
 #: The quote columns ``snapshots_of`` reads.
 SNAPSHOT_INPUTS: tuple[str, ...] = (
     *SNAPSHOT_KEY,
@@ -305,7 +283,7 @@ def read_tick_info(path: Path) -> TickInfo:
                 raise CorruptFile(f"schema differs from QUOTES_SCHEMA: {diff}", path=path)
             kv = pf.metadata.metadata or {}
             fetch_log = _meta_table(kv, META_FETCH_LOG, FETCH_LOG_SCHEMA)
-            snapshots = _meta_table(kv, META_SNAPSHOTS, SNAPSHOTS_SCHEMA, older=_SNAPSHOTS_V1)
+            snapshots = _meta_table(kv, META_SNAPSHOTS, SNAPSHOTS_SCHEMA, older=SNAPSHOTS_V1_SCHEMA)
             if snapshots is None:
                 snapshots = snapshots_of(pf.read(columns=list(SNAPSHOT_INPUTS)))
             header = json.loads(kv.get(META_TICK.encode(), b"{}"))

@@ -2,7 +2,7 @@
 (a day of raw capture → the current parser → that day's rows replaced in one transaction).
 
 Where it sits: above ``store.importer`` (parsing and choosing), ``store.loader`` and
-``store.db``; the CLI (``cli_history``) calls these two functions and prints their reports.
+``store.db``; the CLI (``cli.history``) calls these two functions and prints their reports.
 """
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ import duckdb
 import pyarrow as pa
 
 from nsechain.config import Settings
+from nsechain.contract import SNAPSHOT_TOTALS
 from nsechain.errors import ConfigError
 from nsechain.store.db import ensure_tables, open_db, upgrade_tables
-from nsechain.store.files import SNAPSHOT_TOTALS, fsync_dir, move_file, read_tick_info
+from nsechain.store.files import fsync_dir, move_file, read_tick_info
 from nsechain.store.importer import Conflict, Importer, ImportReport, Rejected
 from nsechain.store.loader import Loader
 from nsechain.store.rawcapture import list_raw_files

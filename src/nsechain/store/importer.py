@@ -2,7 +2,7 @@
 normal pipeline: parse (``nse.parse``), tick files (``store.files``), exactly-once load
 (``store.loader``).
 
-Where it sits: above ``nse`` and beside the loader; the CLI (``cli_history``) calls
+Where it sits: above ``nse`` and beside the loader; the CLI (``cli.history``) calls
 ``import_paths``, ``store.reprocess`` reuses ``Importer`` for one day of raw files.
 
 Rules, in the order they apply:
@@ -39,10 +39,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyarrow import ipc
 
+from nsechain.contract import FETCH_LOG_SCHEMA, SNAPSHOT_KEY
 from nsechain.errors import CorruptFile, NsechainError
 from nsechain.nse.captures import capture_problem, symbol_of
 from nsechain.nse.parse import parse_chain
-from nsechain.nse.schema import FETCH_LOG_SCHEMA, SNAPSHOT_KEY
 from nsechain.store.files import snapshots_of, write_tick
 from nsechain.store.rawcapture import is_raw_file, read_raw
 from nsechain.timeutil import IST

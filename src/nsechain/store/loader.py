@@ -38,9 +38,9 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from nsechain.chaos.hooks import pause_point  # crash-test hook; inert unless env asks
 from nsechain.errors import ConfigError, CorruptFile, StorageError
 from nsechain.store import paths
+from nsechain.store.crashpoints import pause_point  # crash-test hook; inert unless env asks
 from nsechain.store.db import (
     BatchStats,
     ensure_tables,

@@ -28,8 +28,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from nsechain.contract import FETCH_LOG_SCHEMA
 from nsechain.errors import CorruptFile, StorageError
-from nsechain.nse.schema import FETCH_LOG_SCHEMA
 from nsechain.store import paths
 from nsechain.store.files import save_atomic
 

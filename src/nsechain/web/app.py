@@ -1,7 +1,7 @@
 """The dashboard web app: two pages (health, chain), their JSON API, an offline API reference.
 
 Where it sits: ``create_app(settings, manager=...)`` is called by ``nsechain serve``
-(``web/cli.py``, no manager: a collector in another process writes the database) and by
+(``cli/serve.py``, no manager: a collector in another process writes the database) and by
 ``start_dashboard`` (``web/server.py``, in the collector's own process). Pages are static
 files shipped in ``web/static`` (no CDN): they fetch ``/api/...`` and draw SVG charts with
 ``static/charts.js``. Reads go through ``web/reader.py``, which never blocks the collector.
@@ -34,8 +34,8 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
 from nsechain.collector.clock import Clock, WallClock
-from nsechain.collector.session import TradingCalendar
-from nsechain.collector.status import build_status, read_status
+from nsechain.collector.session import TradingCalendar, market_report
+from nsechain.collector.status import read_status
 from nsechain.config import Settings
 from nsechain.errors import DatabaseLocked, StorageError
 from nsechain.timeutil import now_ist
@@ -82,7 +82,7 @@ class Backend:
 
     def status(self) -> dict[str, Any] | None:
         if self.manager is not None:
-            return build_status(self.manager)
+            return self.manager.get_thread_status()
         return read_status(self.settings.status_path)
 
     def listing(self) -> list[dict[str, Any]]:
@@ -345,7 +345,7 @@ def _health(backend: Backend) -> dict[str, Any]:
         notes.append(f"database not readable right now: {exc}")
     market = (status or {}).get("market")
     if market is None:
-        market = _market(backend, now)
+        market = market_report(lambda: backend.calendar.calendar(now).state(now))
     errors = _errors_of(status, report)
     return {
         "generated_at": now,
@@ -363,19 +363,6 @@ def _health(backend: Backend) -> dict[str, Any]:
         "freshness": service.freshness(status, report, service.latest_by_symbol(listing), now),
         "errors": errors,
         "notes": notes,
-    }
-
-
-def _market(backend: Backend, now: datetime) -> dict[str, Any] | None:
-    try:
-        st = backend.calendar.calendar(now).state(now)
-    except Exception as exc:  # the calendar must never break the health page
-        return {"phase": "unknown", "reason": str(exc)}
-    return {
-        "phase": st.phase,
-        "reason": st.reason,
-        "next_open": st.next_open.isoformat(timespec="seconds"),
-        "next_close": st.next_close.isoformat(timespec="seconds"),
     }
 
 

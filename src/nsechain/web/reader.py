@@ -43,6 +43,7 @@ import duckdb
 from nsechain.analytics.db import open_read_only
 from nsechain.errors import StorageError
 from nsechain.query import Desk
+from nsechain.store.db import open_db
 
 __all__ = ["NoDatabase", "ReadOnlyReader", "Reader", "SharedReader", "Stamp"]
 
@@ -120,12 +121,9 @@ class SharedReader(Reader):
     mode: Mode = "in-process"
 
     def _open(self) -> duckdb.DuckDBPyConnection:
-        try:
-            # Same arguments as store.db.open_db (read-write, default config): see the module
-            # docstring. Never read_only=True here: it would lock the loader out.
-            return duckdb.connect(str(self.db_path))
-        except duckdb.Error as exc:
-            raise StorageError(f"cannot open the database: {exc}", path=self.db_path) from exc
+        # The loader's arguments (read-write, default config): see the module docstring.
+        # Never read_only=True here: it would lock the loader out.
+        return open_db(self.db_path)
 
 
 class ReadOnlyReader(Reader):

@@ -20,8 +20,7 @@ import pyarrow as pa
 
 from nsechain.analytics import queries
 from nsechain.analytics.sql import compose
-from nsechain.collector.status import FAILED_OUTCOMES
-from nsechain.nse.schema import OUTCOMES
+from nsechain.contract import FAILED_OUTCOMES, OUTCOMES
 from nsechain.query import Desk
 from nsechain.store.paths import list_tick_files
 from nsechain.timeutil import IST

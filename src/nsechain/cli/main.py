@@ -1,8 +1,8 @@
-"""The ``nsechain`` command line.
+"""The ``nsechain`` command line: the ``app`` and its root commands.
 
 Where it sits: the edge. It builds the one ``Settings`` object (flags > env > TOML > defaults),
 configures logging, and hands both to the components. Commands: ``collect``, ``status``,
-``ingest``, plus those registered by the simulator, market and analytics packages.
+``ingest``, plus those of the other modules of this package (``register(app)`` each).
 """
 
 from __future__ import annotations
@@ -209,20 +209,15 @@ def ingest(
 
 
 def _register_subcommands() -> None:
-    # Each package owns its commands; they import their heavy modules lazily.
-    from nsechain.analytics.cli import register as register_analytics
-    from nsechain.cli_history import register as register_history
-    from nsechain.demo import register as register_demo
-    from nsechain.market.cli import register as register_market
-    from nsechain.sim.cli import register as register_sim
-    from nsechain.web.cli import register as register_web
+    # One module per command group; they import their heavy modules lazily.
+    from nsechain.cli import demo, desk, history, market, serve, simulate
 
-    register_market(app)
-    register_analytics(app)
-    register_sim(app)
-    register_demo(app)
-    register_web(app)
-    register_history(app)
+    market.register(app)
+    desk.register(app)
+    simulate.register(app)
+    demo.register(app)
+    serve.register(app)
+    history.register(app)
 
 
 _register_subcommands()

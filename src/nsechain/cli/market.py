@@ -1,8 +1,8 @@
 """``nsechain plan`` and ``nsechain calendar``: what the collector will fetch, and when.
 
-Where it sits: the edge, beside ``nsechain.cli``. Both commands work offline from the caches
-under ``data/market`` (written by a running collector) or the bundled lists; ``--fetch`` asks
-NSE (or ``--base-url``) first.
+Where it sits: the edge (``nsechain.cli``; ``cli.main`` calls ``register(app)``). Both commands
+work offline from the caches under ``data/market`` (written by a running collector) or the
+bundled lists; ``--fetch`` asks NSE (or ``--base-url``) first.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """CLI commands of the analysis desk: ``show``, ``pcr`` and ``export``.
 
-Where it sits: ``nsechain.cli`` calls ``register(app)``; each command builds Settings for the
+Where it sits: the edge; ``cli.main`` calls ``register(app)``; each command builds Settings for the
 default database path, opens a ``nsechain.query.Desk`` read-only (retrying while the
 collector's loader holds the lock) and prints with rich. The numbers come from the Desk; this
 module only lays them out.

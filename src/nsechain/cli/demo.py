@@ -1,6 +1,6 @@
 """``nsechain demo``: a whole recording session against the simulator, in about two minutes.
 
-Where it sits: beside the CLI (the lead's ``cli.py`` calls ``register(app)``; ``make demo`` runs
+Where it sits: the edge (``cli.main`` calls ``register(app)``; ``make demo`` runs
 it). It starts the NSE simulator in a child process (``sim.SimulatorProcess``) with its clock
 running fast from 09:14 IST on the next simulated trading day, points the real collector
 (``OptionsThreadedManager``: collection, batch and monitor threads) at it over loopback for the

@@ -1,7 +1,9 @@
-"""The column lists: one Arrow schema per table, and the DuckDB DDL derived from them.
+"""The data contract: one Arrow schema per table, the outcome classes, the snapshot key, and
+the DuckDB DDL derived from the schemas.
 
-Where it sits: the parser builds ``QUOTES_SCHEMA`` tables, the collector builds ``FETCH_LOG_SCHEMA``
-tables, the writer stores both in one Parquet file per tick, the loader creates its tables from
+Where it sits: the ground floor (imports nothing of nsechain); every stage imports it. The
+parser builds ``QUOTES_SCHEMA`` tables, the collector builds ``FETCH_LOG_SCHEMA`` tables, the
+writer stores both in one Parquet file per tick, the loader creates its tables from
 ``duckdb_ddl``. Change a column here and every stage follows.
 """
 
@@ -10,11 +12,15 @@ from __future__ import annotations
 import pyarrow as pa
 
 __all__ = [
+    "FAILED_OUTCOMES",
     "FETCH_LOG_SCHEMA",
     "IST",
     "OUTCOMES",
     "QUOTES_SCHEMA",
+    "SNAPSHOTS_SCHEMA",
+    "SNAPSHOTS_V1_SCHEMA",
     "SNAPSHOT_KEY",
+    "SNAPSHOT_TOTALS",
     "duckdb_ddl",
 ]
 
@@ -54,6 +60,34 @@ QUOTES_SCHEMA = pa.schema(
 #: at this grain (manifest + anti-join), never per row.
 SNAPSHOT_KEY: tuple[str, ...] = ("symbol", "expiry", "exchange_ts")
 
+#: Per-snapshot totals, the inputs of the put-call ratios (and the snapshot's spot):
+#: ``underlying_value`` is the largest spot among the snapshot's rows (null if none has one);
+#: ``ce_oi``/``pe_oi`` sum ``open_interest``, ``ce_volume``/``pe_volume`` sum ``volume`` over
+#: the rows whose ``option_type`` is 'CE'/'PE'. A null quantity counts as 0 and a side without
+#: rows sums to 0, so the sums are never null; exactly what ``analytics.sql`` computes from
+#: ``option_quotes`` (a null total in ``loaded_snapshots`` therefore means "not known").
+SNAPSHOT_TOTALS: tuple[str, ...] = ("underlying_value", "ce_oi", "pe_oi", "ce_volume", "pe_volume")
+
+#: The snapshot list of a tick file (``nsechain.snapshots`` metadata); format 1 had no totals.
+SNAPSHOTS_V1_SCHEMA = pa.schema(
+    [
+        QUOTES_SCHEMA.field("symbol"),
+        QUOTES_SCHEMA.field("expiry"),
+        QUOTES_SCHEMA.field("exchange_ts"),
+        pa.field("rows", pa.int64(), nullable=False),
+    ]
+)
+SNAPSHOTS_SCHEMA = pa.schema(
+    [
+        *SNAPSHOTS_V1_SCHEMA,
+        QUOTES_SCHEMA.field("underlying_value"),
+        pa.field("ce_oi", pa.float64(), nullable=False),
+        pa.field("pe_oi", pa.float64(), nullable=False),
+        pa.field("ce_volume", pa.int64(), nullable=False),
+        pa.field("pe_volume", pa.int64(), nullable=False),
+    ]
+)
+
 #: fetch_log outcome classes (errors.NsechainError.outcome values, plus ok and stale).
 OUTCOMES: tuple[str, ...] = (
     "ok",
@@ -65,6 +99,9 @@ OUTCOMES: tuple[str, ...] = (
     "timeout",
     "http_error",
 )
+
+#: Outcomes that count as failed fetches (stale is a success that brought nothing new).
+FAILED_OUTCOMES: tuple[str, ...] = tuple(o for o in OUTCOMES if o not in ("ok", "stale"))
 
 #: One row per HTTP request the collector made (including retries and bootstraps).
 FETCH_LOG_SCHEMA = pa.schema(

@@ -1,10 +1,10 @@
-"""Pause points for the crash-loop harness: let a test SIGKILL the collector at a narrow window.
+"""The store's crash points: where a test can SIGKILL the collector at a narrow window.
 
-Where it sits: imported by ``store.files`` (point ``write``: a tick file half written, no
-footer yet), ``store.db`` (``load``: rows inserted, transaction not committed) and
-``store.loader`` (``move``: committed, files not yet moved to processed). The harness
-(``chaos.crashloop``) starts the collector with the environment below, waits for the marker
-line, then kills it there.
+Where it sits: in the store, which owns its crash windows; imported by ``store.files`` (point
+``write``: a tick file half written, no footer yet), ``store.db`` (``load``: rows inserted,
+transaction not committed) and ``store.loader`` (``move``: committed, files not yet moved to
+processed). The harness (``chaos.crashloop``, above the product) imports ``POINTS`` from here,
+starts the collector with the environment below, waits for the marker line, then kills it there.
 
     NSECHAIN_CHAOS_PAUSE=write|load|move   the point to stop at (unset: every call is a no-op)
     NSECHAIN_CHAOS_SKIP=N                  pass the point N times before stopping (default 0)

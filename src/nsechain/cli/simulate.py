@@ -1,6 +1,6 @@
 """``nsechain simulate``: run the NSE simulator in the foreground until Ctrl+C.
 
-Where it sits: the lead's ``nsechain/cli.py`` calls ``register(app)``; the command builds a
+Where it sits: the edge; ``cli.main`` calls ``register(app)``; the command builds a
 ``SimConfig`` from its flags and runs ``server.Simulator``. Every fault flag is a probability
 per API request; schedules ("every Nth", time windows) are set at run time with
 ``POST /__admin/faults``.

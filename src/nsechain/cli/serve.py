@@ -1,7 +1,8 @@
 """``nsechain serve``: the dashboard in the foreground, reading a database a collector writes.
 
-Where it sits: ``nsechain.cli`` calls ``register(app)``. The collector itself can serve the same
-dashboard in its own process (``nsechain collect --dashboard``, via ``web.start_dashboard``).
+Where it sits: the edge; ``cli.main`` calls ``register(app)``. The collector itself can serve
+the same dashboard in its own process (``nsechain collect --dashboard``, via
+``web.start_dashboard``).
 """
 
 from __future__ import annotations
