@@ -9,7 +9,7 @@ reads only their rows, and hands Arrow/numpy to ``analytics/positioning.py`` (pu
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -24,8 +24,10 @@ from nsechain.analytics.smile import smile_table
 from nsechain.analytics.sql import PCR_SQL, compose
 from nsechain.timeutil import IST
 
-if TYPE_CHECKING:
-    from nsechain.query import Desk, Snapshot
+# nsechain.query.Desk and its Snapshot sit a floor above and call these functions: the imports
+# only point down, so here they are typed loosely; the Desk methods carry the real types.
+Desk = Any
+Snapshot = Any
 
 __all__ = [
     "GREEK_COLUMNS",
@@ -85,7 +87,8 @@ def _base_ts(desk: Desk, snap: Snapshot, since: Since) -> datetime:
     moment = snap.exchange_ts - since if isinstance(since, timedelta) else since
     if moment <= first:
         return first
-    return desk.snapshot(snap.symbol, snap.expiry, moment).exchange_ts
+    found: datetime = desk.snapshot(snap.symbol, snap.expiry, moment).exchange_ts
+    return found
 
 
 def oi_window(

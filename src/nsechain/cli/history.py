@@ -32,7 +32,7 @@ def _fail(exc: Exception, code: int = 1) -> typer.Exit:
 
 
 def _import(paths: list[Path], symbol: str | None, data_dir: Path | None, db: Path | None) -> None:
-    from nsechain.cli.main import settings_or_exit
+    from nsechain.cli._settings import settings_or_exit
     from nsechain.collector.manager import make_loader
     from nsechain.logs import configure_logging
     from nsechain.store.history import import_paths
@@ -65,7 +65,7 @@ def _import(paths: list[Path], symbol: str | None, data_dir: Path | None, db: Pa
 
 
 def _reprocess(day: str, data_dir: Path | None, db: Path | None) -> None:
-    from nsechain.cli.main import settings_or_exit
+    from nsechain.cli._settings import settings_or_exit
     from nsechain.logs import configure_logging
     from nsechain.store.history import reprocess_day
 

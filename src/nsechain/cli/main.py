@@ -15,9 +15,10 @@ import typer
 from rich.console import Console
 from rich.live import Live
 
+from nsechain.cli._settings import settings_or_exit
 from nsechain.collector.status import read_status
 from nsechain.collector.view import status_view
-from nsechain.config import Settings, load_settings
+from nsechain.config import Settings
 from nsechain.errors import ConfigError, DatabaseLocked, NsechainError
 from nsechain.logs import configure_logging
 
@@ -38,23 +39,6 @@ def _help(field: str) -> str:
     if isinstance(default, list):
         default = ",".join(default)
     return f"{info.description} [default: {default}; env NSECHAIN_{field.upper()}]"
-
-
-def settings_or_exit(*, preflight: bool = False, **flags: Any) -> Settings:
-    """Settings from flags > env > TOML > defaults; with ``preflight``, paths and symbols too.
-
-    Any problem is one line naming the setting, and exit code 2, before anything runs.
-    """
-    from nsechain.collector.preflight import validate_startup
-
-    try:
-        settings = load_settings(**flags)
-        if preflight:
-            validate_startup(settings)
-    except ConfigError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
-        raise typer.Exit(2) from None
-    return settings
 
 
 @app.command()
