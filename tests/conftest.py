@@ -76,22 +76,6 @@ def wait_for(cond: Callable[[], bool], timeout: float = 30.0) -> None:
     raise AssertionError("condition not met in time")
 
 
-class FrozenClock:
-    """A collector clock (``collector.clock.Clock``) that stands still unless moved: tests never
-    read the real clock. ``wait`` still sleeps on the stop token so a stop is honoured."""
-
-    speed = 1.0
-
-    def __init__(self, at: datetime) -> None:
-        self.at = at
-
-    def now(self) -> datetime:
-        return self.at
-
-    def wait(self, stop: StopToken, seconds: float) -> bool:
-        return stop.wait(seconds)
-
-
 class SimTime:
     """The collector's clock in a test: the simulator's date and time, paced in wall seconds.
 

@@ -27,8 +27,8 @@ import duckdb
 import orjson
 import pytest
 
-from conftest import FrozenClock
 from hostile import Hostile, Request, bomb, head, hostile_server, send
+from nsechain.collector.clock import FixedClock
 from nsechain.collector.manager import OptionsThreadedManager
 from nsechain.collector.tick import Collector, TickResult
 from nsechain.config import Settings, load_settings
@@ -51,14 +51,14 @@ class Desk:
     def __init__(self, server: Hostile, tmp_path: Path, **kw: Any) -> None:
         self.server = server
         self.settings = settings_for(tmp_path, server, **kw)
-        self.clock = FrozenClock(START)
+        self.clock = FixedClock(START)
         self.collector = Collector(self.settings, clock=self.clock)
         self.at = START
 
     def tick(self) -> tuple[TickResult, list[dict[str, Any]]]:
         self.at += timedelta(minutes=1)
         self.server.sim.set_clock(start=self.at)
-        self.clock.at = self.at
+        self.clock.set(self.at)
         result = self.collector.run_tick(self.at)
         assert result.path is not None, result.error
         return result, read_tick_fetch_log(result.path).to_pylist()
@@ -418,7 +418,7 @@ def test_sigterm_during_a_drip_stops_within_the_deadline_and_keeps_the_tick(
 
     server.on(lambda r: r.path == V3, second_chain_drips)
     settings = settings_for(tmp_path, server, deadline_s=2.0, batch_interval_s=3600.0)
-    manager = OptionsThreadedManager(settings, market=_AlwaysOpen(), clock=FrozenClock(START))
+    manager = OptionsThreadedManager(settings, market=_AlwaysOpen(), clock=FixedClock(START))
     server.sim.set_clock(start=START)
 
     def terminate() -> None:
