@@ -13,7 +13,7 @@ from rich.console import Console
 from nsechain.config import Settings, load_settings
 from nsechain.errors import ConfigError
 
-__all__ = ["settings_or_exit"]
+__all__ = ["err", "settings_or_exit"]
 
 err = Console(stderr=True, soft_wrap=True)
 

@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.live import Live
 
-from nsechain.cli._settings import settings_or_exit
+from nsechain.cli._settings import err, settings_or_exit
 from nsechain.collector.status import read_status
 from nsechain.collector.view import status_view
 from nsechain.config import Settings
@@ -29,7 +29,6 @@ app = typer.Typer(
 )
 console = Console()
 # soft_wrap: an error is one line however narrow the terminal (or none, under a supervisor).
-err = Console(stderr=True, soft_wrap=True)
 
 
 def _help(field: str) -> str:
