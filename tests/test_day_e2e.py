@@ -139,6 +139,7 @@ class Run:
     #: Each tick file's fetch log: tick_at -> [(endpoint, fetched_at)], in request order.
     ticks: dict[datetime, list[tuple[str, datetime]]] = field(default_factory=dict)
     events: list[str] = field(default_factory=list)  # collection-thread log lines, in order
+    speed: float = 1.0  # clock seconds per wall second
 
     def tick_of(self, at: datetime) -> int:
         return tick_number(at, self.interval_s)
@@ -193,6 +194,7 @@ def run_day(
     finally:
         assert m.stop_all_threads(timeout=60)
     r = Run(m.collector.targets.plan_now, interval_s, states, closed_status, sim.counters())
+    r.speed = speed
     con = duckdb.connect(str(settings.db_path), read_only=True)
     try:
         r.chain_rows = [
@@ -233,18 +235,20 @@ def session_ticks(r: Run, day: date) -> list[datetime]:
     return sorted(at for at in r.ticks if opens <= at < closes)
 
 
-def achieved_gaps(r: Run, day: date) -> dict[Pair, list[int]]:
-    """Ticks between consecutive fresh fetches (ok or stale) of each pair in ``day``'s session,
-    each fetch counted in the tick its ``fetched_at`` falls in, from the day's second tick on.
-    The first tick is left out: it also refreshes the universe and every expiry list."""
+def achieved_gaps(r: Run, day: date) -> dict[Pair, list[float]]:
+    """Clock seconds between consecutive fresh fetches (ok or stale) of each pair in ``day``'s
+    session, read from fetch_log's ``fetched_at``, from the day's second file on (the first
+    interval also refreshes the universe and the expiry lists)."""
     ticks = session_ticks(r, day)
     if len(ticks) < 2:
         return {}
-    fetched: defaultdict[Pair, list[int]] = defaultdict(list)
+    fetched: defaultdict[Pair, list[datetime]] = defaultdict(list)
     for symbol, expiry, at, outcome in r.chain_rows:
         if outcome in ("ok", "stale") and ticks[1] <= at <= session(day)[1]:
-            fetched[Pair(symbol, expiry)].append(r.tick_of(at))
-    return {pair: [b - a for a, b in pairwise(ks)] for pair, ks in fetched.items()}
+            fetched[Pair(symbol, expiry)].append(at)
+    return {
+        pair: [(b - a).total_seconds() for a, b in pairwise(ats)] for pair, ats in fetched.items()
+    }
 
 
 def skipped(r: Run, day: date) -> list[int]:
@@ -253,13 +257,13 @@ def skipped(r: Run, day: date) -> list[int]:
     return sorted(set(range(taken[0], taken[-1] + 1)) - set(taken)) if taken else []
 
 
-def cadence_table(r: Run, days: tuple[date, ...]) -> dict[str, tuple[int, Counter[int]]]:
-    """Per tier: the planned cadence and the achieved gaps (gap -> how many)."""
+def cadence_table(r: Run, days: tuple[date, ...]) -> dict[str, tuple[float, list[float]]]:
+    """Per tier: the promised gap (cadence x interval, clock s) and the achieved gaps."""
     per_day = [achieved_gaps(r, day) for day in days]
     return {
         tier.name: (
-            tier.cadence,
-            Counter(g for gaps in per_day for p in tier.pairs for g in gaps.get(p, [])),
+            tier.cadence * r.interval_s,
+            sorted(g for gaps in per_day for p in tier.pairs for g in gaps.get(p, [])),
         )
         for tier in r.plan.tiers
     }
@@ -279,21 +283,29 @@ def assert_cadence_matches_the_plan(r: Run, days: tuple[date, ...]) -> None:
     # The plan the run used: three tiers of different cadences, within 8 requests a tick.
     assert r.plan.capacity == 8 and r.plan.max_requests_per_tick <= 8
     assert len({t.cadence for t in r.plan.tiers}) == len(r.plan.tiers) == 3
-    # A day's first tick carries the daily refresh of the universe and of every symbol's
-    # expiries on top of the plan, more than the headroom: it overruns, and the next aligned
-    # tick (or two, on a loaded machine) is skipped. Nowhere else is a tick skipped.
+    # A file every interval: the continuous scheduler writes what completed, however long
+    # the refreshes take. An interval here is 0.5 wall seconds, which a write on a loaded
+    # 2-core machine can overrun once (its fetches go into the next file; nothing is lost).
     for day in days:
-        second = r.tick_of(session_ticks(r, day)[1])
-        assert all(k < second for k in skipped(r, day)), (day, skipped(r, day))
+        assert len(skipped(r, day)) <= 1, (
+            day,
+            skipped(r, day),
+            [e for e in r.events if "tick at" in e or "market" in e][:12],
+        )
+    # Every pair keeps its tier's promise: the longest gap between two fetches of a pair is
+    # within 10 % of the promise, plus one interval for the accelerated clock's jitter (an
+    # interval is 0.5 wall seconds here). The plan's headroom is spent on earlier fetches, so
+    # the typical gap is shorter than promised, never longer.
     table = cadence_table(r, days)
-    for name, (cadence, gaps) in table.items():
+    for name, (promise, gaps) in table.items():
         assert gaps, f"{name}: no pair was fetched twice"
-        assert max(gaps) <= cadence + SLACK_TICKS, table
-        assert min(gaps) >= cadence - SLACK_TICKS, table  # never more often than planned
-        assert gaps.most_common(1)[0][0] == cadence, table
-    # No tick carried more chain requests than the plan allows.
+        assert max(gaps) <= 1.1 * promise + r.interval_s, (name, promise, gaps[-5:])
+        assert gaps[len(gaps) // 2] <= promise, (name, promise, gaps[len(gaps) // 2])
+    # No file carried more chain requests than the budget allows in an interval.
+    wall_interval = r.interval_s / r.speed
     for at, rows in r.ticks.items():
-        assert sum(ep in CHAINS for ep, _ in rows) <= r.plan.max_requests_per_tick, at
+        chains = sum(ep in CHAINS for ep, _ in rows)
+        assert chains <= RATE * wall_interval * 1.5 + RATE, (at, chains)
 
 
 def test_cadence_per_tier_matches_the_plan(

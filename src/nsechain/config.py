@@ -100,6 +100,12 @@ class Settings(BaseSettings):
     base_url: str = Field("https://www.nseindia.com", description="NSE (or simulator) base URL.")
     rate: float = Field(3.0, gt=0, description="Request budget, requests per second, all calls.")
     burst: int = Field(3, ge=1, description="Token-bucket burst size.")
+    in_flight: int = Field(
+        0,
+        ge=0,
+        le=64,
+        description="Requests in flight at once (0: enough to fill the budget at 1.5 s latency).",
+    )
     timeout_s: float = Field(10.0, gt=0, description="Per-request timeout in seconds.")
     max_retries: int = Field(3, ge=0, le=10, description="Retries of a transient failure.")
     backoff_base_s: float = Field(0.5, ge=0, description="First retry delay; doubles, jittered.")

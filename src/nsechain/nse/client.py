@@ -83,7 +83,12 @@ def _discard(body: bytes, exchange: Exchange) -> None:
 
 
 class NseClient:
-    """A synchronous NSE client. Thread-safe enough for one collector thread plus readers."""
+    """A synchronous NSE client, safe to share between the collector's fetch workers.
+
+    Shared between threads: the token bucket (its own lock), the httpx client (thread-safe),
+    the cookies (``_cookie_lock``: one bootstrap at a time, and a 401 seen by several workers
+    re-bootstraps once), the pause after a block and the gone-endpoint memory (``_state_lock``).
+    """
 
     def __init__(
         self,
@@ -107,6 +112,7 @@ class NseClient:
         self._rng = rng or random.Random()
         self._bucket = TokenBucket(settings.rate, settings.burst, clock=clock, sleep=sleep)
         self._cookie_lock = threading.RLock()
+        self._state_lock = threading.Lock()
         self._cookies_at: float | None = None
         self._paused_until: float | None = None
         self._gone: dict[tuple[str, str | None], float] = {}
@@ -256,6 +262,7 @@ class NseClient:
 
     # --- attempts and retries ------------------------------------------------------------------
     def _send(self, call: Call, decode: Callable[[bytes, Exchange], T]) -> tuple[T, Exchange]:
+        sent_at = self._clock()
         retries = 0
         reauthorised = False
         attempt = 0
@@ -271,7 +278,10 @@ class NseClient:
                 and not reauthorised
             ):
                 reauthorised = True
-                self._bootstrap()
+                with self._cookie_lock:
+                    # Several workers may see the same expired session: one bootstrap serves all.
+                    if self._cookies_at is None or self._cookies_at <= sent_at:
+                        self._bootstrap()
                 continue
             if isinstance(error, errors.RateBlocked):
                 self._pause(error.retry_after)
@@ -345,20 +355,22 @@ class NseClient:
     # --- pause after a block -------------------------------------------------------------------
     def _pause(self, seconds: float) -> None:
         until = self._clock() + seconds
-        if self._paused_until is None or until > self._paused_until:
-            self._paused_until = until
-        self._cookies_at = None  # start a fresh session when the cool-off ends
+        with self._state_lock:
+            if self._paused_until is None or until > self._paused_until:
+                self._paused_until = until
+            self._cookies_at = None  # start a fresh session when the cool-off ends
         log.warning("pause seconds=%.0f reason=403-block", seconds)
 
     def _pause_left(self) -> float | None:
-        until = self._paused_until
-        if until is None:
-            return None
-        left = until - self._clock()
-        if left <= 0:
-            self._paused_until = None
-            return None
-        return left
+        with self._state_lock:
+            until = self._paused_until
+            if until is None:
+                return None
+            left = until - self._clock()
+            if left <= 0:
+                self._paused_until = None
+                return None
+            return left
 
     def _raise_if_paused(self, call: Call) -> None:
         left = self._pause_left()
