@@ -166,6 +166,9 @@ def run_day(
         interval_s=interval_s,
         rate=RATE,
         burst=3,
+        # Loopback answers in milliseconds: 4 in flight fill the budget. The default (enough
+        # for 1.5 s answers) would let a CPU-starved simulator process the queue in one bunch.
+        in_flight=4,
         ignore_market_hours=False,
         after_close_snapshot=True,
         batch_interval_s=5.0,  # wall seconds, like every housekeeping interval
@@ -272,7 +275,7 @@ def cadence_table(r: Run, days: tuple[date, ...]) -> dict[str, tuple[float, list
 def assert_no_rate_blocks(r: Run) -> None:
     assert r.counters["rate_limit"] == {"blocks": 0, "refused": 0}
     assert r.outcomes["blocked"] == 0
-    assert set(r.outcomes) <= {"ok", "stale"}, r.outcomes  # nothing failed at all
+    assert set(r.outcomes) <= {"ok", "stale"}, (r.outcomes, [x for x in r.chain_rows if x[3] not in ("ok", "stale")])
     # Every chain request the simulator served is in fetch_log (v3 all along: no fallback).
     requests = r.counters["requests"]
     assert "/api/NextApi/apiClient/GetQuoteApi" not in requests

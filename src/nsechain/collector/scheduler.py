@@ -15,6 +15,8 @@ Scheduling rules (DESIGN.md §5):
   leaves headroom in the budget, and spending it on earlier fetches keeps every pair fresher
   than promised instead of leaving tokens unused. The lead bound keeps a small universe from
   being fetched again and again.
+- New pairs (a start, a longer expiry list) are spread over their tier's period, so a burst
+  of them never delays pairs that are due.
 - Ties go to the higher-priority tier (the plan's order), then to the plan's pair order.
 """
 
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import heapq
 import threading
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -69,10 +72,16 @@ class DueQueue:
                     rank += 1
             for pair in [p for p in self._slots if p not in wanted]:
                 del self._slots[pair]
+            new = Counter(name for p, (name, _, _) in wanted.items() if p not in self._slots)
+            placed: Counter[str] = Counter()
             for pair, (name, period, order) in wanted.items():
                 slot = self._slots.get(pair)
                 if slot is None:
-                    self._slots[pair] = Slot(pair, name, period, order, due=now)
+                    # Spread a tier's new pairs over its period: a list that grew (far expiries
+                    # from contract-info) must not push the near tiers' due pairs aside.
+                    due = now + period * placed[name] / new[name]
+                    placed[name] += 1
+                    self._slots[pair] = Slot(pair, name, period, order, due=due)
                 else:
                     slot.tier, slot.period_s, slot.rank = name, period, order
                     slot.due = min(slot.due, now + period)  # a faster tier applies at once

@@ -29,12 +29,18 @@ WEEKLY_SYMBOLS = frozenset({"NIFTY"})
 _TUESDAY = 1
 
 
+#: National holidays NSE closes on every year, for years without a bundled list.
+_FIXED = ((1, 26), (5, 1), (8, 15), (10, 2), (12, 25))
+
+
 @lru_cache(maxsize=4096)
 def _trading(day: date) -> bool:
     if day.weekday() >= 5:
         return False
     listed = bundled_holidays(day.year)
-    return listed is None or listed.get(day) is None
+    if listed is None:
+        return (day.month, day.day) not in _FIXED
+    return listed.get(day) is None
 
 
 def _on_or_before_trading(day: date, trading: Callable[[date], bool]) -> date:
