@@ -275,7 +275,10 @@ def cadence_table(r: Run, days: tuple[date, ...]) -> dict[str, tuple[float, list
 def assert_no_rate_blocks(r: Run) -> None:
     assert r.counters["rate_limit"] == {"blocks": 0, "refused": 0}
     assert r.outcomes["blocked"] == 0
-    assert set(r.outcomes) <= {"ok", "stale"}, (r.outcomes, [x for x in r.chain_rows if x[3] not in ("ok", "stale")])
+    assert set(r.outcomes) <= {"ok", "stale"}, (
+        r.outcomes,
+        [x for x in r.chain_rows if x[3] not in ("ok", "stale")],
+    )
     # Every chain request the simulator served is in fetch_log (v3 all along: no fallback).
     requests = r.counters["requests"]
     assert "/api/NextApi/apiClient/GetQuoteApi" not in requests
