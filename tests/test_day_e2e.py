@@ -139,6 +139,7 @@ class Run:
     #: Each tick file's fetch log: tick_at -> [(endpoint, fetched_at)], in request order.
     ticks: dict[datetime, list[tuple[str, datetime]]] = field(default_factory=dict)
     events: list[str] = field(default_factory=list)  # collection-thread log lines, in order
+    speed: float = 1.0  # clock seconds per wall second
 
     def tick_of(self, at: datetime) -> int:
         return tick_number(at, self.interval_s)
@@ -165,6 +166,9 @@ def run_day(
         interval_s=interval_s,
         rate=RATE,
         burst=3,
+        # Loopback answers in milliseconds: 4 in flight fill the budget. The default (enough
+        # for 1.5 s answers) would let a CPU-starved simulator process the queue in one bunch.
+        in_flight=4,
         ignore_market_hours=False,
         after_close_snapshot=True,
         batch_interval_s=5.0,  # wall seconds, like every housekeeping interval
@@ -193,6 +197,7 @@ def run_day(
     finally:
         assert m.stop_all_threads(timeout=60)
     r = Run(m.collector.targets.plan_now, interval_s, states, closed_status, sim.counters())
+    r.speed = speed
     con = duckdb.connect(str(settings.db_path), read_only=True)
     try:
         r.chain_rows = [
@@ -216,7 +221,11 @@ def run_day(
         at = tick_time_of_name(path.name)
         assert at is not None
         flog = read_tick_fetch_log(path).select(["endpoint", "fetched_at"]).to_pylist()
-        r.ticks[at] = [(row["endpoint"], row["fetched_at"].astimezone(IST)) for row in flog]
+        # Two files may share a time: the close writes what was still in flight as a second
+        # file for the session's last instant.
+        r.ticks.setdefault(at, []).extend(
+            (row["endpoint"], row["fetched_at"].astimezone(IST)) for row in flog
+        )
     r.events = [
         rec.getMessage()
         for rec in caplog.records
@@ -233,18 +242,20 @@ def session_ticks(r: Run, day: date) -> list[datetime]:
     return sorted(at for at in r.ticks if opens <= at < closes)
 
 
-def achieved_gaps(r: Run, day: date) -> dict[Pair, list[int]]:
-    """Ticks between consecutive fresh fetches (ok or stale) of each pair in ``day``'s session,
-    each fetch counted in the tick its ``fetched_at`` falls in, from the day's second tick on.
-    The first tick is left out: it also refreshes the universe and every expiry list."""
+def achieved_gaps(r: Run, day: date) -> dict[Pair, list[float]]:
+    """Clock seconds between consecutive fresh fetches (ok or stale) of each pair in ``day``'s
+    session, read from fetch_log's ``fetched_at``, from the day's second file on (the first
+    interval also refreshes the universe and the expiry lists)."""
     ticks = session_ticks(r, day)
     if len(ticks) < 2:
         return {}
-    fetched: defaultdict[Pair, list[int]] = defaultdict(list)
+    fetched: defaultdict[Pair, list[datetime]] = defaultdict(list)
     for symbol, expiry, at, outcome in r.chain_rows:
         if outcome in ("ok", "stale") and ticks[1] <= at <= session(day)[1]:
-            fetched[Pair(symbol, expiry)].append(r.tick_of(at))
-    return {pair: [b - a for a, b in pairwise(ks)] for pair, ks in fetched.items()}
+            fetched[Pair(symbol, expiry)].append(at)
+    return {
+        pair: [(b - a).total_seconds() for a, b in pairwise(ats)] for pair, ats in fetched.items()
+    }
 
 
 def skipped(r: Run, day: date) -> list[int]:
@@ -253,13 +264,13 @@ def skipped(r: Run, day: date) -> list[int]:
     return sorted(set(range(taken[0], taken[-1] + 1)) - set(taken)) if taken else []
 
 
-def cadence_table(r: Run, days: tuple[date, ...]) -> dict[str, tuple[int, Counter[int]]]:
-    """Per tier: the planned cadence and the achieved gaps (gap -> how many)."""
+def cadence_table(r: Run, days: tuple[date, ...]) -> dict[str, tuple[float, list[float]]]:
+    """Per tier: the promised gap (cadence x interval, clock s) and the achieved gaps."""
     per_day = [achieved_gaps(r, day) for day in days]
     return {
         tier.name: (
-            tier.cadence,
-            Counter(g for gaps in per_day for p in tier.pairs for g in gaps.get(p, [])),
+            tier.cadence * r.interval_s,
+            sorted(g for gaps in per_day for p in tier.pairs for g in gaps.get(p, [])),
         )
         for tier in r.plan.tiers
     }
@@ -268,7 +279,10 @@ def cadence_table(r: Run, days: tuple[date, ...]) -> dict[str, tuple[int, Counte
 def assert_no_rate_blocks(r: Run) -> None:
     assert r.counters["rate_limit"] == {"blocks": 0, "refused": 0}
     assert r.outcomes["blocked"] == 0
-    assert set(r.outcomes) <= {"ok", "stale"}, r.outcomes  # nothing failed at all
+    assert set(r.outcomes) <= {"ok", "stale"}, (
+        r.outcomes,
+        [x for x in r.chain_rows if x[3] not in ("ok", "stale")],
+    )
     # Every chain request the simulator served is in fetch_log (v3 all along: no fallback).
     requests = r.counters["requests"]
     assert "/api/NextApi/apiClient/GetQuoteApi" not in requests
@@ -279,21 +293,29 @@ def assert_cadence_matches_the_plan(r: Run, days: tuple[date, ...]) -> None:
     # The plan the run used: three tiers of different cadences, within 8 requests a tick.
     assert r.plan.capacity == 8 and r.plan.max_requests_per_tick <= 8
     assert len({t.cadence for t in r.plan.tiers}) == len(r.plan.tiers) == 3
-    # A day's first tick carries the daily refresh of the universe and of every symbol's
-    # expiries on top of the plan, more than the headroom: it overruns, and the next aligned
-    # tick (or two, on a loaded machine) is skipped. Nowhere else is a tick skipped.
+    # A file every interval: the continuous scheduler writes what completed, however long
+    # the refreshes take. An interval here is 0.5 wall seconds, which a write on a loaded
+    # 2-core machine can overrun once (its fetches go into the next file; nothing is lost).
     for day in days:
-        second = r.tick_of(session_ticks(r, day)[1])
-        assert all(k < second for k in skipped(r, day)), (day, skipped(r, day))
+        assert len(skipped(r, day)) <= 1, (
+            day,
+            skipped(r, day),
+            [e for e in r.events if "tick at" in e or "market" in e][:12],
+        )
+    # Every pair keeps its tier's promise: the longest gap between two fetches of a pair is
+    # within 10 % of the promise, plus one interval for the accelerated clock's jitter (an
+    # interval is 0.5 wall seconds here). The plan's headroom is spent on earlier fetches, so
+    # the typical gap is shorter than promised, never longer.
     table = cadence_table(r, days)
-    for name, (cadence, gaps) in table.items():
+    for name, (promise, gaps) in table.items():
         assert gaps, f"{name}: no pair was fetched twice"
-        assert max(gaps) <= cadence + SLACK_TICKS, table
-        assert min(gaps) >= cadence - SLACK_TICKS, table  # never more often than planned
-        assert gaps.most_common(1)[0][0] == cadence, table
-    # No tick carried more chain requests than the plan allows.
+        assert max(gaps) <= 1.1 * promise + r.interval_s, (name, promise, gaps[-5:])
+        assert gaps[len(gaps) // 2] <= 1.01 * promise, (name, promise, gaps[len(gaps) // 2])
+    # No file carried more chain requests than the budget allows in an interval.
+    wall_interval = r.interval_s / r.speed
     for at, rows in r.ticks.items():
-        assert sum(ep in CHAINS for ep, _ in rows) <= r.plan.max_requests_per_tick, at
+        chains = sum(ep in CHAINS for ep, _ in rows)
+        assert chains <= RATE * wall_interval * 1.5 + RATE, (at, chains)
 
 
 def test_cadence_per_tier_matches_the_plan(
@@ -320,9 +342,10 @@ def assert_sleeps_through_the_close(r: Run) -> None:
     assert st is not None and st["state"] == waiting
     assert st["market"]["phase"] == "closed"
     assert st["market"]["next_open"] == "2026-11-26T09:15:00+05:30"
-    # One tick between the close and the next open: the after-close snapshot, just after
-    # 15:30 (the regular 15:30 tick is not taken: the market is closed by then).
-    closed_ticks = [at for at in r.ticks if close <= at < opens]
+    # One file after the close and before the next open: the after-close snapshot, just after
+    # 15:30. (A file is named by the end of its interval: the one at 15:30 itself holds the
+    # session's last interval, fetched before the close.)
+    closed_ticks = [at for at in r.ticks if close < at < opens]
     assert len(closed_ticks) == 1 and r.tick_of(closed_ticks[0]) == r.tick_of(close)
     said = f"after-close snapshot at={closed_ticks[0].isoformat(timespec='seconds')}"
     assert said in r.events
@@ -341,17 +364,24 @@ def assert_sleeps_through_the_close(r: Run) -> None:
         if ep in CHAINS and close < at < opens
     ]
     assert set(while_closed) <= {snapshot} | {t for t in r.ticks if t <= close}
-    assert while_closed.count(snapshot) == sum(ep in CHAINS for ep, _ in r.ticks[snapshot])
+    # (The snapshot's file may also hold the end of a request that began before the close:
+    # at 3600x a loaded machine's half-second answer spans half an hour of clock.)
+    after_close = sum(ep in CHAINS and at > close for ep, at in r.ticks[snapshot])
+    assert while_closed.count(snapshot) == after_close
     assert sum(close < at < opens for _, _, at, _ in r.chain_rows) == len(while_closed)
     # ... and in order: once it has said "market closed" no chain request goes out until
     # the last "market closed" line before the open (the collector woke every 5 minutes).
     first, last = r.events.index(night[0]), len(r.events) - 1 - r.events[::-1].index(night[-1])
     assert not [e for e in r.events[first:last] if e.startswith("fetch ")]
     assert len(night) >= 10  # it woke every 5 clock minutes through the night, and waited
-    # It resumes at the next open: the first tick after the night is in the open's tick.
+    # It resumes at the next open: the first chain of the new day goes out in the open's
+    # interval (its file is named by the interval's end).
     thursday = sorted(at for at in r.ticks if at >= opens)
     assert len(thursday) >= 2
-    assert r.tick_of(thursday[0]) == r.tick_of(opens)
+    first_chain = min(
+        at for rows in r.ticks.values() for ep, at in rows if ep in CHAINS and at >= opens
+    )
+    assert r.tick_of(first_chain) == r.tick_of(opens)
     # The new day began with a fresh universe and fresh expiries (before its first chains).
     first_day_tick = [ep for ep, _ in r.ticks[thursday[0]]]
     assert first_day_tick.index("underlying-information") < first_day_tick.index("option-chain-v3")

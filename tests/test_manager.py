@@ -60,7 +60,7 @@ def test_a_crashed_collection_thread_is_restarted(sim: Simulator, tmp_path: Path
     m = OptionsThreadedManager(
         e2e_settings(tmp_path, sim.base_url, symbols="NIFTY"), clock=SimTime(sim)
     )
-    real: Callable[..., TickResult] = m.collector.run_tick
+    real: Callable[..., TickResult] = m.collector.flush
     calls = {"n": 0}
 
     def flaky(*args: object, **kw: object) -> TickResult:
@@ -69,7 +69,7 @@ def test_a_crashed_collection_thread_is_restarted(sim: Simulator, tmp_path: Path
             raise RuntimeError("injected crash")
         return real(*args, **kw)
 
-    m.collector.run_tick = flaky  # type: ignore[method-assign]
+    m.collector.flush = flaky  # type: ignore[method-assign]
     m.start_all_threads()
     try:
         wait_for(lambda: m.get_thread_status()["collection_thread"]["ticks"] >= 2)

@@ -99,7 +99,15 @@ class Settings(BaseSettings):
     # --- how to talk to NSE ------------------------------------------------------------------
     base_url: str = Field("https://www.nseindia.com", description="NSE (or simulator) base URL.")
     rate: float = Field(3.0, gt=0, description="Request budget, requests per second, all calls.")
-    burst: int = Field(3, ge=1, description="Token-bucket burst size.")
+    burst: int = Field(
+        1, ge=1, description="Token-bucket burst size (1: requests in flight bunch anyway)."
+    )
+    in_flight: int = Field(
+        0,
+        ge=0,
+        le=64,
+        description="Requests in flight at once (0: enough to fill the budget at 1.5 s latency).",
+    )
     timeout_s: float = Field(10.0, gt=0, description="Timeout of each network read, seconds.")
     deadline_s: float = Field(
         30.0, gt=0, description="Whole-request deadline in seconds (a slow drip ends here)."

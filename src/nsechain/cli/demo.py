@@ -144,6 +144,7 @@ def run_demo(
     faults: bool = True,
     start: datetime | None = None,
     console: Console | None = None,
+    latency: bool = True,
 ) -> DemoResult:
     """Simulator + collector for ``minutes`` of wall time, then load and summarise.
 
@@ -163,7 +164,7 @@ def run_demo(
         budget=rate,
     )
     try:
-        _session(result, minutes, speed, rate, interval_s, seed, faults, start, out)
+        _session(result, minutes, speed, rate, interval_s, seed, (faults, latency), start, out)
         _summarise(result)
         result.report = _report(result, out)
     finally:
@@ -182,16 +183,18 @@ def _session(
     rate: float,
     interval_s: float,
     seed: int,
-    faults: bool,
+    realism: tuple[bool, bool],  # (faults, latency)
     start: datetime | None,
     out: Console,
 ) -> None:
     from nsechain.collector.clock import Clock, FixedClock, ScaledClock
     from nsechain.collector.manager import OptionsThreadedManager
     from nsechain.config import load_settings
+    from nsechain.sim.latency import DEFAULT_LATENCY, LatencyModel
     from nsechain.sim.process import SimulatorProcess
     from nsechain.sim.server import SimConfig
 
+    faults, latency = realism
     begin = start or next_session_start()
     # NSE's limit sits well above our budget: the token bucket, not luck, keeps us under it.
     limit = max(2.0 * rate, rate + 10.0)
@@ -204,13 +207,20 @@ def _session(
         cool_off_s=60.0,
         faults=DEMO_FAULTS if faults else {},
         prewarm=True,
+        latency=DEFAULT_LATENCY if latency else LatencyModel(),
     )
     where = "kept" if r.kept else "a temp dir, removed at the end; --keep keeps it"
     out.print(f"[bold]nsechain demo[/bold]: data in {r.data_dir.parent} ({where})")
     out.print(
         f"Simulated NSE: {begin:%a %d-%b-%Y %H:%M} IST at {speed:g}x (1 wall s = "
         f"{speed:g} market s), rate limit {limit:g} req/s, "
-        + ("~3% of chain answers faulty" if faults else "no faults"),
+        + ("~3% of chain answers faulty" if faults else "no faults")
+        + (
+            f", answers take ~{DEFAULT_LATENCY.median_s * 1000:.0f} ms"
+            f" (p99 {DEFAULT_LATENCY.p99_s:g} s)"
+            if latency
+            else ", no latency"
+        ),
         highlight=False,
     )
     # A tick every ``interval_s`` wall seconds is ``interval_s × speed`` seconds of market time.
@@ -479,6 +489,10 @@ def demo(
     faults: Annotated[
         bool, typer.Option("--faults/--no-faults", help="Inject NSE's failure modes (~3%).")
     ] = True,
+    latency: Annotated[
+        bool,
+        typer.Option("--latency/--no-latency", help="NSE-like answer delays (~250 ms median)."),
+    ] = True,
 ) -> None:
     """Record the whole simulated F&O universe for a minute or two, then show what came in."""
     from nsechain.logs import configure_logging
@@ -493,6 +507,7 @@ def demo(
         keep=keep,
         seed=seed,
         faults=faults,
+        latency=latency,
     )
     if result.kept:
         typer.echo(

@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 
 from nsechain.sim.faults import FaultSpec
+from nsechain.sim.latency import DEFAULT_LATENCY, LatencyModel
 from nsechain.sim.server import SimConfig, Simulator
 
 __all__ = ["register", "simulate"]
@@ -84,6 +85,18 @@ def simulate(
     p_stale: Annotated[
         float, typer.Option(**_P, help="Probability of repeating the previous snapshot.")
     ] = 0.0,
+    latency_median: Annotated[
+        float, typer.Option(min=0.0, help="Median answer delay, seconds (NSE-like latency).")
+    ] = DEFAULT_LATENCY.median_s,
+    latency_p99: Annotated[
+        float, typer.Option(min=0.0, help="99th-percentile answer delay, seconds.")
+    ] = DEFAULT_LATENCY.p99_s,
+    latency_per_kb: Annotated[
+        float, typer.Option(min=0.0, help="Extra delay per kB sent, seconds.")
+    ] = DEFAULT_LATENCY.per_kb_s,
+    no_latency: Annotated[
+        bool, typer.Option("--no-latency", help="Answer at once, like loopback (no delay).")
+    ] = False,
 ) -> None:
     """Serve a simulated NSE (option chains, cookies, rate limits, faults) on loopback."""
     config = SimConfig(
@@ -99,6 +112,9 @@ def simulate(
             p_5xx, p_empty, p_block, p_truncate, p_slow, slow_delay, p_reset, p_br, p_stale
         ),
         prewarm=True,
+        latency=LatencyModel()
+        if no_latency
+        else LatencyModel(latency_median, max(latency_p99, latency_median), latency_per_kb),
     )
     with Simulator(config) as sim:
         snap = sim.snapshot()

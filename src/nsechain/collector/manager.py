@@ -8,7 +8,8 @@ Python API is seed-compatible::
     m.get_thread_status()
     m.stop_all_threads()
 
-Threads: *collection* (a tick per aligned interval during market hours → Parquet), *batch*
+Threads: *collection* (during market hours the fetch workers of ``collector/inflight.py`` keep
+requests in flight; at every aligned interval what completed is written → Parquet), *batch*
 (every ``batch_interval_s`` → DuckDB, exactly once), *monitor* (restarts dead threads with
 backoff, writes ``data/status.json`` atomically every ``status_interval_s``).
 
@@ -34,6 +35,7 @@ import httpx
 
 from nsechain.analytics.views import create_views
 from nsechain.collector.clock import Clock, WallClock
+from nsechain.collector.inflight import InflightPool, default_in_flight
 from nsechain.collector.session import MarketClock, TradingCalendar, market_report
 from nsechain.collector.status import write_status
 from nsechain.collector.tick import Collector, TickResult
@@ -51,6 +53,10 @@ log = logging.getLogger(__name__)
 
 #: After a failed load (lock held, disk trouble) try again sooner than a full batch interval.
 LOAD_RETRY_S = 15.0
+#: Expiry and universe refreshes run this long before the open (09:00-09:15), at low priority.
+PRE_OPEN = timedelta(minutes=15)
+#: On a stop, wall seconds to let the fetches in flight finish before the last file is written.
+STOP_GRACE_S = 5.0
 
 
 def make_loader(settings: Settings) -> Loader:
@@ -120,6 +126,12 @@ class OptionsThreadedManager:
         }
         self._monitor = Worker("monitor", self._monitor_loop)
         self._started = False
+        self.pool = InflightPool(
+            self.collector,
+            workers=self.settings.in_flight or default_in_flight(self.settings.rate),
+            stop=self._stop,
+            clock=self.clock,
+        )
 
     # --- public API -------------------------------------------------------------------------
     def start_all_threads(self) -> None:
@@ -156,6 +168,7 @@ class OptionsThreadedManager:
                 "last_tick_at": iso(tick.tick_at if tick else None),
                 "next_tick_at": iso(self.next_tick_at),
                 **self.collector.report(),
+                **self.pool.report(),
                 "last_tick_rows": tick.quote_rows if tick else 0,
                 "last_tick_planned": tick.planned if tick else 0,
                 "last_error": (tick.error if tick else None) or col.last_crash,
@@ -185,6 +198,7 @@ class OptionsThreadedManager:
         return {
             "symbols": s.symbols,
             "rate": s.rate,
+            "in_flight": self.pool.workers,
             "interval_s": s.interval_s,
             "batch_interval_s": s.batch_interval_s,
             "base_url": s.base_url,
@@ -207,6 +221,7 @@ class OptionsThreadedManager:
         for name in ("collection_thread", "batch_thread"):
             ok &= self._workers[name].join(max(0.1, deadline - time.monotonic()))
         ok &= self._monitor.join(max(0.1, deadline - time.monotonic()))
+        self.pool.join(max(0.1, deadline - time.monotonic()))
         self.state = "stopped"
         self.next_tick_at = None
         self._write_status()
@@ -283,44 +298,67 @@ class OptionsThreadedManager:
 
     # --- collection -------------------------------------------------------------------------
     def _collection_loop(self) -> None:
-        first = True
         was_open = False
-        while not self._stop.is_set():
-            now = self.clock.now()
-            # Ask even when ignoring hours: it keeps the calendar (and the status) current.
-            market_open = self.market.is_open(now)
-            if not self.settings.ignore_market_hours and not market_open:
-                if was_open and self.settings.after_close_snapshot:
-                    # NSE keeps revising OI for a while after 15:30: one more look.
-                    log.info("after-close snapshot at=%s", now.isoformat(timespec="seconds"))
-                    self._tick(now)
-                was_open = False
-                self._wait_for_open(now)
-                first = True
-                continue
-            was_open = True
-            paused_s = self._pause_remaining()  # wall seconds: NSE's block is wall time
-            if paused_s > 0:
-                resume = now + timedelta(seconds=paused_s * self.clock.speed)
-                self.state = (
-                    f"paused after a 403 block until {resume.isoformat(timespec='seconds')}"
-                )
-                self._stop.wait(min(paused_s, 30.0))
-                continue
-            if not first:
-                self.next_tick_at = self._next_aligned(now)
-                self.state = "collecting"
-                wait_s = (self.next_tick_at - self.clock.now()).total_seconds()
-                if self.clock.wait(self._stop, wait_s):
-                    break
-                if not self.settings.ignore_market_hours and not self.market.is_open(
-                    self.clock.now()
-                ):
-                    # The close came during the wait (the 15:30 tick): no regular tick, the
-                    # top of the loop takes the after-close snapshot instead of a second one.
+        try:
+            while not self._stop.is_set():
+                now = self.clock.now()
+                # Ask even when ignoring hours: it keeps the calendar (and the status) current.
+                market_open = self.market.is_open(now)
+                if not self.settings.ignore_market_hours and not market_open:
+                    if was_open:
+                        self._end_session(now)
+                    was_open = False
+                    self._wait_for_open(now)
                     continue
-            first = False
-            self._tick(self.clock.now())
+                was_open = True
+                self.pool.resume()
+                if self._interval(now):
+                    break
+        finally:
+            # Stopping (or crashing): what completed is written, whatever is still in flight.
+            self.pool.pause()
+            if was_open:
+                self._drain(min(STOP_GRACE_S, self.settings.timeout_s))
+                self._flush(self.clock.now())
+
+    def _interval(self, now: datetime) -> bool:
+        """Wait for the next aligned instant, then write what completed; True if stopped."""
+        self.next_tick_at = self._next_aligned(now)
+        paused_s = self._pause_remaining()  # wall seconds: NSE's block is wall time
+        if paused_s > 0:
+            resume = now + timedelta(seconds=paused_s * self.clock.speed)
+            why = self.collector.client.pause_reason or "a 403 block"
+            self.state = f"paused after {why} until {resume.isoformat(timespec='seconds')}"
+        else:
+            self.state = "collecting"
+        wait_s = (self.next_tick_at - self.clock.now()).total_seconds()
+        if self.clock.wait(self._stop, wait_s):
+            return True
+        self._flush(self.next_tick_at)
+        return False
+
+    def _flush(self, at: datetime) -> None:
+        result = self.collector.flush(at)
+        self.collector.adapt_rate(result)
+        self.last_tick = result
+
+    def _drain(self, grace_s: float) -> None:
+        if not self.pool.drain(grace_s):
+            log.warning(
+                "fetches still in flight=%d after %.0f s; their answers are not written",
+                self.pool.in_flight,
+                grace_s,
+            )
+
+    def _end_session(self, now: datetime) -> None:
+        """The close: stop fetching, write the last interval, then one after-close look."""
+        self.pool.pause()
+        self._drain(self.settings.timeout_s)
+        self._flush(now)
+        if self.settings.after_close_snapshot:
+            # NSE keeps revising OI for a while after 15:30: one more look.
+            log.info("after-close snapshot at=%s", now.isoformat(timespec="seconds"))
+            self._tick(now)
 
     def _tick(self, at: datetime) -> TickResult:
         self.state = "collecting"
@@ -341,6 +379,10 @@ class OptionsThreadedManager:
 
     def _wait_for_open(self, now: datetime) -> None:
         opens = self.market.next_open(now)
+        if opens - now <= PRE_OPEN:
+            self.pool.resume(chains=False)  # universe and expiries, before the first chain
+        else:
+            self.pool.pause()
         self.state = f"market closed; waiting until {opens.isoformat(timespec='minutes')}"
         self.next_tick_at = opens
         log.info(
@@ -348,8 +390,13 @@ class OptionsThreadedManager:
             now.isoformat(timespec="seconds"),
             opens.isoformat(timespec="minutes"),
         )
-        # Wake at least every 5 minutes (of clock time) so status and logs stay current.
-        self.clock.wait(self._stop, min((opens - now).total_seconds(), 300.0))
+        # Wake at least every 5 minutes (of clock time) so status and logs stay current, and
+        # at the start of the pre-open refresh window.
+        to_pre_open = (opens - PRE_OPEN - now).total_seconds()
+        wait_s = min((opens - now).total_seconds(), 300.0)
+        if to_pre_open > 0:
+            wait_s = min(wait_s, to_pre_open)
+        self.clock.wait(self._stop, wait_s)
 
     # --- batch ------------------------------------------------------------------------------
     def _batch_loop(self) -> None:

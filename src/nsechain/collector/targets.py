@@ -8,11 +8,13 @@ the universe, an expiry list or the effective rate changes; the only I/O is the 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from datetime import date, datetime
 
 from nsechain.config import Settings
+from nsechain.market.expiries import predict_expiries
 from nsechain.market.plan import Plan, TierRule, make_plan, tick_number
 from nsechain.market.plan import default_policy as _policy
 from nsechain.market.rate import AimdRate
@@ -72,6 +74,7 @@ class Targets:
         self.rate = AimdRate(settings.rate)
         self._plan: Plan | None = None
         self._dirty = False  # the universe changed since the cache was last saved
+        self._predicted_for: Universe | None = None  # the universe last checked for gaps
 
     # --- universe ---------------------------------------------------------------------------
     @property
@@ -103,6 +106,26 @@ class Targets:
 
     def expiries_failed(self, symbol: str, now: datetime) -> None:
         self.universe = self.universe.expiries_failed(symbol, now)
+
+    def predict_missing(self, now: datetime) -> list[str]:
+        """Give every symbol without an expiry list the one NSE's rules predict.
+
+        The symbol stays due for a contract-info refresh (no refresh time is recorded), so the
+        prediction is verified at low priority; a wrong expiry answers empty and flags it.
+        Returns the symbols predicted.
+        """
+        if self._predicted_for is self.universe:
+            return []
+        missing = [s for s in self.universe.symbols if not self.universe.expiries.get(s)]
+        if missing:
+            guessed = {s: predict_expiries(s, now) for s in missing}
+            self.universe = dataclasses.replace(
+                self.universe, expiries={**self.universe.expiries, **guessed}
+            )
+            self._plan = None
+            log.info("expiries predicted from NSE's rules symbols=%d", len(missing))
+        self._predicted_for = self.universe
+        return missing
 
     def mark_stale_expiries(self, symbol: str) -> None:
         """A fetch came back empty (NSE's answer to a wrong expiry): refresh before long."""

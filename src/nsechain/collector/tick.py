@@ -1,7 +1,10 @@
-"""One collection tick: plan → fetch → parse → one atomic Parquet file.
+"""Fetch → parse → one atomic Parquet file per interval.
 
-Where it sits: the collection thread (``collector/manager.py``) calls ``Collector.run_tick`` once
-per aligned interval of its clock (``collector/clock.py``: wall time unless told otherwise).
+Where it sits: under the collection thread (``collector/manager.py``). In a session the
+continuous scheduler's workers (``collector/inflight.py``) call ``Collector.fetch_pair`` for
+one (symbol, expiry) at a time, several at once; at every aligned interval the collection
+thread calls ``Collector.flush``, which writes whatever completed as one file. ``run_tick``
+(one serial pass over a plan tick) stays for ``collect --once`` and the after-close snapshot.
 The tick asks ``Targets`` what to fetch, fetches each (symbol, expiry) through the shared
 ``NseClient``, parses the bodies into Arrow, drops snapshots whose NSE timestamp has not moved
 (``stale``), and writes the quotes plus the tick's fetch log as ONE Parquet file under
@@ -39,6 +42,7 @@ from nsechain.errors import (
     PayloadError,
     StorageError,
 )
+from nsechain.market.plan import Plan
 from nsechain.nse.client import Exchange, NseClient
 from nsechain.nse.parse import ParsedChain, parse_chain, parse_expiries, parse_universe
 from nsechain.store.files import quarantine_body, write_tick
@@ -123,6 +127,13 @@ class Collector:
         self.progress: tuple[int, int] | None = None  # (fetched, planned) of the tick in flight
         #: Keeps every chain body as received (``raw_capture``); flushed once per tick.
         self.raw = RawCapture(settings.raw_dir) if settings.raw_capture else None
+        # Worker threads fetch at once: one lock guards the fetch log, the completed tables
+        # and the stale memory, so a chain and its fetch_log row always land in one file.
+        self._buf_lock = threading.RLock()
+        self._done: list[pa.Table] = []
+        self._done_outcomes: Counter[str] = Counter()
+        self._done_error: str | None = None
+        self._write_lock = threading.Lock()
 
     # --- the tick ---------------------------------------------------------------------------
     def run_tick(self, tick_at: datetime, stop: threading.Event | None = None) -> TickResult:
@@ -138,9 +149,7 @@ class Collector:
                     result.interrupted = True
                     break
                 self.progress = (done, len(pairs))
-                table = self._fetch_one(symbol, expiry, result)
-                if table is not None:
-                    tables.append(table)
+                self._fetch_one(symbol, expiry, result, tables)
         except Interrupted:
             result.interrupted = True
         except ClientPaused as exc:
@@ -155,9 +164,15 @@ class Collector:
             log.warning("tick deferred reason=%r", str(host.error))
         self.progress = None
         self._adapt_rate(result)
+        with self._buf_lock:  # anything workers completed meanwhile goes in with its log rows
+            tables, self._done = self._done + tables, []
+            result.outcomes.update(self._done_outcomes)
+            self._done_outcomes = Counter()
+            flog = self._drain_log()
         quotes = pa.concat_tables(tables) if tables else QUOTES_SCHEMA.empty_table()
         result.quote_rows = quotes.num_rows
-        self._write(tick_at, quotes, result)
+        with self._write_lock:
+            self._write(tick_at, quotes, result, flog)
         if self.raw is not None:
             self.raw.flush(tick_at)
         self.totals.update(result.outcomes)
@@ -175,7 +190,60 @@ class Collector:
         if rate != self.client.limiter.rate:
             self.client.limiter.set_rate(rate)
 
-    def _fetch_one(self, symbol: str, expiry: date, result: TickResult) -> pa.Table | None:
+    # --- the continuous path (several workers) --------------------------------------------------
+    def fetch_pair(self, symbol: str, expiry: date) -> str:
+        """Fetch one pair from a worker thread; its result waits for the next ``flush``.
+
+        Returns the outcome. Raises ``ClientPaused`` (nothing sent: a 403 block is cooling off),
+        ``Deferred`` (NSE asked the whole host to wait) and ``Interrupted`` (stopping) for the
+        worker to handle.
+        """
+        local = TickResult(tick_at=self.clock.now())
+        try:
+            self._fetch_one(symbol, expiry, local, None)
+        except _HostDeferred as host:
+            # NSE asked every request to wait: the client is paused until then, every worker
+            # stops like after a block (the budget is not lowered); this pair goes back.
+            local.outcomes["deferred"] += 1
+            local.error = str(host.error)
+            self._merge_outcomes(local)
+            raise host.error from None
+        self._merge_outcomes(local)
+        return next(iter(local.outcomes), "ok")
+
+    def _merge_outcomes(self, local: TickResult) -> None:
+        with self._buf_lock:
+            self._done_outcomes.update(local.outcomes)
+            if local.error is not None:
+                self._done_error = local.error
+
+    def flush(self, at: datetime) -> TickResult:
+        """Write whatever completed since the last flush as one file (an empty one if nothing)."""
+        with self._buf_lock:  # one swap: a chain and its fetch_log row land in the same file
+            tables, self._done = self._done, []
+            result = TickResult(tick_at=at, outcomes=self._done_outcomes, error=self._done_error)
+            self._done_outcomes, self._done_error = Counter(), None
+            flog = self._drain_log()
+        result.planned = len(tables)
+        quotes = pa.concat_tables(tables) if tables else QUOTES_SCHEMA.empty_table()
+        result.quote_rows = quotes.num_rows
+        with self._write_lock:  # the backlog has one writer at a time
+            self._write(at, quotes, result, flog)
+            if self.raw is not None:
+                self.raw.flush(at)
+        self.totals.update(result.outcomes)
+        self.totals["ticks"] += 1
+        return result
+
+    def adapt_rate(self, result: TickResult) -> None:
+        """AIMD after an interval of the continuous scheduler (see ``_adapt_rate``)."""
+        self._adapt_rate(result)
+
+    def _fetch_one(
+        self, symbol: str, expiry: date, result: TickResult, sink: list[pa.Table] | None
+    ) -> None:
+        """Fetch and keep one pair's chain in ``sink`` (None: the buffer the next flush writes)."""
+
         def decode(body: bytes, ex: Exchange) -> ParsedChain:
             if self.raw is not None:  # before parsing: a body the parser refuses is kept too
                 self.raw.add(
@@ -202,27 +270,30 @@ class Collector:
             _raise_if_host_wide(exc)
             return self._failed(fresh, result, exc)
         except EmptyChain as exc:
-            # A wrong expiry: NSE's 200-with-no-rows. Refresh this symbol's expiries next tick.
-            self.targets.mark_stale_expiries(symbol)
+            # A wrong expiry: NSE's 200-with-no-rows. Refresh this symbol's expiries soon.
+            with self._buf_lock:
+                self.targets.mark_stale_expiries(symbol)
             return self._failed(fresh, result, exc)
         except (FetchError, PayloadError) as exc:
             return self._failed(fresh, result, exc)
         key = (symbol, expiry)
-        if self._last_ts.get(key) == parsed.exchange_ts:
-            self._log.add_exchange(ex, outcome="stale", rows=0, exchange_ts=parsed.exchange_ts)
-            result.outcomes["stale"] += 1
-            fresh.last_outcome = "stale"
-            return None
-        self._last_ts[key] = parsed.exchange_ts
-        rows = parsed.table.num_rows
-        self._log.add_exchange(ex, outcome="ok", rows=rows, exchange_ts=parsed.exchange_ts)
-        result.outcomes["ok"] += 1
-        fresh.last_ok_at, fresh.exchange_ts, fresh.last_outcome = (
-            ex.fetched_at,
-            parsed.exchange_ts,
-            "ok",
-        )
-        return parsed.table
+        with self._buf_lock:
+            if self._last_ts.get(key) == parsed.exchange_ts:
+                self._log.add_exchange(ex, outcome="stale", rows=0, exchange_ts=parsed.exchange_ts)
+                result.outcomes["stale"] += 1
+                fresh.last_outcome = "stale"
+                return None
+            self._last_ts[key] = parsed.exchange_ts
+            rows = parsed.table.num_rows
+            self._log.add_exchange(ex, outcome="ok", rows=rows, exchange_ts=parsed.exchange_ts)
+            (self._done if sink is None else sink).append(parsed.table)
+            result.outcomes["ok"] += 1
+            fresh.last_ok_at, fresh.exchange_ts, fresh.last_outcome = (
+                ex.fetched_at,
+                parsed.exchange_ts,
+                "ok",
+            )
+        return None
 
     @staticmethod
     def _failed(fresh: SymbolFreshness, result: TickResult, exc: NsechainError) -> None:
@@ -234,32 +305,72 @@ class Collector:
     # --- expiries and universe --------------------------------------------------------------
     def _refresh_targets(self, now: datetime, result: TickResult) -> None:
         if self.targets.universe_due(now):
-            try:
-                universe, ex = self.client.fetch_universe(lambda b, _ex: parse_universe(b))
-            except ClientPaused:
-                raise  # cooling off a block: no request was sent, nothing failed
-            except (FetchError, PayloadError) as exc:
-                _raise_if_host_wide(exc)
-                log.warning("universe refresh failed error=%r; keeping the previous list", str(exc))
+            self._refresh_universe(now, result)
+        with self._buf_lock:
+            due = self.targets.expiries_due(now)
+        for symbol in due:
+            self._refresh_expiries(symbol, now, result)
+        self.save_cache()
+
+    def _refresh_universe(self, now: datetime, result: TickResult) -> None:
+        try:
+            universe, ex = self.client.fetch_universe(lambda b, _ex: parse_universe(b))
+        except ClientPaused:
+            raise  # cooling off a block: no request was sent, nothing failed
+        except (FetchError, PayloadError) as exc:
+            _raise_if_host_wide(exc)
+            log.warning("universe refresh failed error=%r; keeping the previous list", str(exc))
+            with self._buf_lock:
                 self.targets.universe_failed(now)
-                self._note_failure(result, exc, "universe refresh")
-            else:
+            self._note_failure(result, exc, "universe refresh")
+        else:
+            with self._buf_lock:
                 self._log.add_exchange(ex)
                 self.targets.set_universe(universe, now)
-        for symbol in self.targets.expiries_due(now):
-            try:
-                dates, ex = self.client.fetch_contract_info(symbol, _expiries_decoder(symbol))
-            except ClientPaused:
-                raise
-            except (FetchError, PayloadError) as exc:
-                _raise_if_host_wide(exc)
-                log.warning("expiries refresh failed symbol=%s error=%r", symbol, str(exc))
+
+    def _refresh_expiries(self, symbol: str, now: datetime, result: TickResult) -> None:
+        try:
+            dates, ex = self.client.fetch_contract_info(symbol, _expiries_decoder(symbol))
+        except ClientPaused:
+            raise
+        except (FetchError, PayloadError) as exc:
+            _raise_if_host_wide(exc)
+            log.warning("expiries refresh failed symbol=%s error=%r", symbol, str(exc))
+            with self._buf_lock:
                 self.targets.expiries_failed(symbol, now)
-                self._note_failure(result, exc, f"expiries of {symbol}")
-            else:
+            self._note_failure(result, exc, f"expiries of {symbol}")
+        else:
+            with self._buf_lock:
                 self._log.add_exchange(ex)
                 self.targets.set_expiries(symbol, dates, now)
-        self.targets.save_cache()
+
+    def refresh_one(self, what: str | None, now: datetime) -> None:
+        """One low-priority refresh from a worker: the universe (None) or one symbol's expiries."""
+        local = TickResult(tick_at=now)
+        try:
+            if what is None:
+                self._refresh_universe(now, local)
+            else:
+                self._refresh_expiries(what, now, local)
+        except _HostDeferred as host:  # every request waits: see fetch_pair
+            self._merge_outcomes(local)
+            raise host.error from None
+        self._merge_outcomes(local)
+
+    def refreshes_due(self, now: datetime) -> tuple[bool, list[str]]:
+        """(universe due, symbols whose expiries are due), for the scheduler."""
+        with self._buf_lock:
+            return self.targets.universe_due(now), self.targets.expiries_due(now)
+
+    def current_plan(self, now: datetime) -> Plan:
+        """The plan the scheduler follows; symbols without expiries get predicted ones."""
+        with self._buf_lock:
+            self.targets.predict_missing(now)
+            return self.targets.plan_now
+
+    def save_cache(self) -> None:
+        with self._buf_lock:
+            self.targets.save_cache()
 
     def _note_failure(self, result: TickResult, exc: NsechainError, what: str) -> None:
         result.outcomes[exc.outcome] += 1
@@ -270,13 +381,15 @@ class Collector:
     def holidays_body(self) -> bytes:
         """NSE's holiday master, for the calendar; the request goes into the fetch log."""
         body, ex = self.client.fetch_holidays(lambda b, _ex: b)
-        self._log.add_exchange(ex)
+        with self._buf_lock:
+            self._log.add_exchange(ex)
         return body
 
     # --- output -----------------------------------------------------------------------------
     def _on_exchange(self, ex: Exchange) -> None:
         """Every HTTP exchange the client reports (all but a request's final success)."""
-        self._log.add_exchange(ex)
+        with self._buf_lock:
+            self._log.add_exchange(ex)
         if ex.outcome == "bad_payload" and ex.body is not None:
             try:
                 quarantine_body(
@@ -290,9 +403,17 @@ class Collector:
             except StorageError as exc:
                 log.error("quarantine failed symbol=%s error=%r", ex.symbol, str(exc))
 
-    def _write(self, tick_at: datetime, quotes: pa.Table, result: TickResult) -> None:
-        self._backlog.append((tick_at, quotes, self._log.table()))
-        self._log.clear()
+    def _drain_log(self) -> pa.Table:
+        with self._buf_lock:
+            table = self._log.table()
+            self._log.clear()
+            return table
+
+    def _write(
+        self, tick_at: datetime, quotes: pa.Table, result: TickResult, flog: pa.Table | None = None
+    ) -> None:
+        """Write (or keep in the backlog) one file; ``flog`` None: drain the fetch log now."""
+        self._backlog.append((tick_at, quotes, self._drain_log() if flog is None else flog))
         while self._backlog:
             at, q, flog = self._backlog[0]
             try:

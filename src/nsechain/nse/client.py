@@ -98,7 +98,12 @@ def _discard(body: bytes, exchange: Exchange) -> None:
 
 
 class NseClient:
-    """A synchronous NSE client. Thread-safe enough for one collector thread plus readers."""
+    """A synchronous NSE client, safe to share between the collector's fetch workers.
+
+    Shared between threads: the token bucket (its own lock), the httpx client (thread-safe),
+    the cookies (``_cookie_lock``: one bootstrap at a time, and a 401 seen by several workers
+    re-bootstraps once), the pause after a block and the gone-endpoint memory (``_state_lock``).
+    """
 
     def __init__(
         self,
@@ -122,6 +127,7 @@ class NseClient:
         self._rng = rng or random.Random()
         self._bucket = TokenBucket(settings.rate, settings.burst, clock=clock, sleep=sleep)
         self._cookie_lock = threading.RLock()
+        self._state_lock = threading.Lock()
         self._cookies_at: float | None = None
         self._paused_until: float | None = None
         self._pause_reason: str | None = None  # None: a 403 block; else a host-wide Retry-After
@@ -201,6 +207,11 @@ class NseClient:
         return None if self._pause_left() is None else self._paused_until
 
     @property
+    def pause_reason(self) -> str | None:
+        """Why the client is paused: None for a 403 block, else NSE's host-wide Retry-After."""
+        return self._pause_reason
+
+    @property
     def effective_rate(self) -> float:
         """Current request budget in requests per second."""
         return self._bucket.rate
@@ -276,6 +287,7 @@ class NseClient:
 
     # --- attempts and retries ------------------------------------------------------------------
     def _send(self, call: Call, decode: Callable[[bytes, Exchange], T]) -> tuple[T, Exchange]:
+        sent_at = self._clock()
         retries = 0
         reauthorised = False
         attempt = 0
@@ -291,7 +303,10 @@ class NseClient:
                 and not reauthorised
             ):
                 reauthorised = True
-                self._bootstrap()
+                with self._cookie_lock:
+                    # Several workers may see the same expired session: one bootstrap serves all.
+                    if self._cookies_at is None or self._cookies_at <= sent_at:
+                        self._bootstrap()
                 continue
             if isinstance(error, errors.RateBlocked):
                 self._pause(error.retry_after)
@@ -444,6 +459,11 @@ class NseClient:
         until = self._deferred.get(url)
         return until if until is not None and until > self._clock() else None
 
+    def deferred_left(self, symbol: str, expiry: date) -> float | None:
+        """Seconds before the chain of (symbol, expiry) may be asked again, or None."""
+        until = self.deferred_until(symbol, expiry)
+        return None if until is None else max(0.0, until - self._clock())
+
     def _backoff(self, retry: int, retry_after: float | None) -> float | None:
         """Full-jitter exponential delay, at least Retry-After; None if NSE asks for too long."""
         s = self._settings
@@ -458,22 +478,24 @@ class NseClient:
         """Send nothing for ``seconds``: after a 403 block (``reason`` None) or when NSE asked
         the whole host to wait (a long Retry-After on a 503: ``reason`` says so)."""
         until = self._clock() + seconds
-        if self._paused_until is None or until > self._paused_until:
-            self._paused_until = until
-            self._pause_reason = reason
-        if reason is None:
-            self._cookies_at = None  # start a fresh session when the cool-off ends
+        with self._state_lock:
+            if self._paused_until is None or until > self._paused_until:
+                self._paused_until = until
+                self._pause_reason = reason
+            if reason is None:
+                self._cookies_at = None  # start a fresh session when the cool-off ends
         log.warning("pause seconds=%.0f reason=%s", seconds, reason or "403-block")
 
     def _pause_left(self) -> float | None:
-        until = self._paused_until
-        if until is None:
-            return None
-        left = until - self._clock()
-        if left <= 0:
-            self._paused_until = None
-            return None
-        return left
+        with self._state_lock:
+            until = self._paused_until
+            if until is None:
+                return None
+            left = until - self._clock()
+            if left <= 0:
+                self._paused_until = None
+                return None
+            return left
 
     def _raise_if_paused(self, call: Call) -> None:
         left = self._pause_left()

@@ -42,6 +42,7 @@ class TokenBucket:
         self._tokens = float(burst)
         self._last = clock()
         self._granted = 0
+        self._prepaid = threading.local()
 
     @staticmethod
     def _check_rate(rate: float) -> None:
@@ -76,8 +77,30 @@ class TokenBucket:
         with self._lock:
             return self._take() == 0.0
 
+    def prepay(self) -> None:
+        """Take a token now (waiting for it) for this thread's next ``acquire``.
+
+        A scheduler with several workers takes the token first and only then picks what to
+        send, so whichever worker gets the token sends the most overdue request. The token
+        is this thread's until its next ``acquire`` uses it or ``refund`` returns it.
+        """
+        self.acquire()
+        self._prepaid.held = True
+
+    def refund(self) -> None:
+        """Give back this thread's unused prepaid token (nothing was sent with it)."""
+        if getattr(self._prepaid, "held", False):
+            self._prepaid.held = False
+            with self._lock:
+                self._refill()
+                self._tokens = min(float(self._burst), self._tokens + 1.0)
+                self._granted -= 1
+
     def acquire(self) -> None:
         """Take a token, waiting (through the injected sleep) until one is available."""
+        if getattr(self._prepaid, "held", False):
+            self._prepaid.held = False  # taken by ``prepay``: already counted
+            return
         while True:
             with self._lock:
                 wait = self._take()

@@ -37,6 +37,7 @@ from nsechain.sim.admin import Counters, admin
 from nsechain.sim.clock import SimClock, Snapshot
 from nsechain.sim.faults import FaultPlan, FaultSpec, parse_faults
 from nsechain.sim.gate import CookieGate, RateLimiter
+from nsechain.sim.latency import LatencyModel, LatencySource
 from nsechain.sim.market import Market
 from nsechain.sim.render import mon
 from nsechain.sim.routes import API_PATHS, JSON, Api, Reply
@@ -67,6 +68,7 @@ class SimConfig:
     gzip: bool = True  #: compress JSON when the client accepts gzip, as NSE does
     cache_entries: int = 2048  #: rendered bodies kept (each 2-250 kB)
     prewarm: bool = False  #: build today's contracts for the whole universe in the background
+    latency: LatencyModel = field(default_factory=LatencyModel)  #: answer delay; default none
 
     def start_time(self) -> datetime | None:
         if isinstance(self.start, str):
@@ -100,6 +102,7 @@ class Simulator:
         self.limiter = RateLimiter(rate, burst, self.config.cool_off_s)
         self.faults = FaultPlan(parse_faults(self.config.faults), seed=self.config.seed)
         self.stats = Counters()
+        self.latency = LatencySource(self.config.latency, self.config.seed)
         self.stopping = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -338,7 +341,13 @@ class _Handler(BaseHTTPRequestHandler):
         encoding: str | None = None,
     ) -> None:
         if path is not None:
-            self.server.sim.stats.request(path, str(status))
+            sim = self.server.sim
+            sim.stats.request(path, str(status))
+            # NSE's latency (sim/latency.py); a stop cuts the wait short.
+            delay = sim.latency.delay(len(body))
+            if delay > 0 and sim.stopping.wait(delay):
+                self.close_connection = True
+                return
         lines = [
             f"HTTP/1.1 {status} {_reason(status)}",
             f"Date: {formatdate(usegmt=True)}",

@@ -1,0 +1,193 @@
+"""Does the collector use its whole request budget at NSE's latency? (issue 12)
+
+Where it sits: ``bench/``; run ``.venv/bin/python bench/bench_inflight.py`` (about 6 minutes).
+For each budget (3 and 10 req/s) and median latency (0, 0.3, 0.6, 1.5 s; p99 = 4 x median),
+a simulator process (``nsechain simulate``, its rate limit equal to the budget) and the
+threaded manager on an accelerated clock (``--speed`` x, 60 s intervals) run the full F&O
+universe from a cold start (no cached expiries) for ``--seconds`` of wall time. Printed per run:
+
+- achieved req/s / budget, counted by the simulator (goal >= 0.95), and 403 blocks (goal 0);
+- the time to the first file holding chain rows, in intervals (goal <= 2);
+- per tier, the median and the longest gap between two fetches of one pair, from the files'
+  fetch_log, against the plan's promise (goal: longest <= 1.1 x promise). A short run sees
+  only the tiers whose promise is shorter than the run.
+
+The simulator runs from ``--sim-python`` (default: this interpreter), so the same measurement
+can drive an older collector: ``PYTHONPATH=<old checkout>/src python bench/bench_inflight.py
+--sim-pythonpath src``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pyarrow.parquet as pq
+
+from nsechain.collector.clock import ScaledClock
+from nsechain.collector.manager import OptionsThreadedManager
+from nsechain.config import load_settings
+from nsechain.store.paths import list_tick_files
+from nsechain.timeutil import IST
+
+START = datetime(2026, 11, 25, 9, 20, tzinfo=IST)
+CHAINS = ("option-chain-v3", "nextapi-chain")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:  # a free port for the child (port 0 cannot be read back)
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _start_sim(args: argparse.Namespace, budget: float, median: float) -> tuple[Any, str]:
+    port = _free_port()
+    env = dict(os.environ)
+    if args.sim_pythonpath:
+        env["PYTHONPATH"] = args.sim_pythonpath
+    cmd = [
+        args.sim_python, "-m", "nsechain", "simulate", "--port", str(port),
+        "--speed", str(args.speed), "--start", START.strftime("%Y-%m-%dT%H:%M"),
+        "--rate-limit", str(budget), "--latency-median", str(median),
+        "--latency-p99", str(4 * median), "--latency-per-kb", "0",
+    ]  # fmt: skip
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            httpx.get(f"{base}/__admin/counters", timeout=1.0)
+            return proc, base
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("simulator did not start")
+
+
+def _counters(base: str) -> dict[str, Any]:
+    out: dict[str, Any] = httpx.get(f"{base}/__admin/counters", timeout=5.0).json()
+    return out
+
+
+def _files(settings: Any) -> list[Path]:
+    return sorted(
+        list_tick_files(settings.pending_dir) + list_tick_files(settings.processed_dir),
+        key=lambda p: p.name,
+    )
+
+
+def run_one(args: argparse.Namespace, budget: float, median: float) -> dict[str, Any]:
+    proc, base = _start_sim(args, budget, median)
+    root = Path(tempfile.mkdtemp(prefix="nsechain-bench-inflight-"))
+    try:
+        settings = load_settings(
+            base_url=base, data_dir=root / "data", db_path=root / "b.duckdb", symbols=["ALL"],
+            expiries_per_symbol=0, ignore_market_hours=True, rate=budget, interval_s=60.0,
+            batch_interval_s=3600.0, timeout_s=30.0, log_level="ERROR", burst=args.burst,
+        )  # fmt: skip
+        httpx.post(f"{base}/__admin/reset", timeout=5.0)
+        clock = ScaledClock(START, args.speed)
+        httpx.post(
+            f"{base}/__admin/clock",
+            json={"time": START.isoformat(), "speed": args.speed},
+            timeout=5.0,
+        )
+        manager = OptionsThreadedManager(settings, clock=clock)
+        began = time.monotonic()
+        first_chain: float | None = None
+        manager.start_all_threads()
+        seen: set[Path] = set()
+        try:
+            while time.monotonic() - began < args.seconds:
+                time.sleep(0.25)
+                for path in _files(settings):
+                    if path in seen:
+                        continue
+                    seen.add(path)
+                    if first_chain is None and pq.read_metadata(path).num_rows > 0:
+                        first_chain = time.monotonic() - began
+            wall = time.monotonic() - began
+            counters = _counters(base)
+        finally:
+            manager.stop_all_threads(timeout=60.0)
+        plan = manager.collector.targets.plan_now
+        return {
+            "budget": budget,
+            "median": median,
+            "ratio": counters["requests_total"] / wall / budget,
+            "blocks": counters["rate_limit"]["blocks"],
+            "first_chain_intervals": None
+            if first_chain is None
+            else first_chain * args.speed / settings.interval_s,
+            "tiers": _gaps(settings, plan),
+        }
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _gaps(settings: Any, plan: Any) -> list[tuple[str, float, int, float | None, float | None]]:
+    from nsechain.store.files import read_tick_fetch_log
+
+    fetched: defaultdict[tuple[str, Any], list[datetime]] = defaultdict(list)
+    for path in _files(settings):
+        for row in read_tick_fetch_log(path).to_pylist():
+            if row["endpoint"] in CHAINS and row["outcome"] in ("ok", "stale"):
+                fetched[(row["symbol"], row["expiry"])].append(row["fetched_at"])
+    out = []
+    for tier in plan.tiers:
+        promise = tier.cadence * settings.interval_s
+        gaps = [
+            (b - a).total_seconds()
+            for p in tier.pairs
+            for a, b in zip(sorted(fetched[p]), sorted(fetched[p])[1:], strict=False)
+        ]
+        med = statistics.median(gaps) if gaps else None
+        out.append((tier.name, promise, len(gaps), med, max(gaps) if gaps else None))
+    return out
+
+
+def _fmt(x: float | None, spec: str = ".2f") -> str:
+    return "-" if x is None else format(x, spec)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=45.0, help="wall seconds per run")
+    parser.add_argument("--speed", type=float, default=10.0, help="clock seconds per wall s")
+    parser.add_argument("--budgets", default="3,10")
+    parser.add_argument("--latencies", default="0,0.3,0.6,1.5", help="median, seconds")
+    parser.add_argument("--burst", type=int, default=1, help="the collector's token burst")
+    parser.add_argument("--sim-python", default=sys.executable)
+    parser.add_argument("--sim-pythonpath", default="")
+    args = parser.parse_args()
+    print(f"{'budget':>6} {'median':>6} {'rate/budget':>11} {'blocks':>6} {'1st chain':>9}  tiers")
+    for budget in (float(b) for b in args.budgets.split(",")):
+        for median in (float(m) for m in args.latencies.split(",")):
+            r = run_one(args, budget, median)
+            tiers = "; ".join(
+                f"{name} promise {p:g}s n={n} med {_fmt(med, '.0f')} max {_fmt(mx, '.0f')}"
+                + ("" if mx is None else f" ({mx / p:.2f}x)")
+                for name, p, n, med, mx in r["tiers"]
+            )
+            print(
+                f"{budget:>6g} {median:>6g} {r['ratio']:>11.2f} {r['blocks']:>6}"
+                f" {_fmt(r['first_chain_intervals'], '.1f'):>9}  {tiers}",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
