@@ -13,6 +13,7 @@ import random
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -289,20 +290,27 @@ def test_four_writers_commit_concurrently_with_kills(tmp_path: Path, catalog_url
     )
     rng = random.Random(17)
     first = [_writer(env, d) for d in dirs]
-    victims = rng.sample(first, 2)
-    for proc in victims:  # killed at some point of their run: before, during or after commits
-        try:
-            proc.wait(timeout=rng.uniform(0.5, 4.0))
-        except subprocess.TimeoutExpired:
-            proc.send_signal(signal.SIGKILL)
+    picked = rng.sample(range(4), 2)
+    victims = [first[i] for i in picked]
+    for i in picked:  # killed mid-run: once a batch is journalled, a random moment later
+        journal = dirs[i] / "lake" / "open"
+        deadline = time.monotonic() + 120
+        while not list(journal.glob("*.json")) and first[i].poll() is None:
+            assert time.monotonic() < deadline, "the writer never started a batch"
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0.0, 0.3))
+        first[i].send_signal(signal.SIGKILL)
     errors = {id(p): p.communicate(timeout=240)[1].decode() for p in first}
     for proc in first:
         if proc not in victims:
             assert proc.returncode == 0, errors[id(proc)]
     second = [_writer(env, d) for d in dirs]  # every shard runs again: finishes what was cut
+    lines = []
     for proc in second:
-        _out, errs = proc.communicate(timeout=240)
+        out, errs = proc.communicate(timeout=240)
         assert proc.returncode == 0, errs.decode()
+        lines.append(out.decode().strip())
+    print("second runs:", *lines, sep="\n  ")  # resumed= / conflicts= per shard, with -s
     got = counts(settings)
     quotes = got["option_quotes"]
     assert quotes["rows"] == rows  # 0 lost, 0 duplicated
