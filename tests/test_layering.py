@@ -24,6 +24,7 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("analytics",),  # the desk's SQL, views and maths over the store
     ("query",),  # the Desk
     ("collector",),  # scheduler, tick writer, the manager that reports itself
+    ("lake",),  # the optional Iceberg lake: commits processed tick files, maintenance
     ("web",),  # the dashboard
     ("chaos",),  # the crash harness
     ("cli",),  # every command, at the edge

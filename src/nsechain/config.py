@@ -141,6 +141,30 @@ class Settings(BaseSettings):
         False, description="Also keep every chain body received, zstd, one file per interval."
     )
 
+    # --- the Iceberg lake (opt-in: nothing changes without a catalog; `nsechain lake`) --------
+    lake_catalog_url: str | None = Field(
+        None,
+        description="SQL catalog of the lake, e.g. postgresql+psycopg://user@host/db.",
+    )
+    lake_warehouse: str | None = Field(
+        None, description="Where lake files go: a local folder or s3://bucket/prefix."
+    )
+    lake_namespace: str = Field("nsechain", description="Iceberg namespace of the lake tables.")
+    lake_s3_endpoint: str | None = Field(
+        None, description="S3 endpoint URL for an s3:// warehouse (keys from AWS_* variables)."
+    )
+    lake_s3_region: str = Field("us-east-1", description="S3 region of the warehouse bucket.")
+    lake_batch_files: int = Field(200, ge=1, description="Tick files per lake commit at most.")
+    lake_commit_deadline_s: float = Field(
+        600.0, gt=0, description="Retry a conflicting lake commit for this long, then give up."
+    )
+    lake_orphan_grace_s: float = Field(
+        86400.0, ge=3600, description="Never delete an unreferenced lake file younger than this."
+    )
+    lake_snapshot_retention_s: float = Field(
+        7 * 86400.0, ge=3600, description="Lake snapshots older than this may be expired."
+    )
+
     @field_validator("symbols", "exclude_symbols", "session_overrides", mode="before")
     @classmethod
     def _split_symbols(cls, value: Any, info: ValidationInfo) -> Any:
