@@ -94,6 +94,8 @@ OUTCOMES: tuple[str, ...] = (
     "stale",
     "empty",
     "blocked",
+    "fingerprint_block",
+    "misdirected",
     "unauthorized",
     "bad_payload",
     "timeout",
