@@ -195,7 +195,7 @@ def ingest(
 
 def _register_subcommands() -> None:
     # One module per command group; they import their heavy modules lazily.
-    from nsechain.cli import demo, desk, history, market, serve, simulate
+    from nsechain.cli import demo, desk, doctor, history, market, serve, simulate
 
     market.register(app)
     desk.register(app)
@@ -203,6 +203,7 @@ def _register_subcommands() -> None:
     demo.register(app)
     serve.register(app)
     history.register(app)
+    doctor.register(app)
 
 
 _register_subcommands()

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import httpx
-from curl_cffi import CurlECode, CurlInfo, CurlOpt
+from curl_cffi import CurlECode, CurlOpt
 from curl_cffi.requests import Session
 from curl_cffi.requests.exceptions import RequestException
 
@@ -86,8 +86,7 @@ class CurlTransport:
                 call.url, headers=dict(headers), timeout=s.deadline_s, content_callback=body
             )
         reply = watch.reply = _reply(response, call.url)
-        wire = int(response.curl.getinfo(CurlInfo.SIZE_DOWNLOAD_T)) if response.curl else 0
-        watch.wire_bytes = wire or len(body.data)
+        watch.wire_bytes = _wire_bytes(reply, len(body.data))
         return reply, Body(bytes(body.data), watch.wire_bytes)
 
     def clear_cookies(self) -> None:
@@ -98,6 +97,13 @@ class CurlTransport:
 
     def close(self) -> None:
         self._session.close()
+
+
+def _wire_bytes(reply: Reply, decoded: int) -> int:
+    """The body's size as sent: libcurl counts bytes after decoding, so a complete body's
+    Content-Length is the truth; without one (chunked) the decoded size is all there is."""
+    length = reply.headers.get("Content-Length", "")
+    return int(length) if length.isdigit() else decoded
 
 
 def _reply(response: Any, url: str) -> Reply:

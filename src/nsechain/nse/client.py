@@ -191,6 +191,11 @@ class NseClient:
         """Open/closed state per market (``/api/marketStatus``)."""
         return self.request(ep.MARKET_STATUS, {}, decode=decode)
 
+    def bootstrap(self) -> set[str]:
+        """Start a fresh session now (``nsechain doctor``); the names of the cookies it set."""
+        self._bootstrap()
+        return self._transport.cookie_names()
+
     @property
     def paused_until(self) -> float | None:
         """``clock()`` time until which the client refuses to send, or None if not paused."""
