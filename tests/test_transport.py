@@ -15,7 +15,6 @@ import logging
 import random
 import socket
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,17 +22,14 @@ import pytest
 
 from hostile import Hostile, Request, bomb, head, hostile_server, send
 from nsechain import errors
-from nsechain.collector.clock import FixedClock
-from nsechain.collector.tick import Collector
 from nsechain.config import load_settings
 from nsechain.nse import endpoints as ep
 from nsechain.nse._responses import Call
 from nsechain.nse._wire import Watch
 from nsechain.nse.transport import make_transport
-from nsechain.sim.server import SimConfig, Simulator
-from nsechain.store.files import read_tick_fetch_log
+from nsechain.sim.server import Simulator
 from test_hostile import CHAIN, START, V3, Desk, chain_of
-from tlsserver import LocalCA, hello_server, make_ca
+from tlsserver import LocalCA, hello_server, make_ca, tick_on, tls_simulator
 
 
 @pytest.fixture(scope="module")
@@ -167,40 +163,15 @@ def test_curl_translates_a_dead_port_into_a_network_error(tmp_path: Path) -> Non
 # --- the bot wall -----------------------------------------------------------------------------
 @pytest.fixture
 def wall(ca: LocalCA) -> Iterator[Simulator]:
-    config = SimConfig(
-        seed=3, speed=0, start=START, tls=(str(ca.cert_pem), str(ca.key_pem)), bot_wall=True
-    )
-    with Simulator(config) as sim:
+    with tls_simulator(ca, START, bot_wall=True) as sim:
         yield sim
-
-
-def tick_on(sim: Simulator, tmp_path: Path, ca: LocalCA, **kw: Any) -> tuple[Collector, list[Any]]:
-    settings = load_settings(
-        base_url=sim.base_url,
-        data_dir=tmp_path / "data",
-        db_path=tmp_path / "chain.duckdb",
-        symbols="NIFTY",
-        expiries_per_symbol=1,
-        ignore_market_hours=True,
-        rate=100.0,
-        burst=10,
-        max_retries=0,
-        block_cooloff_s=30.0,
-        ca_bundle=ca.ca_pem,
-        **kw,
-    )
-    at = START + timedelta(minutes=1)
-    collector = Collector(settings, clock=FixedClock(at))
-    result = collector.run_tick(at)
-    assert result.path is not None, result.error
-    return collector, read_tick_fetch_log(result.path).to_pylist()
 
 
 def test_auto_switches_to_curl_on_the_bot_wall_and_records(
     wall: Simulator, tmp_path: Path, ca: LocalCA, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, logger="nsechain.nse.client")
-    collector, log = tick_on(wall, tmp_path, ca, transport="auto")
+    collector, log = tick_on(wall, tmp_path, ca, START, transport="auto")
     try:
         assert collector.client.transport == "curl"
         boots = [r["outcome"] for r in log if r["endpoint"] == "bootstrap"]
@@ -217,7 +188,7 @@ def test_auto_switches_to_curl_on_the_bot_wall_and_records(
 def test_httpx_on_the_bot_wall_records_a_fingerprint_block(
     wall: Simulator, tmp_path: Path, ca: LocalCA
 ) -> None:
-    collector, log = tick_on(wall, tmp_path, ca, transport="httpx")
+    collector, log = tick_on(wall, tmp_path, ca, START, transport="httpx")
     try:
         assert collector.client.transport == "httpx"
         outcomes = {r["outcome"] for r in log}

@@ -1,7 +1,9 @@
-"""A local TLS server (a trustme test CA) that records each connection's ClientHello.
+"""TLS in the tests: a trustme CA, a server that records each ClientHello, the simulator over
+https (optionally playing the bot wall), and one collector tick against it.
 
-It answers every request with a small JSON body over HTTP/1.1, so a transport's whole GET
-succeeds, and keeps the parsed ClientHello (``nsechain.sim.tlshello``) of every connection.
+The hello server answers every request with a small JSON body over HTTP/1.1, so a
+transport's whole GET succeeds, and keeps the parsed ClientHello (``nsechain.sim.tlshello``)
+of every connection.
 """
 
 from __future__ import annotations
@@ -12,13 +14,20 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import trustme
 
+from nsechain.collector.clock import FixedClock
+from nsechain.collector.tick import Collector
+from nsechain.config import load_settings
+from nsechain.sim.server import SimConfig, Simulator
 from nsechain.sim.tlshello import Hello, peek_hello
+from nsechain.store.files import read_tick_fetch_log
 
-__all__ = ["HelloServer", "LocalCA", "hello_server", "make_ca"]
+__all__ = ["HelloServer", "LocalCA", "hello_server", "make_ca", "tick_on", "tls_simulator"]
 
 
 @dataclass(frozen=True)
@@ -86,3 +95,34 @@ def hello_server(ca: LocalCA) -> Iterator[HelloServer]:
     finally:
         listener.close()
         thread.join(5.0)
+
+
+def tls_simulator(ca: LocalCA, start: datetime, **kw: Any) -> Simulator:
+    """A simulator on https with the CA's certificate, its clock standing at ``start``."""
+    tls = (str(ca.cert_pem), str(ca.key_pem))
+    return Simulator(SimConfig(seed=7, speed=0, start=start, tls=tls, **kw))
+
+
+def tick_on(
+    sim: Simulator, tmp_path: Path, ca: LocalCA, start: datetime, **kw: Any
+) -> tuple[Collector, list[Any]]:
+    """One collector tick a minute after ``start``: the collector (close it) and its fetch_log."""
+    defaults: dict[str, Any] = {
+        "base_url": sim.base_url,
+        "data_dir": tmp_path / "data",
+        "db_path": tmp_path / "chain.duckdb",
+        "symbols": "NIFTY",
+        "expiries_per_symbol": 1,
+        "ignore_market_hours": True,
+        "rate": 100.0,
+        "burst": 10,
+        "max_retries": 0,
+        "block_cooloff_s": 30.0,
+        "ca_bundle": ca.ca_pem,
+    }
+    settings = load_settings(**{**defaults, **kw})
+    at = start + timedelta(minutes=1)
+    collector = Collector(settings, clock=FixedClock(at))
+    result = collector.run_tick(at)
+    assert result.path is not None, result.error
+    return collector, read_tick_fetch_log(result.path).to_pylist()

@@ -13,7 +13,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from nsechain.cli._settings import settings_or_exit
+from nsechain.cli._settings import err, settings_or_exit
+from nsechain.errors import ConfigError
 
 __all__ = ["register"]
 
@@ -40,7 +41,11 @@ def doctor(
         settings = settings_or_exit(**flags, proxies=[*settings.proxies, *proxy])
     console = Console(soft_wrap=True)
     console.print(f"nsechain doctor: {settings.base_url} (symbol {symbol.upper()})")
-    report = diagnose(settings, symbol.upper())
+    try:
+        report = diagnose(settings, symbol.upper())
+    except ConfigError as exc:  # e.g. no route: direct off and no proxies
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
     table = Table("step", "route", "transport")
     table.add_column("result", no_wrap=True, min_width=len("fingerprint_block"))
     table.add_column("ms", justify="right")

@@ -86,6 +86,7 @@ class Exchange:
     outcome: str
     error: str | None = None
     body: builtins.bytes | None = None  # builtins: the field `bytes` shadows the type here
+    route: str = "direct"  # the route (direct, or a proxy) the request went by
 
 
 def _discard(body: bytes, exchange: Exchange) -> None:
@@ -413,6 +414,7 @@ class NseClient:
             bytes=0 if body is None else body.wire_bytes,  # as sent: the true byte count
             attempt=attempt,
             outcome="ok",
+            route=self.route,
         )
 
     def _report(self, exchange: Exchange, failed: Failed) -> Failed:

@@ -23,9 +23,10 @@ from nsechain import errors
 from nsechain.config import Settings
 from nsechain.nse.client import NseClient
 from nsechain.nse.parse import parse_expiries
+from nsechain.nse.routes import routes_of
 from nsechain.nse.transport import CURL_MISSING, curl_available
 
-__all__ = ["Report", "Step", "diagnose", "routes_of"]
+__all__ = ["Report", "Step", "diagnose"]
 
 T = TypeVar("T")
 
@@ -54,17 +55,6 @@ class Report:
 
     def working(self) -> list[tuple[str, str]]:
         return [(s.route, s.transport) for s in self.steps if s.ok and s.name == "chain"]
-
-
-def routes_of(settings: Settings) -> list[tuple[str, str | None]]:
-    """(name, proxy URL or None) of every route: direct unless turned off, then each proxy."""
-    routes: list[tuple[str, str | None]] = [("direct", None)] if settings.direct else []
-    return routes + [(_route_name(p), p) for p in settings.proxies]
-
-
-def _route_name(proxy: str) -> str:
-    parts = urlsplit(proxy)
-    return f"{parts.scheme}://{parts.hostname}:{parts.port}"  # never the credentials
 
 
 def _timed(fn: Callable[[], T]) -> tuple[T | None, float, Exception | None]:

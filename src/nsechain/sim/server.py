@@ -282,6 +282,7 @@ class _Handler(BaseHTTPRequestHandler):
             status, payload = admin(sim, self.command, path, body)
             self._send(status, payload, JSON)
             return
+        sim.stats.client(self.client_address[0])
         if self.command != "GET":
             self._send(405, pages.not_found(), HTML, path=path)
             return
