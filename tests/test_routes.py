@@ -106,3 +106,24 @@ def test_no_route_is_a_clear_error() -> None:
         ("direct", None),
         ("socks5://10.0.0.1:1080", "socks5://user:secret@10.0.0.1:1080"),
     ]
+
+
+def test_fetch_logs_from_before_routes_read_with_a_null_route(tmp_path: Path) -> None:
+    import duckdb
+
+    from nsechain.contract import FETCH_LOG_SCHEMA, FETCH_LOG_V1_SCHEMA, duckdb_ddl
+    from nsechain.store import files
+    from nsechain.store.db import ensure_tables, upgrade_tables
+
+    old = FETCH_LOG_V1_SCHEMA.empty_table()
+    kv = {files.META_FETCH_LOG.encode(): files._ipc_bytes(old)}
+    table = files._fetch_log(kv)
+    assert table is not None and table.schema.equals(FETCH_LOG_SCHEMA)
+    con = duckdb.connect(str(tmp_path / "old.duckdb"))
+    ensure_tables(con)
+    con.execute("DROP TABLE fetch_log")  # as an older nsechain made it
+    con.execute(duckdb_ddl("fetch_log", FETCH_LOG_V1_SCHEMA))
+    upgrade_tables(con)
+    names = [r[0] for r in con.execute("DESCRIBE fetch_log").fetchall()]
+    assert names[-1] == "route"
+    con.close()

@@ -197,3 +197,14 @@ def test_httpx_on_the_bot_wall_records_a_fingerprint_block(
         assert "bot wall" in wall_rows[0]["error"]
     finally:
         collector.close()
+
+
+def test_a_421_is_misdirected_and_says_what_helps() -> None:
+    import httpx
+
+    from nsechain.nse._responses import classify
+
+    call = Call(ep.CONTRACT_INFO, "https://nse.example/api/x", "NIFTY", None)
+    failed = classify(call, httpx.Response(421, content=b""), 1.0)
+    assert failed is not None and isinstance(failed.error, errors.Misdirected)
+    assert failed.error.outcome == "misdirected" and "http2 = true" in str(failed.error)
