@@ -132,7 +132,24 @@ class Settings(BaseSettings):
     block_cooloff_s: float = Field(
         600.0, ge=0, description="Pause after a 403 rate block (NSE blocks for ~10 minutes)."
     )
-    user_agent: str = Field(DEFAULT_USER_AGENT, description="Browser User-Agent NSE expects.")
+    user_agent: str = Field(
+        DEFAULT_USER_AGENT, description="Browser User-Agent NSE expects (httpx transport)."
+    )
+    transport: Literal["auto", "httpx", "curl"] = Field(
+        "auto",
+        description="HTTP client: httpx; curl (curl_cffi as Chrome); auto: httpx, switching "
+        "to curl on a bot-wall 403.",
+    )
+    http2: bool = Field(False, description="Let the httpx transport speak HTTP/2 (421s).")
+    proxies: list[str] = Field(
+        default_factory=list,
+        description="Extra routes: 'http://host:port' or 'socks5://host:port' proxies, each "
+        "with its own cookies and request budget.",
+    )
+    direct: bool = Field(True, description="Also fetch without a proxy (the direct route).")
+    ca_bundle: Path | None = Field(
+        None, description="PEM file of CAs to trust instead of the system's (a TLS proxy)."
+    )
 
     # --- output ------------------------------------------------------------------------------
     log_format: Literal["text", "json"] = Field("text", description="Log line format.")
@@ -213,6 +230,21 @@ class Settings(BaseSettings):
 
         if parse_session_times(value) is None:
             raise ValueError("expected HH:MM-HH:MM, e.g. 13:45-19:15")
+        return value
+
+    @field_validator("proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [p.strip() for p in value.split(",") if p.strip()]
+        return value
+
+    @field_validator("proxies")
+    @classmethod
+    def _proxy_urls(cls, value: list[str]) -> list[str]:
+        for url in value:
+            if not url.startswith(("http://", "https://", "socks5://", "socks5h://")):
+                raise ValueError(f"{url!r}: a proxy starts with http://, https:// or socks5://")
         return value
 
     @field_validator("base_url")

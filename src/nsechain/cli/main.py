@@ -195,7 +195,7 @@ def ingest(
 
 def _register_subcommands() -> None:
     # One module per command group; they import their heavy modules lazily.
-    from nsechain.cli import demo, desk, history, lake, market, serve, simulate
+    from nsechain.cli import demo, desk, doctor, history, lake, market, serve, simulate
 
     market.register(app)
     desk.register(app)
@@ -204,6 +204,7 @@ def _register_subcommands() -> None:
     serve.register(app)
     history.register(app)
     lake.register(app)
+    doctor.register(app)
 
 
 _register_subcommands()

@@ -43,8 +43,9 @@ from nsechain.errors import (
     StorageError,
 )
 from nsechain.market.plan import Plan
-from nsechain.nse.client import Exchange, NseClient
+from nsechain.nse.client import Exchange
 from nsechain.nse.parse import ParsedChain, parse_chain, parse_expiries, parse_universe
+from nsechain.nse.routes import make_client
 from nsechain.store.files import quarantine_body, write_tick
 from nsechain.store.rawcapture import RawCapture
 from nsechain.timeutil import iso
@@ -112,14 +113,16 @@ class Collector:
         self.settings = settings
         self.clock: Clock = clock if clock is not None else WallClock()
         self._log = FetchLog()
-        self.client = NseClient(
+        # One NseClient per route (nse/routes.py); several routes share the plan's budget.
+        self.client = make_client(
             settings,
             transport=transport,
             on_exchange=self._on_exchange,
             sleep=sleep if sleep is not None else time.sleep,
             now=self.clock.now,  # fetched_at in market time; the budget stays wall time
         )
-        self.targets = Targets(settings, speed=self.clock.speed)
+        budget = settings.model_copy(update={"rate": self.client.effective_rate})
+        self.targets = Targets(budget, speed=self.clock.speed)
         self._last_ts: dict[tuple[str, date], datetime] = {}
         self._backlog: deque[tuple[datetime, pa.Table, pa.Table]] = deque(maxlen=MAX_BACKLOG)
         self.freshness: dict[str, SymbolFreshness] = {}

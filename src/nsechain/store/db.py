@@ -194,6 +194,8 @@ def upgrade_tables(con: Connection) -> int:
     The backfill runs once, when the columns are added: one aggregate over ``option_quotes``
     (~1.5 s per 20M rows here). Later rows get their totals from the tick files at load time.
     """
+    # fetch_log before routes: the column comes, null for the rows already there.
+    con.execute("ALTER TABLE fetch_log ADD COLUMN IF NOT EXISTS route VARCHAR")
     have = snapshot_totals_columns(con)
     if len(have) == len(_TOTALS_DDL):
         return 0
