@@ -1,8 +1,9 @@
 """History in: ``import_paths`` (captures → tick files → the loader) and ``reprocess_day``
 (a day of raw capture → the current parser → that day's rows replaced in one transaction).
 
-Where it sits: above ``store.importer`` (parsing and choosing), ``store.loader`` and
-``store.db``; the CLI (``cli.history``) calls these two functions and prints their reports.
+Where it sits: above ``store.importer`` (parsing and choosing), ``store.loader``,
+``store.db`` and ``store.tables``; the CLI (``cli.history``) calls these two functions and
+prints their reports.
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ import pyarrow as pa
 from nsechain.config import Settings
 from nsechain.contract import SNAPSHOT_TOTALS
 from nsechain.errors import ConfigError
-from nsechain.store.db import ensure_tables, open_db, upgrade_tables
+from nsechain.store.db import open_db
 from nsechain.store.files import fsync_dir, move_file, read_tick_info
 from nsechain.store.importer import Conflict, Importer, ImportReport, Rejected
 from nsechain.store.loader import Loader
 from nsechain.store.rawcapture import list_raw_files
+from nsechain.store.tables import ensure_tables, upgrade_tables
 
 __all__ = ["ReprocessReport", "import_paths", "reprocess_day"]
 
