@@ -168,22 +168,37 @@ def _latest_per_expiry(
     return tsql.latest_per_expiry_sql(_table(desk)), params
 
 
+def _atm_stored(desk: DeskReader, p: dict[str, Any]) -> bool:
+    """Whether the loader's per-snapshot ATM rows (``snapshot_atm``) cover ``$symbol`` in
+    ``[$start, $end]``; else the ATM is computed from the quotes (same rule, slower)."""
+    if desk.sql(queries.HAS_INDEX).column("n")[0].as_py() == 0:
+        return False
+    has = desk.sql(tsql.HAS_ATM).column("n")[0].as_py()
+    bounds = {k: p[k] for k in ("symbol", "start", "end")}
+    return bool(has) and bool(desk.sql(tsql.atm_covers_sql(), bounds).column("ok")[0].as_py())
+
+
 def _quotes_latest(desk: DeskReader, symbol: str, at: When | None) -> pa.Table:
+    """The quote rows of each live expiry's latest snapshot, read between the earliest and the
+    latest of those snapshots (not from the day's start): zone maps then skip the day."""
     snaps, p = _latest_per_expiry(desk, symbol, at)
-    sql = tsql.quotes_of_sql(snaps)
-    return desk.sql(
-        sql + " ORDER BY expiry, strike, option_type", p | {"start": p["day_start"], "end": p["at"]}
-    )
+    found = desk.sql(snaps, p).column("exchange_ts")
+    lo, hi = pc.min(found).as_py() or p["at"], pc.max(found).as_py() or p["at"]
+    sql = tsql.quotes_of_sql(snaps) + " ORDER BY expiry, strike, option_type"
+    return desk.sql(sql, p | {"start": lo, "end": hi})
 
 
 def term_structure(desk: DeskReader, symbol: str, at: When | None = None) -> pa.Table:
     """Per live expiry at its latest snapshot up to ``at``: days to expiry, spot, ATM
     strike, ATM IV (percent) and straddle."""
     snaps, p = _latest_per_expiry(desk, symbol, at)
-    source = tsql.quotes_of_sql(snaps)
-    out = desk.sql(
-        compose(source, tsql.ATM_BY_EXPIRY), p | {"start": p["day_start"], "end": p["at"]}
-    )
+    p |= {"start": p["day_start"], "end": p["at"]}
+    if _atm_stored(desk, p):
+        out = desk.sql(
+            tsql.atm_latest_sql(), {k: p[k] for k in ("symbol", "day_start", "at", "day")}
+        )
+    else:
+        out = desk.sql(compose(tsql.quotes_of_sql(snaps), tsql.ATM_BY_EXPIRY), p)
     days = pc.days_between(pa.array([p["day"]] * out.num_rows, pa.date32()), out.column("expiry"))
     return out.add_column(1, "days", days)
 
@@ -227,9 +242,12 @@ def iv_rank(
     sym = symbol.strip().upper()
     lo = as_instant(start) or datetime(1970, 1, 1, tzinfo=IST)
     hi = as_instant(end, end=True) or datetime(9999, 1, 1, tzinfo=IST)
-    snaps = tsql.nearest_expiry_snapshots_sql(_table(desk))
     p = {"symbol": sym, "start": lo, "end": hi}
-    rows = desk.sql(compose(tsql.quotes_of_sql(snaps), tsql.ATM_BY_EXPIRY), p)
+    if _atm_stored(desk, p):
+        rows = desk.sql(tsql.ATM_NEAREST, p)
+    else:
+        snaps = tsql.nearest_expiry_sql(_table(desk))
+        rows = desk.sql(compose(tsql.quotes_of_sql(snaps), tsql.ATM_BY_EXPIRY), p)
     rows = rows.sort_by("exchange_ts")
     iv = np.asarray(rows.column("atm_iv").to_numpy(zero_copy_only=False), dtype=np.float64)
     if iv.size == 0:

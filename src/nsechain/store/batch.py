@@ -1,5 +1,5 @@
-"""One exactly-once load batch: quotes, fetch log, snapshot index and manifest in one
-transaction.
+"""One exactly-once load batch: quotes, fetch log, snapshot index (with each snapshot's ATM
+row, ``store.summaries``) and manifest in one transaction.
 
 Where it sits: ``store.loader`` decides *which* files to load and moves them; it calls
 ``load_batch`` on a connection from ``store.db.open_db`` whose tables ``store.tables`` made.
@@ -21,8 +21,9 @@ import pyarrow as pa
 from nsechain.contract import SNAPSHOT_TOTALS
 from nsechain.store import paths
 from nsechain.store.crashpoints import pause_point  # crash-test hook; inert unless env asks
-from nsechain.store.db import Connection
+from nsechain.store.db import Connection, transaction
 from nsechain.store.files import TickInfo
+from nsechain.store.summaries import fill_atm
 
 __all__ = ["BatchStats", "load_batch"]
 
@@ -208,16 +209,10 @@ def load_batch(con: Connection, infos: Sequence[TickInfo], load_id: str) -> Batc
 def _transaction(
     con: Connection, infos: Sequence[TickInfo], load_id: str
 ) -> tuple[dict[int, _FileStats], int, int]:
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         per_file = _mark_duplicates(con, infos)
         inserted = _insert_quotes(con, infos, per_file)
         fetch_rows = _insert_side_tables(con, infos, per_file, load_id)
+        fill_atm(con, "SELECT symbol, expiry, exchange_ts FROM _snaps WHERE NOT dup")
         pause_point("load")  # the crash harness kills here: rows inserted, not committed
-        con.execute("COMMIT")
-    except BaseException:
-        # The failed statement may already have ended the transaction.
-        with contextlib.suppress(duckdb.Error):
-            con.execute("ROLLBACK")
-        raise
     return per_file, inserted, fetch_rows

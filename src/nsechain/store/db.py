@@ -9,15 +9,17 @@ holds it. The tables are in ``store.tables``, one batch's transaction in ``store
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
 
 from nsechain.errors import DatabaseLocked, StorageError
 
-__all__ = ["Connection", "is_lock_error", "open_db"]
+__all__ = ["Connection", "is_lock_error", "open_db", "transaction"]
 
 _LOCK_MARKERS = ("could not set lock", "conflicting lock")
 _HOLDER = re.compile(r"Conflicting lock is held in (?P<prog>.+?) \(PID (?P<pid>\d+)\)")
@@ -83,3 +85,18 @@ def open_db(
             raise DatabaseLocked(_locked_message(con, lock_timeout_s, hint), path=db_path)
         time.sleep(min(delay, left))
         delay = min(delay * 2, 1.0)
+
+
+@contextlib.contextmanager
+def transaction(con: Connection) -> Iterator[None]:
+    """``BEGIN`` … ``COMMIT``; on any exception (a kill's ``KeyboardInterrupt`` too) roll back
+    and re-raise. A failed statement may already have ended the transaction: the rollback's
+    own error is then ignored."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield
+        con.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):
+            con.execute("ROLLBACK")
+        raise

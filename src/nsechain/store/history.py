@@ -28,6 +28,7 @@ from nsechain.store.files import fsync_dir, move_file, read_tick_info
 from nsechain.store.importer import Conflict, Importer, ImportReport, Rejected
 from nsechain.store.loader import Loader
 from nsechain.store.rawcapture import list_raw_files
+from nsechain.store.summaries import SNAPSHOT_ATM, fill_atm
 from nsechain.store.tables import ensure_tables, upgrade_tables
 
 __all__ = ["ReprocessReport", "import_paths", "reprocess_day"]
@@ -169,6 +170,7 @@ def _replace(
         )
         con.execute(f"DELETE FROM option_quotes a USING _new b WHERE {_KEY_JOIN}")
         con.execute(f"DELETE FROM loaded_snapshots a USING _new b WHERE {_KEY_JOIN}")
+        con.execute(f"DELETE FROM {SNAPSHOT_ATM} a USING _new b WHERE {_KEY_JOIN}")
         report.rows_after = _count(
             con, f"INSERT INTO option_quotes BY NAME SELECT * FROM read_parquet({listing})"
         )
@@ -177,6 +179,7 @@ def _replace(
             "INSERT INTO loaded_snapshots BY NAME SELECT symbol, expiry, exchange_ts, file_name,"
             f" rows, {totals} FROM _new"
         )
+        fill_atm(con, "SELECT DISTINCT symbol, expiry, exchange_ts FROM _new")
         con.execute(
             "INSERT INTO loaded_files SELECT file_name, day, quote_rows, 0, ?, now()"
             " FROM _manifest",

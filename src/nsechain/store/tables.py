@@ -13,13 +13,11 @@ that fill the first shape themselves (tests, imports) keep working.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 
 from nsechain.contract import (
@@ -29,7 +27,8 @@ from nsechain.contract import (
     SNAPSHOTS_SCHEMA,
     duckdb_ddl,
 )
-from nsechain.store.db import Connection
+from nsechain.store.db import Connection, transaction
+from nsechain.store.summaries import SNAPSHOT_ATM, rebuild_atm
 
 __all__ = ["ensure_tables", "manifest_hits", "snapshot_totals_columns", "upgrade_tables"]
 
@@ -106,26 +105,39 @@ WHERE l.ce_oi IS NULL
 def upgrade_tables(con: Connection) -> int:
     """Bring tables made by ``ensure_tables`` (or by an older nsechain) up to date: add the
     ``SNAPSHOT_TOTALS`` columns to ``loaded_snapshots`` and backfill them from ``option_quotes``,
-    in one transaction. A no-op (one catalog query) once done; returns the snapshots filled.
+    in one transaction; then create ``snapshot_atm`` (``store.summaries``) and fill it for
+    every loaded snapshot. A no-op (two catalog queries) once done; returns the snapshots
+    whose totals were filled.
 
-    The backfill runs once, when the columns are added: one aggregate over ``option_quotes``
-    (~1.5 s per 20M rows here). Later rows get their totals from the tick files at load time.
+    Each backfill runs once, when its columns or table are added: one aggregate over
+    ``option_quotes`` (~1.5 s per 20M rows here). Later snapshots get their totals from the
+    tick files and their ATM row from their quotes, at load time.
     """
+    filled = _upgrade_totals(con)
+    if not _has_table(con, SNAPSHOT_ATM):
+        rebuild_atm(con)
+    return filled
+
+
+def _has_table(con: Connection, name: str) -> bool:
+    rows = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database()"
+        " AND schema_name = 'main' AND table_name = ?",
+        [name],
+    ).fetchall()
+    return bool(rows and rows[0][0])
+
+
+def _upgrade_totals(con: Connection) -> int:
     have = snapshot_totals_columns(con)
     if len(have) == len(_TOTALS_DDL):
         return 0
     started = time.perf_counter()
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         for name, duck_type in _TOTALS_DDL:
             con.execute(f"ALTER TABLE loaded_snapshots ADD COLUMN IF NOT EXISTS {name} {duck_type}")
-        row = con.execute(_BACKFILL).fetchone()
-        filled = int(row[0]) if row else 0
-        con.execute("COMMIT")
-    except BaseException:
-        with contextlib.suppress(duckdb.Error):
-            con.execute("ROLLBACK")
-        raise
+        rows = con.execute(_BACKFILL).fetchall()
+        filled = int(rows[0][0]) if rows else 0
     if filled:
         log.info(
             "upgrade loaded_snapshots totals backfilled_snapshots=%d ms=%.0f",
