@@ -171,11 +171,10 @@ def _latest_per_expiry(
 def _atm_stored(desk: DeskReader, p: dict[str, Any]) -> bool:
     """Whether the loader's per-snapshot ATM rows (``snapshot_atm``) cover ``$symbol`` in
     ``[$start, $end]``; else the ATM is computed from the quotes (same rule, slower)."""
-    if desk.sql(queries.HAS_INDEX).column("n")[0].as_py() == 0:
+    if desk.sql(tsql.HAS_ATM).column("n")[0].as_py() != 2:
         return False
-    has = desk.sql(tsql.HAS_ATM).column("n")[0].as_py()
     bounds = {k: p[k] for k in ("symbol", "start", "end")}
-    return bool(has) and bool(desk.sql(tsql.atm_covers_sql(), bounds).column("ok")[0].as_py())
+    return bool(desk.sql(tsql.atm_covers_sql(), bounds).column("ok")[0].as_py())
 
 
 def _quotes_latest(desk: DeskReader, symbol: str, at: When | None) -> pa.Table:
