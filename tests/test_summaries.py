@@ -16,6 +16,9 @@ import duckdb
 import pyarrow as pa
 import pytest
 
+from nsechain.analytics import positioning as pos
+from nsechain.analytics.greeks import chain_greeks
+from nsechain.analytics.smile import smile_table
 from nsechain.contract import QUOTES_SCHEMA
 from nsechain.query import connect
 from nsechain.store.files import write_tick
@@ -167,6 +170,17 @@ def test_iv_rank_and_term_structure_read_the_same_from_the_table_or_the_quotes(d
         latest = desk.snapshot("NIFTY", EXP2).exchange_ts
         assert surface.num_rows == 10 and set(surface.column("expiry").to_pylist()) == {EXP, EXP2}
         assert surface.equals(desk.surface("NIFTY", at=latest))
+        # One pass over all expiries gives what the smile of each expiry gives.
+        for exp in (EXP, EXP2):
+            smile = smile_table(desk.greeks("NIFTY", exp))
+            one = surface.filter(pa.compute.equal(surface.column("expiry"), exp))
+            assert one.column("strike").equals(smile.column("strike"))
+            assert one.column("iv").to_pylist() == pytest.approx(smile["smile_iv"].to_pylist())
+            assert one["log_moneyness"].to_pylist() == pytest.approx(
+                smile["log_moneyness"].to_pylist()
+            )
+        empty = pos.surface_table(chain_greeks(desk.quotes("NIFTY").slice(0, 0)))
+        assert empty.num_rows == 0 and empty.column_names == surface.column_names
     with duckdb.connect(str(d.db)) as con:
         con.execute(f"DELETE FROM {SNAPSHOT_ATM} WHERE exchange_ts = ?", [T0])  # not covered
     with connect(d.db) as desk:

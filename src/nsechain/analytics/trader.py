@@ -23,7 +23,6 @@ from nsechain.analytics import trader_sql as tsql
 from nsechain.analytics.db import When, as_instant
 from nsechain.analytics.desk_types import DeskReader, Snapshot
 from nsechain.analytics.greeks import DEFAULT_RATE, chain_greeks
-from nsechain.analytics.smile import smile_table
 from nsechain.analytics.sql import PCR_SQL, compose
 from nsechain.timeutil import IST
 
@@ -207,30 +206,7 @@ def surface(
 ) -> pa.Table:
     """The volatility surface: per (expiry, strike) of every live expiry at its latest
     snapshot, ``log_moneyness`` = ln(K/F) and ``iv`` = the model's out-of-the-money IV."""
-    g = chain_greeks(_quotes_latest(desk, symbol, at), rate=rate)
-    parts = []
-    for exp in pc.unique(g.column("expiry")).to_pylist():
-        one = smile_table(g.filter(pc.equal(g.column("expiry"), exp)))
-        n = one.num_rows
-        parts.append(
-            pa.table(
-                {
-                    "expiry": pa.array([exp] * n, pa.date32()),
-                    "strike": one.column("strike"),
-                    "log_moneyness": one.column("log_moneyness"),
-                    "iv": one.column("smile_iv"),
-                }
-            )
-        )
-    empty = pa.schema(
-        [
-            ("expiry", pa.date32()),
-            ("strike", pa.float64()),
-            ("log_moneyness", pa.float64()),
-            ("iv", pa.float64()),
-        ]
-    )
-    return pa.concat_tables(parts) if parts else empty.empty_table()
+    return pos.surface_table(chain_greeks(_quotes_latest(desk, symbol, at), rate=rate))
 
 
 def iv_rank(
