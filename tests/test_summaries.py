@@ -19,6 +19,7 @@ import pytest
 from nsechain.analytics import positioning as pos
 from nsechain.analytics.greeks import chain_greeks
 from nsechain.analytics.smile import smile_table
+from nsechain.chaos.checks import check_store
 from nsechain.contract import QUOTES_SCHEMA
 from nsechain.query import connect
 from nsechain.store.files import write_tick
@@ -187,3 +188,17 @@ def test_iv_rank_and_term_structure_read_the_same_from_the_table_or_the_quotes(d
         rank2, term2 = desk.iv_rank("NIFTY"), desk.term_structure("NIFTY")
     assert rank.pop("series").equals(rank2.pop("series")) and rank == rank2
     assert term.equals(term2) and term.num_rows == 2
+
+
+def test_the_chaos_checker_sees_a_missing_or_doubled_atm_row(tmp_path: Path) -> None:
+    d = Dirs(tmp_path)
+    d.db = tmp_path / "data" / "chain.duckdb"
+    write(d.pending, T0, chain("NIFTY", EXP, T0, 24_060.0) + chain("NIFTY", EXP2, T0, 24_060.0))
+    Loader(d.db, d.pending, d.processed, d.quarantine).load_pending()
+    assert check_store(tmp_path / "data", d.db).ok
+    with duckdb.connect(str(d.db)) as con:
+        con.execute(f"DELETE FROM {SNAPSHOT_ATM} WHERE expiry = ?", [EXP])
+        con.execute(f"INSERT INTO {SNAPSHOT_ATM} SELECT * FROM {SNAPSHOT_ATM}")  # EXP2 twice
+    report = check_store(tmp_path / "data", d.db)
+    assert report.atm_mismatch == 2 and not report.ok
+    assert "2 snapshots without exactly one snapshot_atm row" in report.problems()
