@@ -113,7 +113,7 @@ def test_fetch_logs_from_before_routes_read_with_a_null_route(tmp_path: Path) ->
 
     from nsechain.contract import FETCH_LOG_SCHEMA, FETCH_LOG_V1_SCHEMA, duckdb_ddl
     from nsechain.store import files
-    from nsechain.store.db import ensure_tables, upgrade_tables
+    from nsechain.store.tables import ensure_tables, upgrade_tables
 
     old = FETCH_LOG_V1_SCHEMA.empty_table()
     kv = {files.META_FETCH_LOG.encode(): files._ipc_bytes(old)}

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 from rich import box
 from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
@@ -22,7 +23,7 @@ from nsechain.config import load_settings
 from nsechain.errors import NsechainError
 from nsechain.timeutil import IST
 
-__all__ = ["chain_table", "register"]
+__all__ = ["chain_table", "fitted_chain_table", "register"]
 
 
 def _out(stderr: bool = False) -> Console:
@@ -70,8 +71,21 @@ def _cell(row: dict[str, Any], column: str, itm: bool) -> Text:
     return Text(_num(value, decimals), style=style.strip(), justify="right")
 
 
-#: Below this terminal width the chain drops its volume columns and uses short headers.
+#: Below this terminal width the chain uses thin rules and short headers (always with greeks).
 NARROW_WIDTH = 110
+#: Which leg columns go first when the chain is wider than the terminal, least useful first
+#: (both sides at once). LTP goes last; the strike is never dropped nor cut.
+_DROP_ORDER = (
+    "_volume",
+    "_vega",
+    "_gamma",
+    "_change_in_oi",
+    "_theta",
+    "_iv",
+    "_open_interest",
+    "_delta",
+    "_last_price",
+)
 
 
 def chain_table(
@@ -81,15 +95,16 @@ def chain_table(
     around: int,
     narrow: bool = False,
     greeks: bool = False,
+    leave_out: tuple[str, ...] = (),
 ) -> Table:
-    """The ``around`` strikes each side of ATM as a rich Table: CE | strike | PE."""
+    """The ``around`` strikes each side of ATM as a rich Table: CE | strike | PE, without
+    the leg columns whose names end in ``leave_out``."""
     strikes = [r["strike"] for r in chain]
     if spot is not None and strikes:
         mid = min(range(len(strikes)), key=lambda i: abs(strikes[i] - spot))
         chain = chain[max(mid - around, 0) : mid + around + 1]
     cols = _CE_GREEKS if greeks else _CE
-    drop = ("_gamma", "_vega", "_change_in_oi") if greeks else ("volume",)
-    ce = tuple(c for c in cols if not (narrow and c[0].endswith(drop)))
+    ce = tuple(c for c in cols if not (leave_out and c[0].endswith(leave_out)))
     pe = tuple(("pe" + c[2:], t) for c, t in reversed(ce))
     table = Table(show_lines=False, header_style="bold", title_justify="left")
     compact = narrow or greeks
@@ -121,6 +136,33 @@ def chain_table(
         cells += [_cell(row, c, pe_itm) for c, _ in pe]
         table.add_row(*cells)
     return table
+
+
+def fitted_chain_table(
+    console: Console,
+    chain: list[dict[str, Any]],
+    spot: float | None,
+    *,
+    around: int,
+    greeks: bool = False,
+) -> tuple[Table, list[str]]:
+    """``chain_table`` as wide as fits ``console``: whole leg columns are left out (in
+    ``_DROP_ORDER``) until every cell fits, so no number, and never the strike, is cut.
+    Returns the table and the titles of the columns left out."""
+    narrow = console.width < NARROW_WIDTH
+    unbounded = console.options.update_width(10_000)  # measure the natural width, not clamped
+    titles = dict(_CE_GREEKS if greeks else _CE)
+    present = tuple(end for end in _DROP_ORDER if any(c.endswith(end) for c in titles))
+    # The boxed layout first (wide terminals), then thin rules, then fewer columns.
+    tries = [(narrow, ()), *((True, present[:n]) for n in range(len(present) + 1))]
+    for compact, out in tries:
+        table = chain_table(
+            chain, spot, around=around, narrow=compact, greeks=greeks, leave_out=out
+        )
+        if Measurement.get(console, unbounded, table).maximum <= console.width:
+            break
+    gone = [t for c, t in titles.items() if out and c.endswith(out)]
+    return table, gone
 
 
 def _date(text: str | None, flag: str) -> date | None:
@@ -191,9 +233,11 @@ def _show(
         f"max pain {_num(_first(pain, 'max_pain'), 2)}   "
         f"ATM IV {'-' if iv is None else f'{iv:.2f}%'}"
     )
-    narrow = console.width < NARROW_WIDTH
-    console.print(chain_table(rows, spot, around=around, narrow=narrow, greeks=greeks))
+    table, gone = fitted_chain_table(console, rows, spot, around=around, greeks=greeks)
+    console.print(table)
     extra = "; IV and greeks: Black-76 on the parity forward" if greeks else ""
+    if gone:
+        extra += f"; left out to fit {console.width} columns: {', '.join(gone)} (widen it)"
     console.print(f"{note}{extra}", style="dim")
 
 
