@@ -11,13 +11,15 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any
 
+import orjson
 import typer
 from rich.console import Console
 from rich.live import Live
 
 from nsechain.cli._settings import err, settings_or_exit
+from nsechain.collector.health import reader_verdict
 from nsechain.collector.status import read_status
-from nsechain.collector.view import status_view
+from nsechain.collector.view import status_view, verdict_line
 from nsechain.config import Settings
 from nsechain.errors import ConfigError, DatabaseLocked, NsechainError
 from nsechain.logs import configure_logging
@@ -152,22 +154,39 @@ def _db_rows(settings: Settings) -> dict[str, tuple[int, str | None]] | None:
 def status(
     data_dir: Annotated[Path | None, typer.Option(help=_help("data_dir"))] = None,
     db: Annotated[Path | None, typer.Option(help=_help("db_path"))] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the verdict and health as one JSON object.")
+    ] = False,
 ) -> None:
-    """Show what the collector is doing: threads, last tick, per-symbol freshness, errors."""
+    """Is the collector recording? One verdict, then threads and per-symbol freshness.
+
+    Exits 0 when recording, 1 when degraded, 2 when not recording (or stopped, or none ran).
+    """
     settings = settings_or_exit(data_dir=data_dir, db_path=db)
     st = read_status(settings.status_path)
-    if st is None:
-        err.print(
-            f"no status at {settings.status_path}: no collector has run with data dir "
-            f"{settings.data_dir} (start one with `nsechain collect`)"
-        )
-        raise typer.Exit(1)
+    verdict = reader_verdict(st, settings)
+    if as_json:
+        doc = {
+            **verdict,
+            "status_path": str(settings.status_path),
+            "updated_at": (st or {}).get("updated_at"),
+            "state": (st or {}).get("state"),
+            "pid": (st or {}).get("pid"),
+            "health": (st or {}).get("health"),
+        }
+        sys.stdout.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n")
+        raise typer.Exit(verdict["exit_code"])
     db_rows = _db_rows(settings)
-    console.print(status_view(st, db_rows))
-    if db_rows is None:
+    try:
+        view = None if st is None else status_view(st, db_rows, verdict=verdict)
+    except (KeyError, TypeError, ValueError, AttributeError):  # a status.json of another shape
+        view = None
+    console.print(verdict_line(verdict) if view is None else view)
+    if view is not None and db_rows is None:
         console.print(
             f"[dim]database {settings.db_path} not readable now (absent or being loaded)[/dim]"
         )
+    raise typer.Exit(verdict["exit_code"])
 
 
 @app.command()
