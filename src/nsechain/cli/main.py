@@ -8,6 +8,7 @@ configures logging, and hands both to the components. Commands: ``collect``, ``s
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,6 +16,7 @@ import orjson
 import typer
 from rich.console import Console
 from rich.live import Live
+from typer.core import TyperGroup
 
 from nsechain.cli._settings import err, settings_or_exit
 from nsechain.collector.health import reader_verdict
@@ -24,7 +26,41 @@ from nsechain.config import Settings
 from nsechain.errors import ConfigError, DatabaseLocked, NsechainError
 from nsechain.logs import configure_logging
 
+
+class OneLineErrors(TyperGroup):
+    """Every bad argument of every command is ONE line naming it, and exit 2.
+
+    Click (under typer) prints a usage box over several lines; here a usage error is
+    ``error: Invalid value for '--strikes': … (see `nsechain show --help`)`` on stderr.
+    """
+
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        run = super().main
+        if not standalone_mode:
+            return run(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = run(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except typer.Abort:
+            err.print("aborted")
+            sys.exit(1)
+        except typer.TyperException as exc:  # typer's click: usage and parameter errors
+            ctx = getattr(exc, "ctx", None)
+            see = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+            message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+            err.print(f"[red]error:[/red] {message}{see}", highlight=False)
+            sys.exit(getattr(exc, "exit_code", 2))
+        sys.exit(code if isinstance(code, int) else 0)
+
+
 app = typer.Typer(
+    cls=OneLineErrors,
     help="Record NSE option chains every minute into Parquet and DuckDB, and analyse them.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
