@@ -310,7 +310,10 @@ def register(app: typer.Typer) -> None:
         expiry: ExpiryOption = None,
         at: Annotated[
             str | None,
-            typer.Option(help="IST time 'YYYY-MM-DD HH:MM', or 'HH:MM' on the latest day"),
+            typer.Option(
+                help="IST time 'YYYY-MM-DD HH:MM', or 'HH:MM' on the latest day "
+                "(default: the latest snapshot)"
+            ),
         ] = None,
         db: DbOption = None,
         strikes: Annotated[int, typer.Option(min=0, help="Strikes each side of ATM")] = 10,
@@ -319,7 +322,10 @@ def register(app: typer.Typer) -> None:
         ] = False,
         since: Annotated[
             str | None,
-            typer.Option(help="Chng OI over a window: open, minutes (5, 15...) or 'HH:MM'"),
+            typer.Option(
+                help="Chng OI over a window: open, minutes (5, 15...) or 'HH:MM' "
+                "(default: since the previous close, as NSE)"
+            ),
         ] = None,
     ) -> None:
         """Print the option chain around ATM, with spot, PCR, max pain and ATM IV."""

@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.live import Live
 from typer.core import TyperGroup
 
-from nsechain.cli._settings import err, settings_or_exit
+from nsechain.cli._settings import err, setting_help, settings_or_exit
 from nsechain.collector.health import reader_verdict
 from nsechain.collector.status import read_status
 from nsechain.collector.view import status_view, verdict_line
@@ -69,13 +69,7 @@ console = Console()
 # soft_wrap: an error is one line however narrow the terminal (or none, under a supervisor).
 
 
-def _help(field: str) -> str:
-    """A flag's help: the Settings description, its default and its environment variable."""
-    info = Settings.model_fields[field]
-    default = info.default_factory() if info.default_factory else info.default  # type: ignore[call-arg]
-    if isinstance(default, list):
-        default = ",".join(default)
-    return f"{info.description} [default: {default}; env NSECHAIN_{field.upper()}]"
+_help = setting_help
 
 
 @app.command()
@@ -88,6 +82,7 @@ def collect(
     batch_interval: Annotated[float | None, typer.Option(help=_help("batch_interval_s"))] = None,
     rate: Annotated[float | None, typer.Option(help=_help("rate"))] = None,
     in_flight: Annotated[int | None, typer.Option(help=_help("in_flight"))] = None,
+    shard: Annotated[str | None, typer.Option(help=_help("shard"))] = None,
     data_dir: Annotated[Path | None, typer.Option(help=_help("data_dir"))] = None,
     db: Annotated[Path | None, typer.Option(help=_help("db_path"))] = None,
     base_url: Annotated[str | None, typer.Option(help=_help("base_url"))] = None,
@@ -118,6 +113,7 @@ def collect(
         batch_interval_s=batch_interval,
         rate=rate,
         in_flight=in_flight,
+        shard=shard,
         data_dir=data_dir,
         db_path=db,
         base_url=base_url,
