@@ -164,7 +164,7 @@
     const el = $("verdict");
     el.className = "card verdict " + ({ recording: "good", degraded: "warn", "not recording": "bad" }[v.verdict] || "dim");
     el.querySelector(".word").textContent = v.verdict || "–";
-    el.querySelector(".since").textContent = v.since ? "since " + when(v.since) + " " + hms(v.since).slice(5) : "";
+    el.querySelector(".since").textContent = v.since ? "since " + when(v.since).slice(0, -5) + hms(v.since) : "";
     el.querySelector(".reason").textContent = v.reason || "";
   }
 
