@@ -213,7 +213,7 @@ def status(
         view = None if st is None else status_view(st, db_rows, verdict=verdict)
     except (KeyError, TypeError, ValueError, AttributeError):  # a status.json of another shape
         view = None
-    console.print(verdict_line(verdict) if view is None else view)
+    console.print(verdict_line(verdict) if view is None else view, soft_wrap=True)
     if view is not None and db_rows is None:
         console.print(
             f"[dim]database {settings.db_path} not readable now (absent or being loaded)[/dim]"
