@@ -70,3 +70,10 @@ def test_help_shows_every_default() -> None:
         and "default" not in (p.help or "")
     ]  # fmt: skip
     assert silent == []
+
+
+def test_every_desk_method_is_in_the_python_example() -> None:
+    from nsechain.query import Desk
+
+    public = [n for n in dir(Desk) if not n.startswith("_") and callable(getattr(Desk, n))]
+    assert [n for n in public if not re.search(rf"\.{n}\(", README)] == []
