@@ -59,7 +59,7 @@ def test_show_earlier_snapshot_and_fewer_strikes(app: typer.Typer, db: Path) -> 
 
 def test_show_unknown_symbol_is_one_clear_line(app: typer.Typer, db: Path) -> None:
     code, out = run(app, "show", "NOPE", "--db", str(db))
-    assert code == 1
+    assert code == 2  # a bad argument (issue 15): exit 2, like every bad flag
     assert "error:" in out and "NOPE" in out
     assert "Traceback" not in out
 

@@ -17,7 +17,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, ValidationInfo, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -36,6 +36,11 @@ DEFAULT_USER_AGENT = (
 )
 
 
+#: The default names of the data folder and of the database beside it (see ``Settings._siblings``).
+DATA_NAME = "data"
+DB_NAME = "options_chain_data.duckdb"
+
+
 class Settings(BaseSettings):
     """Every knob of nsechain. Field descriptions double as ``--help`` text and README rows."""
 
@@ -47,9 +52,14 @@ class Settings(BaseSettings):
     )
 
     # --- where things go -------------------------------------------------------------------
-    data_dir: Path = Field(Path("data"), description="Root of Parquet, quarantine and status.")
+    data_dir: Path = Field(
+        Path(DATA_NAME),
+        description="Root of Parquet, quarantine and status (the database defaults to "
+        "its sibling).",
+    )
     db_path: Path = Field(
-        Path("options_chain_data.duckdb"), description="DuckDB database file the batch loads."
+        Path(DB_NAME),
+        description="DuckDB database file the batch loads (defaults to the data dir's sibling).",
     )
 
     # --- what to collect ---------------------------------------------------------------------
@@ -266,6 +276,19 @@ class Settings(BaseSettings):
         toml_path = os.environ.get("NSECHAIN_CONFIG")
         toml = TomlConfigSettingsSource(settings_cls, toml_file=toml_path or "nsechain.toml")
         return (init_settings, env_settings, toml)
+
+    @model_validator(mode="after")
+    def _siblings(self) -> Settings:
+        """The path rule: the data folder and the database are siblings, ``D/`` and
+        ``D/../options_chain_data.duckdb``. Give one (flag, env or TOML), the other follows;
+        give both, both count; give neither, ``data/`` and ``options_chain_data.duckdb`` here.
+        """
+        given = self.model_fields_set
+        if "data_dir" in given and "db_path" not in given:
+            self.__dict__["db_path"] = self.data_dir.parent / DB_NAME
+        elif "db_path" in given and "data_dir" not in given:
+            self.__dict__["data_dir"] = self.db_path.parent / DATA_NAME
+        return self
 
     # --- derived paths (one place that knows the layout) -----------------------------------
     @property

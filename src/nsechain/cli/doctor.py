@@ -23,18 +23,23 @@ def doctor(
     symbol: Annotated[str, typer.Option(help="Underlying to ask contract-info and a chain of.")] = (
         "NIFTY"
     ),
-    base_url: Annotated[str | None, typer.Option(help="NSE, or a simulator.")] = None,
-    proxy: Annotated[
-        list[str] | None, typer.Option(help="A proxy route to check (repeatable); adds to proxies.")
+    base_url: Annotated[
+        str | None, typer.Option(help="NSE, or a simulator (default: the base_url setting).")
     ] = None,
-    no_direct: Annotated[bool, typer.Option(help="Skip the direct route.")] = False,
+    proxy: Annotated[
+        list[str] | None,
+        typer.Option(help="A proxy route to check (repeatable); adds to proxies (default: none)."),
+    ] = None,
+    direct: Annotated[
+        bool, typer.Option("--direct/--no-direct", help="Check the direct route too.")
+    ] = True,
 ) -> None:
     """Diagnose access to NSE: DNS, TCP, TLS, bootstrap cookies, contract-info and a chain,
     per route and per transport, timed; ends with what to do. Exit 1 when nothing works."""
     from nsechain.nse.doctor import diagnose
 
     flags: dict[str, Any] = {"base_url": base_url}
-    if no_direct:
+    if not direct:
         flags["direct"] = False
     settings = settings_or_exit(**flags)
     if proxy:

@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from nsechain.cli._settings import setting_help
 from nsechain.errors import NsechainError
 
 __all__ = ["register"]
@@ -22,7 +23,7 @@ __all__ = ["register"]
 _err = Console(stderr=True, soft_wrap=True)
 _out = Console(soft_wrap=True)
 
-DataDirOption = Annotated[Path | None, typer.Option(help="Root of Parquet, raw and quarantine.")]
+DataDirOption = Annotated[Path | None, typer.Option(help=setting_help("data_dir"))]
 DbOption = Annotated[Path | None, typer.Option("--db", help="DuckDB file (default: settings)")]
 
 
@@ -94,7 +95,10 @@ def register(app: typer.Typer) -> None:
         paths: Annotated[list[Path], typer.Argument(help="Files, folders, .gz, .zip, raw files")],
         symbol: Annotated[
             str | None,
-            typer.Option(help="Symbol of captures whose payload names none (before file names)"),
+            typer.Option(
+                help="Symbol of captures whose payload names none (before file names) "
+                "[default: from the payload]"
+            ),
         ] = None,
         data_dir: DataDirOption = None,
         db: DbOption = None,
@@ -122,8 +126,13 @@ def register(app: typer.Typer) -> None:
         out: Annotated[Path, typer.Option(help="Output file")],
         to: Annotated[str, typer.Option("--to", help="parquet or csv")] = "parquet",
         symbol: Annotated[str | None, typer.Option(help="One underlying (default: all)")] = None,
-        start: Annotated[str | None, typer.Option(help="IST 'YYYY-MM-DD[ HH:MM]'")] = None,
-        end: Annotated[str | None, typer.Option(help="IST 'YYYY-MM-DD[ HH:MM]' (included)")] = None,
+        start: Annotated[
+            str | None, typer.Option(help="IST 'YYYY-MM-DD[ HH:MM]' (default: the first snapshot)")
+        ] = None,
+        end: Annotated[
+            str | None,
+            typer.Option(help="IST 'YYYY-MM-DD[ HH:MM]' (included; default: the last snapshot)"),
+        ] = None,
         db: DbOption = None,
     ) -> None:
         """Write snapshots in exchange-time order (what desk.replay yields) to one file."""

@@ -35,6 +35,7 @@ import httpx
 
 from nsechain.analytics.views import create_views
 from nsechain.collector.clock import Clock, WallClock
+from nsechain.collector.health import VerdictTracker
 from nsechain.collector.inflight import InflightPool, default_in_flight
 from nsechain.collector.session import MarketClock, TradingCalendar, market_report
 from nsechain.collector.status import write_status
@@ -42,6 +43,7 @@ from nsechain.collector.tick import Collector, TickResult
 from nsechain.collector.workers import StopToken, Worker
 from nsechain.config import Settings, load_settings
 from nsechain.errors import DatabaseLocked, StorageError
+from nsechain.logs import flush_repeats
 from nsechain.store.files import sweep_temp_files
 from nsechain.store.loader import Loader, LoadResult
 from nsechain.store.paths import list_tick_files
@@ -117,6 +119,8 @@ class OptionsThreadedManager:
         )
         self.batch = BatchStats()
         self.state = "starting"
+        self.stop_reason: str | None = None
+        self.verdict = VerdictTracker()
         self.last_tick: TickResult | None = None
         self.next_tick_at: datetime | None = None
         self._load_lock = threading.Lock()
@@ -157,7 +161,7 @@ class OptionsThreadedManager:
         """The status (also written to status.json), built from what each part reports."""
         tick = self.last_tick
         col, bat = self._workers["collection_thread"], self._workers["batch_thread"]
-        return {
+        status: dict[str, Any] = {
             "updated_at": iso(now_ist()),
             "pid": os.getpid(),
             "state": self.state,
@@ -180,7 +184,11 @@ class OptionsThreadedManager:
                 "last_error": self.batch.last_error or bat.last_crash,
             },
             "symbols": self.collector.symbols_report(),
+            "health": self.collector.health.report(),
+            "stop_reason": self.stop_reason,
         }
+        status["verdict"] = self.verdict.update(status, self.clock.now())
+        return status
 
     def _market_report(self) -> dict[str, Any] | None:
         state = getattr(self.market, "state", None)  # an injected MarketClock may have none
@@ -201,6 +209,7 @@ class OptionsThreadedManager:
             "in_flight": self.pool.workers,
             "interval_s": s.interval_s,
             "batch_interval_s": s.batch_interval_s,
+            "status_interval_s": s.status_interval_s,
             "base_url": s.base_url,
             "db_path": str(s.db_path),
             "data_dir": str(s.data_dir),
@@ -222,9 +231,11 @@ class OptionsThreadedManager:
             ok &= self._workers[name].join(max(0.1, deadline - time.monotonic()))
         ok &= self._monitor.join(max(0.1, deadline - time.monotonic()))
         self.pool.join(max(0.1, deadline - time.monotonic()))
+        self.stop_reason = self.stop_reason or "stopped by the program (stop_all_threads)"
         self.state = "stopped"
         self.next_tick_at = None
         self._write_status()
+        flush_repeats(force=True)
         self.collector.close()
         log.info("collector stopped clean=%s", ok)
         return ok
@@ -236,6 +247,7 @@ class OptionsThreadedManager:
         self.state = "collecting"
         tick = self._tick(self.clock.now())
         loaded = self.load_now()
+        self.stop_reason = "collect --once: one tick taken"
         self.state = "stopped"
         self._write_status()
         self.collector.close()
@@ -248,7 +260,10 @@ class OptionsThreadedManager:
         """
 
         def handler(signum: int, _frame: FrameType | None) -> None:
-            log.info("signal received signal=%s; stopping", signal.Signals(signum).name)
+            name = signal.Signals(signum).name
+            log.info("signal received signal=%s; stopping", name)
+            how = "Ctrl+C" if signum == signal.SIGINT else "asked to stop"
+            self.stop_reason = f"{name} received ({how})"
             self._stop.set()
 
         previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -341,6 +356,31 @@ class OptionsThreadedManager:
         result = self.collector.flush(at)
         self.collector.adapt_rate(result)
         self.last_tick = result
+        self._summary(result)
+
+    def _summary(self, result: TickResult) -> None:
+        """The one INFO line per interval: what was written, requests by outcome, the verdict."""
+        verdict = self.get_thread_status()["verdict"]
+        requests = self.collector.health.take_interval()
+        failed = sum(n for k, n in requests.items() if k not in ("ok", "stale"))
+        kinds = ",".join(
+            f"{k}:{n}" for k, n in sorted(requests.items()) if k not in ("ok", "stale")
+        )
+        log.info(
+            "interval at=%s verdict=%r rows=%d requests=%d ok=%d stale=%d failed=%d%s file=%s "
+            "reason=%r",
+            result.tick_at.isoformat(timespec="seconds"),
+            verdict["verdict"],
+            result.quote_rows,
+            sum(requests.values()),
+            requests["ok"],
+            requests["stale"],
+            failed,
+            f" ({kinds})" if kinds else "",
+            result.path.name if result.path else "-",
+            verdict["reason"],
+        )
+        flush_repeats()
 
     def _drain(self, grace_s: float) -> None:
         if not self.pool.drain(grace_s):

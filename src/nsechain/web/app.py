@@ -32,6 +32,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
 from nsechain.collector.clock import Clock, WallClock
+from nsechain.collector.health import reader_verdict
 from nsechain.collector.session import market_report
 from nsechain.config import Settings
 from nsechain.errors import DatabaseLocked, StorageError
@@ -293,6 +294,7 @@ def _health(backend: Backend) -> dict[str, Any]:
         market = market_report(lambda: backend.calendar.calendar(now).state(now))
     errors = _errors_of(status, report)
     return {
+        "verdict": _verdict(backend, status),
         "generated_at": now,
         "mode": backend.reader.mode,
         "db_path": str(backend.reader.db_path),
@@ -309,6 +311,13 @@ def _health(backend: Backend) -> dict[str, Any]:
         "errors": errors,
         "notes": notes,
     }
+
+
+def _verdict(backend: Backend, status: dict[str, Any] | None) -> dict[str, Any]:
+    """The collector's verdict: its own when in its process, else as ``nsechain status`` says."""
+    if backend.manager is not None and status is not None and "verdict" in status:
+        return dict(status["verdict"])
+    return reader_verdict(status, backend.settings)
 
 
 def _rate(
