@@ -36,6 +36,7 @@ from nsechain.errors import DatabaseLocked, StorageError
 from nsechain.store import paths
 from nsechain.store.crashpoints import pause_point  # crash-test hook; inert unless env asks
 from nsechain.store.files import TickInfo
+from nsechain.store.latest import add_batch, ensure_latest, has_latest
 
 __all__ = [
     "BatchStats",
@@ -189,29 +190,37 @@ WHERE l.ce_oi IS NULL
 def upgrade_tables(con: Connection) -> int:
     """Bring tables made by ``ensure_tables`` (or by an older nsechain) up to date: add the
     ``SNAPSHOT_TOTALS`` columns to ``loaded_snapshots`` and backfill them from ``option_quotes``,
-    in one transaction. A no-op (one catalog query) once done; returns the snapshots filled.
+    and create ``latest_snapshots`` (``store.latest``) filled from it too, in one transaction.
+    A no-op (two catalog queries) once done; returns the snapshots filled.
 
-    The backfill runs once, when the columns are added: one aggregate over ``option_quotes``
-    (~1.5 s per 20M rows here). Later rows get their totals from the tick files at load time.
+    Each backfill runs once, when its columns or table are added: one aggregate over
+    ``option_quotes`` (~1.5 s per 20M rows here). Later rows get their totals and their
+    ``latest_snapshots`` entry from the tick files at load time.
     """
     have = snapshot_totals_columns(con)
-    if len(have) == len(_TOTALS_DDL):
+    if len(have) == len(_TOTALS_DDL) and has_latest(con):
         return 0
     started = time.perf_counter()
     con.execute("BEGIN TRANSACTION")
     try:
-        for name, duck_type in _TOTALS_DDL:
-            con.execute(f"ALTER TABLE loaded_snapshots ADD COLUMN IF NOT EXISTS {name} {duck_type}")
-        filled = _count(con.execute(_BACKFILL))
+        filled = 0
+        if len(have) != len(_TOTALS_DDL):
+            for name, duck_type in _TOTALS_DDL:
+                con.execute(
+                    f"ALTER TABLE loaded_snapshots ADD COLUMN IF NOT EXISTS {name} {duck_type}"
+                )
+            filled = _count(con.execute(_BACKFILL))
+        pairs = ensure_latest(con)
         con.execute("COMMIT")
     except BaseException:
         with contextlib.suppress(duckdb.Error):
             con.execute("ROLLBACK")
         raise
-    if filled:
+    if filled or pairs:
         log.info(
-            "upgrade loaded_snapshots totals backfilled_snapshots=%d ms=%.0f",
+            "upgrade tables backfilled_snapshots=%d latest_pairs=%d ms=%.0f",
             filled,
+            pairs,
             (time.perf_counter() - started) * 1000,
         )
     return filled
@@ -360,6 +369,7 @@ def _insert_side_tables(
             f" SELECT symbol, expiry, exchange_ts, file_name, rows, {', '.join(SNAPSHOT_TOTALS)}"
             " FROM _snaps WHERE NOT dup"
         )
+        add_batch(con)  # latest_snapshots, from the same list, in the same transaction
         con.execute(
             "INSERT INTO loaded_files"
             " SELECT file_name, day, quote_rows, fetch_rows, ?, now() FROM _manifest",
