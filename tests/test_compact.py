@@ -45,8 +45,7 @@ def test_compact_keeps_every_row_and_view_and_sorts_closed_days(d: Dirs) -> None
     with duckdb.connect(str(d.db), read_only=True) as con:
         views = {r[0] for r in con.execute("SELECT view_name FROM duckdb_views()").fetchall()}
         first_day = con.execute(
-            "SELECT symbol, expiry, strike, option_type, exchange_ts FROM option_quotes"
-            " WHERE exchange_ts < ?",
+            f"SELECT {SORT} FROM option_quotes WHERE exchange_ts < ?",
             [T0 + timedelta(hours=12)],
         ).fetchall()
         in_order = con.execute(

@@ -8,8 +8,8 @@ blocks (up to half the file, issue 20); DuckDB reuses them but never gives them 
 How: through the one door (``store.db.open_db``, read-write, so no loader runs meanwhile), a
 fresh file next to the database gets the store's tables (same DDL, keys and upgrades), every
 table's rows, and the views. ``option_quotes`` goes one IST day at a time: closed days sorted
-by (symbol, expiry, strike, option_type, exchange_ts), so zone maps prune by symbol and zstd
-sees each contract's minutes side by side; the newest day keeps its load order (the loader is
+by (symbol, expiry, exchange_ts, strike, option_type) (``SORT``), so zone maps prune by
+symbol and expiry; the newest day keeps its load order (the loader is
 still appending to it). Then the fresh file replaces the old one with an atomic rename while
 the old file's lock is still held. A crash before the rename leaves the old file as it was
 (and a stale ``.compact-*`` file that the next run removes); nothing is lost either way.
@@ -36,8 +36,10 @@ __all__ = ["CompactReport", "compact"]
 
 log = logging.getLogger(__name__)
 
-#: The day-file order of DESIGN §7: what makes the zone maps prune and the compression bite.
-SORT = "symbol, expiry, strike, option_type, exchange_ts"
+#: Snapshot-major: a snapshot's rows side by side, so zone maps prune a chain to one row group
+#: and timestamps run-length encode. (The contract-major order that makes Parquet zstd small,
+#: DESIGN §7, is worse in DuckDB: 44.5 against 35.5 B/row on the bench's day.)
+SORT = "symbol, expiry, exchange_ts, strike, option_type"
 SchemaHook = Callable[[duckdb.DuckDBPyConnection], None]
 _IST_DAY = "CAST(timezone('Asia/Kolkata', exchange_ts) AS DATE)"
 
