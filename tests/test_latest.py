@@ -87,6 +87,23 @@ def test_a_database_without_it_is_rebuilt_from_the_quotes(d: Dirs) -> None:
     assert len(kept) == 2
 
 
+def test_a_rebuild_reads_the_quotes_when_the_index_misses_some(d: Dirs) -> None:
+    tick(d.pending, T0, [("NIFTY", EXP1, T0)])
+    d.loader().load_pending()
+    with duckdb.connect(str(d.db)) as con:
+        con.execute(f"DROP TABLE {LATEST}")
+        later = T0 + timedelta(minutes=1)  # rows no loader listed (a hand-made insert)
+        con.execute(
+            "INSERT INTO option_quotes SELECT * REPLACE (?::TIMESTAMPTZ AS exchange_ts)"
+            " FROM option_quotes",
+            [later],
+        )
+        upgrade_tables(con)
+    kept, truth = table_and_truth(d.db)
+    assert kept == truth
+    assert [(r[2], r[3], r[4]) for r in kept] == [(later, 2, 20)]
+
+
 def test_refresh_recounts_the_pairs_whose_rows_were_rewritten(d: Dirs) -> None:
     tick(d.pending, T0, [("NIFTY", EXP1, T0), ("NIFTY", EXP2, T0)])
     d.loader().load_pending()

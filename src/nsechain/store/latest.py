@@ -8,8 +8,9 @@ latest NIFTY chain" and ``nsechain status`` counts rows per symbol without touch
 
 It is exact: the loader updates it in the batch's own transaction (``add_batch``, from the same
 ``_snaps`` list that decides what is inserted), the reprocess of a day recomputes the pairs it
-replaced (``refresh``), and ``ensure_latest`` builds it from ``option_quotes`` the first time
-a database is opened by a version that has it. ``recompute_sql`` is the definition the tests
+replaced (``refresh``), and ``ensure_latest`` builds it (from ``loaded_snapshots`` when that
+lists every quote row, else from ``option_quotes``) the first time a database is opened by a
+version that has it. ``recompute_sql`` is the definition the tests
 compare it with.
 """
 
@@ -62,15 +63,32 @@ def has_latest(con: Connection) -> bool:
     return bool(rows[0][0])
 
 
+#: The same from ``loaded_snapshots`` (one row per loaded snapshot, ~100x fewer rows).
+_FROM_INDEX = """
+SELECT symbol, expiry, max(exchange_ts) AS exchange_ts,
+       count(*) AS snapshots, sum(rows) AS quote_rows
+FROM loaded_snapshots WHERE rows > 0
+GROUP BY symbol, expiry"""
+
+# Whether loaded_snapshots lists every quote row (count(*) of a whole table is metadata).
+_INDEX_COVERS = """
+SELECT (SELECT count(*) FROM option_quotes)
+     = (SELECT coalesce(sum(rows), 0) FROM loaded_snapshots WHERE rows > 0)"""
+
+
 def ensure_latest(con: Connection) -> int:
-    """Create the table if missing and fill it from ``option_quotes`` (one aggregate, once).
+    """Create the table if missing and fill it, once: from ``loaded_snapshots`` when its
+    row counts add up to ``option_quotes`` (every row came through the loader), else from
+    ``option_quotes`` itself (one aggregate over the history).
 
     Must run inside the caller's transaction (``upgrade_tables``). Returns the pairs filled.
     """
     if has_latest(con):
         return 0
     con.execute(_DDL)
-    rows = con.execute(f"INSERT INTO {LATEST} {recompute_sql()}").fetchall()
+    covered = bool(con.execute(_INDEX_COVERS).fetchall()[0][0])
+    source = _FROM_INDEX if covered else recompute_sql()
+    rows = con.execute(f"INSERT INTO {LATEST} ({_COLUMNS}) {source}").fetchall()
     return int(rows[0][0])
 
 
