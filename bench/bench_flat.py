@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -114,8 +115,47 @@ def measure(path: Path, reps: int) -> dict[str, float]:
     desk.close()
     per_call = connect(path)
     out["chain NIFTY, file opened per call"] = median_ms(lambda: per_call.chain("NIFTY"), reps)
+    out |= row_groups(path)
     (rows,) = per_call.sql("SELECT count(*) AS n FROM option_quotes").column("n").to_pylist()
     out["bytes per quote row"] = path.stat().st_size / max(int(rows), 1)
+    return out
+
+
+def _groups_read(con: Any, sql: str, params: dict[str, Any] | None = None) -> float:
+    """Row groups a query reads, summed over its table scans, from DuckDB's profiler
+    (EXPLAIN ANALYZE): a count that other work on the machine cannot blur."""
+    con.execute("SET enable_progress_bar = false")
+    plan = con.execute("EXPLAIN ANALYZE " + sql, params or {}).fetchall()[0][1]
+    return float(sum(int(n) for n in re.findall(r"Row Groups Scanned: (\d+) /", plan)))
+
+
+def row_groups(path: Path) -> dict[str, float]:
+    """Row groups read by the snapshot lookup, by the chain's quote scan and by ``status``, as
+    the installed nsechain runs them (the lookup's first table; status's query)."""
+    from nsechain import query
+    from nsechain.analytics import queries
+    from nsechain.analytics.db import open_read_only
+
+    con = open_read_only(path)
+    try:
+        tables = query._snapshot_tables(con, latest=True)
+    except TypeError:  # a version without latest_snapshots
+        tables = query._snapshot_tables(con)
+    lookup = queries.snapshot_sql(tables[0], expiry=False, until=False)
+    found = con.execute(lookup, {"symbol": "NIFTY"}).fetchall()[0]
+    snap = {"symbol": "NIFTY", "expiry": found[0], "exchange_ts": found[1]}
+    try:
+        from nsechain.store.latest import symbol_rows_sql
+
+        status = symbol_rows_sql(con)
+    except ImportError:  # the query of a version without it
+        status = "SELECT symbol, count(*), max(exchange_ts)::VARCHAR FROM option_quotes GROUP BY 1"
+    out = {
+        "row groups read: snapshot lookup": _groups_read(con, lookup, {"symbol": "NIFTY"}),
+        "row groups read: chain quote scan": _groups_read(con, queries.ONE_SNAPSHOT, snap),
+        "row groups read: status": _groups_read(con, status),
+    }
+    con.close()
     return out
 
 
@@ -184,7 +224,7 @@ def _figures(db: Path, reps: int) -> dict[str, float]:
     return figures
 
 
-def report(folder: Path, days: int, reps: int, rounds: int) -> None:
+def report(folder: Path, days: int, reps: int, rounds: int, compact: bool = True) -> None:
     """Both files in turns (``rounds`` times, fresh processes): other work on the machine
     slows whichever runs at that moment, so each figure is its best median over the rounds."""
     one, many = folder / "day1.duckdb", folder / f"day{days}.duckdb"
@@ -196,12 +236,15 @@ def report(folder: Path, days: int, reps: int, rounds: int) -> None:
     print(f"\n{'question (best median ms)':<40} {'1 day':>9} {f'{days} days':>9} {'ratio':>7}")
     for name in best[0]:
         a, b = best[0][name], best[1][name]
-        print(f"{name:<40} {a:>9.1f} {b:>9.1f} {b / a:>6.2f}x")
+        print(f"{name:<40} {a:>9.1f} {b:>9.1f} {b / max(a, 1e-9):>6.2f}x")
     (s1, m1), (sn, mn) = status_cost(folder, one, 5), status_cost(folder, many, 5)
     print(
         f"{'nsechain status, best wall ms':<40} {s1 * 1e3:>9.0f} {sn * 1e3:>9.0f} {sn / s1:>6.2f}x"
     )
     print(f"{'nsechain status, peak RSS MB':<40} {m1:>9.0f} {mn:>9.0f} {mn / m1:>6.2f}x")
+    if not compact:
+        startup()
+        return
     c1, cn = compacted_bytes_per_row(one), compacted_bytes_per_row(many)
     if c1 is not None and cn is not None:
         print(f"{'bytes per quote row, compacted':<40} {c1:>9.1f} {cn:>9.1f} {cn / c1:>6.2f}x")
@@ -230,13 +273,14 @@ def main() -> None:
     ap.add_argument("--dir", type=Path, default=Path("/tmp/nsechain-bench-flat"))
     ap.add_argument("--rebuild", action="store_true", help="generate the day again")
     ap.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
-    ap.add_argument("--report", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--report", action="store_true", help="measure the files already built")
+    ap.add_argument("--skip-compact", action="store_true", help="no compaction figure")
     args = ap.parse_args()
     if args.measure:
         print(orjson.dumps(measure(args.measure, args.reps)).decode())
         return
     if args.report:
-        report(args.dir, args.days, args.reps, args.rounds)
+        report(args.dir, args.days, args.reps, args.rounds, not args.skip_compact)
         return
     args.dir.mkdir(parents=True, exist_ok=True)
     base = args.dir / f"base-{args.stocks}-{args.minutes}.duckdb"
