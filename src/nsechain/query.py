@@ -133,7 +133,7 @@ class Desk:
             params["expiry"] = expiry
         if moment is not None:
             params["at"] = moment
-        for table in _snapshot_tables(con):
+        for table in _snapshot_tables(con, latest=moment is None):
             sql = queries.snapshot_sql(table, expiry=expiry is not None, until=moment is not None)
             found = run(con, sql, params).to_pylist()
             if found:
@@ -353,8 +353,11 @@ def _totals_cover(con: Any, start: When | None, end: When | None) -> bool:
     return bool(ok)
 
 
-def _snapshot_tables(con: Any) -> tuple[str, ...]:
-    """Where to look snapshots up, best first (see ``queries.SNAPSHOT_INDEX``). The quotes
-    table stays as the fallback for databases filled without the loader."""
-    has_index = run(con, queries.HAS_INDEX).column("n")[0].as_py()
-    return (queries.SNAPSHOT_INDEX, queries.QUOTES) if has_index else (queries.QUOTES,)
+def _snapshot_tables(con: Any, *, latest: bool = False) -> tuple[str, ...]:
+    """Where to look snapshots up, best first: with ``latest`` (no ``at``), the loader's
+    ``latest_snapshots`` (``queries.LATEST``), then ``loaded_snapshots``
+    (``queries.SNAPSHOT_INDEX``). The quotes table stays as the fallback for databases filled
+    without the loader (a pair missing from a table is looked up in the next)."""
+    have = set(run(con, queries.LISTINGS).column("name").to_pylist())
+    order = ((queries.LATEST,) if latest else ()) + (queries.SNAPSHOT_INDEX,)
+    return (*(t for t in order if t in have), queries.QUOTES)

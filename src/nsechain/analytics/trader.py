@@ -156,9 +156,15 @@ def _latest_per_expiry(
     sym = symbol.strip().upper()
     moment = as_instant(at)
     if moment is None:
-        last = desk.sql(
-            f"SELECT max(exchange_ts) FROM {_table(desk)} WHERE symbol = $symbol", {"symbol": sym}
-        ).column(0)[0]
+        # The small latest_snapshots table first when the loader keeps one: flat in history.
+        have = set(desk.sql(queries.LISTINGS).column("name").to_pylist())
+        tables = [queries.LATEST] if queries.LATEST in have else []
+        for table in [*tables, _table(desk)]:
+            last = desk.sql(
+                f"SELECT max(exchange_ts) FROM {table} WHERE symbol = $symbol", {"symbol": sym}
+            ).column(0)[0]
+            if last.is_valid:
+                break
         if not last.is_valid:
             raise LookupError(f"{sym}: no snapshot")
         moment = last.as_py()

@@ -13,7 +13,6 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from nsechain.cli._settings import setting_help
 from nsechain.errors import NsechainError
@@ -33,6 +32,14 @@ def _fail(exc: Exception, code: int = 1) -> typer.Exit:
 
 
 def _import(paths: list[Path], symbol: str | None, data_dir: Path | None, db: Path | None) -> None:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     from nsechain.cli._settings import settings_or_exit
     from nsechain.collector.manager import make_loader
     from nsechain.logs import configure_logging
@@ -88,7 +95,7 @@ def _reprocess(day: str, data_dir: Path | None, db: Path | None) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``import``, ``reprocess`` and ``replay`` to the ``nsechain`` app."""
+    """Add ``import``, ``reprocess``, ``replay`` and ``compact`` to the ``nsechain`` app."""
 
     @app.command("import")
     def import_(
@@ -146,3 +153,26 @@ def register(app: typer.Typer) -> None:
         except (NsechainError, ValueError) as exc:
             raise _fail(exc) from None
         _out.print(f"replayed {n} rows to {out}", highlight=False)
+
+    @app.command()
+    def compact(
+        db: DbOption = None,
+        lock_timeout: Annotated[
+            float, typer.Option(min=0.0, help="Seconds to wait for a running load.")
+        ] = 30.0,
+    ) -> None:
+        """Rewrite the database: closed days sorted, free blocks given back (after the close)."""
+        from nsechain.analytics.views import create_views
+        from nsechain.config import load_settings
+        from nsechain.store.compact import compact as run_compact
+
+        path = db or load_settings().db_path
+        try:
+            r = run_compact(path, lock_timeout_s=lock_timeout, schema_hook=create_views)
+        except NsechainError as exc:
+            raise _fail(exc) from None
+        _out.print(
+            f"compacted days={r.days} sorted_days={r.sorted_days} rows={r.quote_rows} "
+            f"bytes {r.bytes_before:,} -> {r.bytes_after:,} in {r.seconds:.1f} s",
+            highlight=False,
+        )

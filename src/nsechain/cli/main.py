@@ -15,7 +15,6 @@ from typing import Annotated, Any
 import orjson
 import typer
 from rich.console import Console
-from rich.live import Live
 from typer.core import TyperGroup
 
 from nsechain.cli._settings import err, setting_help, settings_or_exit
@@ -24,7 +23,6 @@ from nsechain.collector.status import read_status
 from nsechain.collector.view import status_view, verdict_line
 from nsechain.config import Settings
 from nsechain.errors import ConfigError, DatabaseLocked, NsechainError
-from nsechain.logs import configure_logging
 
 
 class OneLineErrors(TyperGroup):
@@ -103,7 +101,11 @@ def collect(
     dashboard_port: Annotated[int, typer.Option(min=0, max=65535, help="Its port.")] = 8765,
 ) -> None:
     """Collect option chains: ticks to Parquet, batches to DuckDB, until Ctrl+C."""
+    from rich.live import Live
+
     from nsechain.collector.manager import OptionsThreadedManager
+    from nsechain.collector.view import status_view
+    from nsechain.logs import configure_logging
 
     settings = settings_or_exit(
         preflight=True,
@@ -162,8 +164,12 @@ def _collect_once(manager: Any, settings: Settings) -> None:
 
 
 def _db_rows(settings: Settings) -> dict[str, tuple[int, str | None]] | None:
-    """Rows and latest NSE time per symbol from DuckDB; None if the file is absent or busy."""
-    from nsechain.store.loader import open_db
+    """Rows and latest NSE time per symbol from DuckDB; None if the file is absent or busy.
+
+    Reads the loader's small ``latest_snapshots`` table, not the quote rows: the same cost on
+    day 1 and day 500 (``store.latest.symbol_rows``)."""
+    from nsechain.store.db import open_db
+    from nsechain.store.latest import symbol_rows
 
     if not settings.db_path.exists():
         return None
@@ -172,9 +178,7 @@ def _db_rows(settings: Settings) -> dict[str, tuple[int, str | None]] | None:
     except DatabaseLocked:
         return None
     try:
-        rows = conn.execute(
-            "SELECT symbol, count(*), max(exchange_ts)::VARCHAR FROM option_quotes GROUP BY symbol"
-        ).fetchall()
+        rows = symbol_rows(conn)
     except Exception:  # a fresh file without tables yet
         return None
     finally:
@@ -228,6 +232,7 @@ def ingest(
 ) -> None:
     """Load every pending Parquet file into DuckDB now (exactly once)."""
     from nsechain.collector.manager import make_loader
+    from nsechain.logs import configure_logging
 
     settings = settings_or_exit(data_dir=data_dir, db_path=db)
     configure_logging(settings.log_level, settings.log_format)

@@ -23,6 +23,7 @@ from nsechain.store import paths
 from nsechain.store.crashpoints import pause_point  # crash-test hook; inert unless env asks
 from nsechain.store.db import Connection, transaction
 from nsechain.store.files import TickInfo
+from nsechain.store.latest import add_batch
 from nsechain.store.summaries import fill_atm
 
 __all__ = ["BatchStats", "load_batch"]
@@ -155,6 +156,7 @@ def _insert_side_tables(
             f" SELECT symbol, expiry, exchange_ts, file_name, rows, {', '.join(SNAPSHOT_TOTALS)}"
             " FROM _snaps WHERE NOT dup"
         )
+        add_batch(con)  # latest_snapshots, from the same list, in the same transaction
         con.execute(
             "INSERT INTO loaded_files"
             " SELECT file_name, day, quote_rows, fetch_rows, ?, now() FROM _manifest",

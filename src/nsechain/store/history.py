@@ -26,6 +26,7 @@ from nsechain.errors import ConfigError
 from nsechain.store.db import open_db
 from nsechain.store.files import fsync_dir, move_file, read_tick_info
 from nsechain.store.importer import Conflict, Importer, ImportReport, Rejected
+from nsechain.store.latest import refresh as refresh_latest
 from nsechain.store.loader import Loader
 from nsechain.store.rawcapture import list_raw_files
 from nsechain.store.summaries import SNAPSHOT_ATM, fill_atm
@@ -185,6 +186,7 @@ def _replace(
             " FROM _manifest",
             [load_id],
         )
+        refresh_latest(con, "_new")  # rows were replaced: recount those (symbol, expiry)
         report.uncovered = _count(
             con,
             "SELECT count(*) FROM loaded_snapshots a ANTI JOIN _new b ON "

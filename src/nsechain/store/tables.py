@@ -28,6 +28,7 @@ from nsechain.contract import (
     duckdb_ddl,
 )
 from nsechain.store.db import Connection, transaction
+from nsechain.store.latest import ensure_latest, has_latest
 from nsechain.store.summaries import SNAPSHOT_ATM, rebuild_atm
 
 __all__ = ["ensure_tables", "manifest_hits", "snapshot_totals_columns", "upgrade_tables"]
@@ -105,7 +106,8 @@ WHERE l.ce_oi IS NULL
 def upgrade_tables(con: Connection) -> int:
     """Bring tables made by ``ensure_tables`` (or by an older nsechain) up to date: add the
     ``SNAPSHOT_TOTALS`` columns to ``loaded_snapshots`` and backfill them from ``option_quotes``,
-    in one transaction; then create ``snapshot_atm`` (``store.summaries``) and fill it for
+    in one transaction; create ``latest_snapshots`` (``store.latest``) filled from it; then
+    create ``snapshot_atm`` (``store.summaries``) and fill it for
     every loaded snapshot. A no-op (two catalog queries) once done; returns the snapshots
     whose totals were filled.
 
@@ -116,6 +118,15 @@ def upgrade_tables(con: Connection) -> int:
     # fetch_log before routes: the column comes, null for the rows already there.
     con.execute("ALTER TABLE fetch_log ADD COLUMN IF NOT EXISTS route VARCHAR")
     filled = _upgrade_totals(con)
+    if not has_latest(con):
+        started = time.perf_counter()
+        with transaction(con):
+            pairs = ensure_latest(con)
+        log.info(
+            "upgrade latest_snapshots pairs=%d ms=%.0f",
+            pairs,
+            (time.perf_counter() - started) * 1000,
+        )
     if not _has_table(con, SNAPSHOT_ATM):
         rebuild_atm(con)
     return filled
