@@ -23,7 +23,8 @@ KNOWN_OUTCOMES = {
 def test_short_demo_records_many_symbols_and_prints_a_pcr_line(tmp_path: Path) -> None:
     out = io.StringIO()
     result: DemoResult = run_demo(
-        minutes=0.2,  # 12 s of collection
+        minutes=5.0,  # a cap: the demo stops after its second tick
+        ticks=2,
         rate=60.0,  # the first tick spends ~215 requests on expiry lists
         interval_s=3.0,
         data_dir=tmp_path / "demo",

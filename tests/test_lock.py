@@ -93,7 +93,6 @@ def test_loads_wait_for_a_held_database_then_catch_up_losing_nothing(
         rate=100.0,
         burst=10,
         backoff_base_s=0.01,
-        check_exchange_ts=False,  # the simulator replays 2026-11-25 on a wall-clock collector
     )
     m = OptionsThreadedManager(settings, clock=SimTime(sim))
 

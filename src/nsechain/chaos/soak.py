@@ -292,6 +292,9 @@ def _collector(cfg: SoakConfig, base_url: str, log_path: Path) -> subprocess.Pop
         rate=cfg.rate,
         workdir=cfg.workdir,
         log_path=log_path,
+        # On the simulator's clock the collector keeps NSE's hours itself: it waits for the
+        # 09:15 open and takes the after-close snapshot, as on a real day.
+        ignore_market_hours=False,
         env={
             "NSECHAIN_BURST": "10",
             "NSECHAIN_TIMEOUT_S": str(cfg.timeout_s),

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.live import Live
 
 from nsechain.cli._settings import err, settings_or_exit
+from nsechain.collector.clock import clock_of
 from nsechain.collector.status import read_status
 from nsechain.collector.view import status_view
 from nsechain.config import Settings
@@ -106,7 +107,9 @@ def collect(
             return
         with Live(console=err, refresh_per_second=2) as view:
             manager.run_until_stopped(
-                every=lambda: view.update(status_view(manager.get_thread_status(), limit=12))
+                every=lambda: view.update(
+                    status_view(manager.get_thread_status(), limit=12, now=manager.clock.now())
+                )
             )
     finally:
         if dash is not None:
@@ -161,7 +164,7 @@ def status(
         )
         raise typer.Exit(1)
     db_rows = _db_rows(settings)
-    console.print(status_view(st, db_rows))
+    console.print(status_view(st, db_rows, now=clock_of(settings).now()))
     if db_rows is None:
         console.print(
             f"[dim]database {settings.db_path} not readable now (absent or being loaded)[/dim]"

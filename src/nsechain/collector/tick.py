@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import pyarrow as pa
 
-from nsechain.collector.clock import Clock, WallClock
+from nsechain.collector.clock import Clock, clock_of
 from nsechain.collector.fetchlog import FetchLog
 from nsechain.collector.targets import Targets
 from nsechain.config import Settings
@@ -106,7 +106,7 @@ class Collector:
         clock: Clock | None = None,
     ) -> None:
         self.settings = settings
-        self.clock: Clock = clock if clock is not None else WallClock()
+        self.clock: Clock = clock if clock is not None else clock_of(self.settings)
         self._log = FetchLog()
         self.client = NseClient(
             settings,

@@ -31,14 +31,14 @@ def age(iso: str | None, now: datetime | None = None) -> str:
     return f"{seconds / 3600:.1f}h"
 
 
-def _threads(st: dict[str, Any]) -> Table:
+def _threads(st: dict[str, Any], now: datetime) -> Table:
     col, bat = st["collection_thread"], st["batch_thread"]
     t = Table(title=f"nsechain — {st.get('state', '?')}", title_justify="left", expand=False)
     for name in ("thread", "alive", "restarts", "last", "counts", "last error"):
         t.add_column(name)
     fetches = " ".join(f"{k}={v}" for k, v in sorted(col["fetches"].items())) or "-"
     flight = col.get("tick_in_flight")
-    last = f"tick {age(col['last_tick_at'])} ago"
+    last = f"tick {age(col['last_tick_at'], now)} ago"
     if flight:
         last += f" · now {flight[0]}/{flight[1]}"
     t.add_row(
@@ -77,7 +77,10 @@ def _worst_first(st: dict[str, Any], names: list[str]) -> list[str]:
 
 
 def _symbols(
-    st: dict[str, Any], db_rows: dict[str, tuple[int, str | None]] | None, limit: int | None
+    st: dict[str, Any],
+    db_rows: dict[str, tuple[int, str | None]] | None,
+    limit: int | None,
+    now: datetime,
 ) -> Table:
     names = sorted(set(st.get("symbols", {})) | set(db_rows or {}))
     shown = names if limit is None else _worst_first(st, names)[:limit]
@@ -95,7 +98,7 @@ def _symbols(
         outcome = s.get("last_outcome") or "-"
         cells: list[str | Text] = [
             sym,
-            age(s.get("last_ok_at")),
+            age(s.get("last_ok_at"), now),
             (s.get("exchange_ts") or "-")[11:19] or "-",
             Text(outcome, style="green" if outcome in ("ok", "stale") else "red"),
         ]
@@ -105,25 +108,25 @@ def _symbols(
     return t
 
 
-def _clock(iso: str | None) -> str:
+def _clock(iso: str | None, now: datetime) -> str:
     """HH:MM:SS today, 'Wed 25-Nov 09:15' another day; '-' for none."""
     if not iso:
         return "-"
     moment = datetime.fromisoformat(iso)
-    if moment.date() == now_ist().date():
+    if moment.date() == now.astimezone(moment.tzinfo).date():
         return moment.strftime("%H:%M:%S")
     return f"{moment:%a %d-%b %H:%M}"
 
 
-def _head(st: dict[str, Any]) -> Text:
+def _head(st: dict[str, Any], now: datetime) -> Text:
     col = st["collection_thread"]
     market = st.get("market") or {}
     phase = market.get("phase", "?")
     if market.get("reason"):
         phase += f" ({market['reason']})"
     return Text(
-        f"market {phase} · next open {_clock(market.get('next_open'))} · "
-        f"next tick {_clock(col.get('next_tick_at'))} · "
+        f"market {phase} · next open {_clock(market.get('next_open'), now)} · "
+        f"next tick {_clock(col.get('next_tick_at'), now)} · "
         f"rate {col.get('effective_rate', '-')} req/s · backlog {col.get('backlog_ticks', 0)} · "
         f"updated {age(st.get('updated_at'))} ago"
     )
@@ -133,6 +136,12 @@ def status_view(
     st: dict[str, Any],
     db_rows: dict[str, tuple[int, str | None]] | None = None,
     limit: int | None = None,
+    now: datetime | None = None,
 ) -> Group:
-    """The threads table, a one-line header, and per-symbol freshness (``limit`` rows at most)."""
-    return Group(_threads(st), _head(st), _symbols(st, db_rows, limit))
+    """The threads table, a one-line header, and per-symbol freshness (``limit`` rows at most).
+
+    ``now``: the collector's market time (``clock_of``), which ticks, fetches and the next
+    open are stamped in; default IST wall time. Status writes and loads are wall-stamped.
+    """
+    at = now if now is not None else now_ist()
+    return Group(_threads(st, at), _head(st, at), _symbols(st, db_rows, limit, at))
