@@ -54,11 +54,6 @@ WED, THU = date(2026, 11, 25), date(2026, 11, 26)  # Tue 24-Nov-2026 is a holida
 RATE = 20.0  #: the collector's budget AND the simulator's limit, req/s of wall time
 SYMBOLS = "NIFTY,RELIANCE,M&M,TCS,SBIN"  # every listed expiry: 30 (symbol, expiry) pairs
 CHAINS = (endpoints.OPTION_CHAIN_V3.name, endpoints.NEXTAPI_CHAIN.name)
-#: An achieved gap may differ from the planned cadence by one tick, never more. A tick that
-#: runs late has its last fetches stamped in the next interval (one gap of c+1, then c-1).
-#: Gaps are counted from each day's second tick on, because the first tick also refreshes the
-#: universe and every expiry list, and its overrun skips the next tick (``skipped``).
-SLACK_TICKS = 1
 
 
 def ist(day: date, hhmm: str) -> datetime:
@@ -138,6 +133,8 @@ class Run:
     closing_rows: int = 0  # quote rows with NSE's closing timestamp, 15:30:00
     #: Each tick file's fetch log: tick_at -> [(endpoint, fetched_at)], in request order.
     ticks: dict[datetime, list[tuple[str, datetime]]] = field(default_factory=dict)
+    #: Each tick file's chain requests as pairs: tick_at -> {(symbol, expiry)}.
+    tick_pairs: dict[datetime, set[Pair]] = field(default_factory=dict)
     events: list[str] = field(default_factory=list)  # collection-thread log lines, in order
 
     def tick_of(self, at: datetime) -> int:
@@ -215,8 +212,11 @@ def run_day(
     for path in list_tick_files(settings.processed_dir):
         at = tick_time_of_name(path.name)
         assert at is not None
-        flog = read_tick_fetch_log(path).select(["endpoint", "fetched_at"]).to_pylist()
+        flog = read_tick_fetch_log(path).to_pylist()
         r.ticks[at] = [(row["endpoint"], row["fetched_at"].astimezone(IST)) for row in flog]
+        r.tick_pairs[at] = {
+            Pair(row["symbol"], row["expiry"]) for row in flog if row["endpoint"] in CHAINS
+        }
     r.events = [
         rec.getMessage()
         for rec in caplog.records
@@ -247,12 +247,6 @@ def achieved_gaps(r: Run, day: date) -> dict[Pair, list[int]]:
     return {pair: [b - a for a, b in pairwise(ks)] for pair, ks in fetched.items()}
 
 
-def skipped(r: Run, day: date) -> list[int]:
-    """Tick numbers of ``day``'s session that got no tick, between its first and last."""
-    taken = [r.tick_of(at) for at in session_ticks(r, day)]
-    return sorted(set(range(taken[0], taken[-1] + 1)) - set(taken)) if taken else []
-
-
 def cadence_table(r: Run, days: tuple[date, ...]) -> dict[str, tuple[int, Counter[int]]]:
     """Per tier: the planned cadence and the achieved gaps (gap -> how many)."""
     per_day = [achieved_gaps(r, day) for day in days]
@@ -279,18 +273,21 @@ def assert_cadence_matches_the_plan(r: Run, days: tuple[date, ...]) -> None:
     # The plan the run used: three tiers of different cadences, within 8 requests a tick.
     assert r.plan.capacity == 8 and r.plan.max_requests_per_tick <= 8
     assert len({t.cadence for t in r.plan.tiers}) == len(r.plan.tiers) == 3
-    # A day's first tick carries the daily refresh of the universe and of every symbol's
-    # expiries on top of the plan, more than the headroom: it overruns, and the next aligned
-    # tick (or two, on a loaded machine) is skipped. Nowhere else is a tick skipped.
-    for day in days:
-        second = r.tick_of(session_ticks(r, day)[1])
-        assert all(k < second for k in skipped(r, day)), (day, skipped(r, day))
+    # Counts, not timing: every tick that ran fetched exactly the pairs the plan gives its
+    # tick number (the last one may be cut short by the stop), so each pair is fetched every
+    # ``cadence`` ticks of its tier whenever those ticks run. How many ticks run in the wall
+    # time is the machine's business: a loaded one skips some (an overrunning tick, a day's
+    # first with its universe and expiry refresh, makes the next aligned tick wait), which
+    # the achieved gaps show (in the messages) but nothing here asserts.
     table = cadence_table(r, days)
-    for name, (cadence, gaps) in table.items():
+    last = max(r.tick_pairs)
+    for day in days:
+        for at in session_ticks(r, day):
+            planned = set(r.plan.tick(r.tick_of(at)))
+            got = r.tick_pairs[at]
+            assert got <= planned and (got == planned or at == last), (at, got ^ planned, table)
+    for name, (_cadence, gaps) in table.items():
         assert gaps, f"{name}: no pair was fetched twice"
-        assert max(gaps) <= cadence + SLACK_TICKS, table
-        assert min(gaps) >= cadence - SLACK_TICKS, table  # never more often than planned
-        assert gaps.most_common(1)[0][0] == cadence, table
     # No tick carried more chain requests than the plan allows.
     for at, rows in r.ticks.items():
         assert sum(ep in CHAINS for ep, _ in rows) <= r.plan.max_requests_per_tick, at

@@ -231,7 +231,10 @@ def _session(
             interval_s=interval_s * per_wall_s,
             batch_interval_s=max(15.0, 4 * interval_s),
             status_interval_s=1.0,
-            ignore_market_hours=True,  # the simulated market is open; the real one may not be
+            # On the simulator's clock the collector keeps NSE's hours: it waits for the open
+            # (09:15, a wall second after the 09:14 start), as on a real morning. A stopped
+            # clock never reaches the open: then it collects at whatever time it shows.
+            ignore_market_hours=speed == 0,
             rate=rate,
             timeout_s=10.0,
             block_cooloff_s=30.0,
@@ -494,7 +497,12 @@ def demo(
     ] = True,
 ) -> None:
     """Record the whole simulated F&O universe for a minute or two, then show what came in."""
+    from nsechain.cli._settings import settings_or_exit
+    from nsechain.collector.clock import clock_of
     from nsechain.logs import configure_logging
+
+    # "Tomorrow" on the settings' clock (NSECHAIN_CLOCK_START pins it), not always today's.
+    start = next_session_start(clock_of(settings_or_exit()).now().date())
 
     configure_logging("ERROR")  # progress lines, not every failed fetch: the summary counts them
     result = run_demo(
@@ -506,6 +514,7 @@ def demo(
         keep=keep,
         seed=seed,
         faults=faults,
+        start=start,
     )
     if result.kept:
         typer.echo(
