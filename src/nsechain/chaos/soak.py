@@ -333,6 +333,9 @@ def run_soak(cfg: SoakConfig, progress: Callable[[str], None] | None = None) -> 
     log_path = cfg.workdir / "collector.log"
     status_path = cfg.data_dir / "status.json"
     with SimulatorProcess(cfg.sim_config()) as sim:
+        # The simulated day starts now, not when the simulator process began: its start-up
+        # can take many simulated minutes on a busy machine. The collector joins this clock.
+        sim.set_clock(f"{cfg.day}T{cfg.start}", cfg.speed)
         end = datetime.fromisoformat(f"{cfg.day}T00:00:00+05:30") + _SESSION_END
         proc = _collector(cfg, sim.base_url, log_path)
         try:
