@@ -317,10 +317,11 @@ def assert_sleeps_through_the_close(r: Run) -> None:
     assert st is not None and st["state"] == waiting
     assert st["market"]["phase"] == "closed"
     assert st["market"]["next_open"] == "2026-11-26T09:15:00+05:30"
-    # One tick between the close and the next open: the after-close snapshot, just after
-    # 15:30 (the regular 15:30 tick is not taken: the market is closed by then).
+    # One tick between the close and the next open: the after-close snapshot, after 15:30
+    # (the regular 15:30 tick is not taken: the market is closed by then). How soon after
+    # depends on the machine's load at 3600x: counted, not timed.
     closed_ticks = [at for at in r.ticks if close <= at < opens]
-    assert len(closed_ticks) == 1 and r.tick_of(closed_ticks[0]) == r.tick_of(close)
+    assert len(closed_ticks) == 1
     said = f"after-close snapshot at={closed_ticks[0].isoformat(timespec='seconds')}"
     assert said in r.events
     night = [e for e in r.events[r.events.index(said) :] if e.startswith("market closed ")]

@@ -28,8 +28,14 @@ from nsechain.sim.server import SimConfig, Simulator
 
 #: A user's notebook: opens the database read-write, runs a query, keeps the connection open.
 HOLDER = """
-import sys, duckdb
-con = duckdb.connect(sys.argv[1])
+import sys, time, duckdb
+# The collector's own load may hold the file for a moment: retry like any other reader.
+for _ in range(600):
+    try:
+        con = duckdb.connect(sys.argv[1])
+        break
+    except duckdb.IOException:
+        time.sleep(0.05)
 con.execute("SELECT count(*) FROM option_quotes").fetchall()
 print("holding", flush=True)
 sys.stdin.read()  # until the test closes our stdin
