@@ -300,7 +300,9 @@ def test_cadence_per_tier_matches_the_plan(
         sim, tmp_path, caplog,
         start=ist(WED, "09:12"), until=ist(WED, "09:40"), speed=120.0, interval_s=60.0,
     )  # fmt: skip
-    assert "market closed; waiting until 2026-11-25T09:15+05:30" in r.states
+    # It waited for the open: no chain request before 09:15. (Whether the wait shows in the
+    # sampled states depends on how fast the machine starts the collector: not asserted.)
+    assert min(at for _, _, at, _ in r.chain_rows) >= ist(WED, "09:15")
     assert_no_rate_blocks(r)
     assert_cadence_matches_the_plan(r, (WED,))
     # Every pair of the plan was fetched, the far ones too.
