@@ -22,23 +22,26 @@ test: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/pytest $(ARGS)
 
-# The suite under libfaketime (Debian package faketime) at moments that used to break it:
-# the whole suite at the first two, the date-sensitive modules at all seven (CI time). IST.
+# The suite under libfaketime (Debian package faketime) at moments that used to break it, IST:
+# the whole suite at the most hostile one (a leap day, after the bundled holiday lists end,
+# in market hours), the date-sensitive modules at the six others (CI time: ~5 + 6 x ~1.5 min).
 # Monotonic time stays real (FAKETIME_DONT_FAKE_MONOTONIC=1): timeouts and budgets still work;
 # tests/faketime/sitecustomize.py works around libfaketime breaking time.sleep on Python 3.11+.
-DATES_FULL   := 2026-12-03T11:00 2028-02-29T11:00
-DATES_MODULE := 2026-12-03T03:00 2026-12-06T12:00 2026-12-25T11:00 2026-12-31T15:00 \
-                2027-03-10T11:00
+# The browser test is left out: Chromium and Playwright's driver inherit LD_PRELOAD and stall
+# under libfaketime (its pages read a simulator pinned to 2026-11-25 anyway; `make test` runs it).
+DATES_FULL   := 2028-02-29T11:00
+DATES_MODULE := 2026-12-03T11:00 2026-12-03T03:00 2026-12-06T12:00 2026-12-25T11:00 \
+                2026-12-31T15:00 2027-03-10T11:00
 DATE_TESTS   := tests/test_calendar.py tests/test_universe.py tests/test_targets.py \
                 tests/test_plan.py tests/test_faults.py tests/test_e2e.py tests/test_manager.py \
                 tests/test_web.py tests/test_query_totals.py tests/test_sim_compat.py \
-                tests/test_disk.py tests/test_sim_clock.py
+                tests/test_disk.py tests/test_sim_clock.py tests/test_clock.py tests/test_crash.py
 FAKE = PYTHONPATH=$(CURDIR)/tests/faketime FAKETIME_DONT_FAKE_MONOTONIC=1 faketime "$$(echo $$at | tr T ' '):00 +0530"
 
 test-dates: $(STAMP)
 	@command -v faketime >/dev/null || { echo "test-dates needs libfaketime: apt-get install faketime" >&2; exit 2; }
 	@set -e; for at in $(DATES_FULL); do echo "== $$at IST: whole suite"; \
-	  $(FAKE) $(BIN)/pytest -q -p no:cacheprovider $(ARGS); done
+	  $(FAKE) $(BIN)/pytest -q -p no:cacheprovider --ignore=tests/test_web_browser.py $(ARGS); done
 	@set -e; for at in $(DATES_MODULE); do echo "== $$at IST: date-sensitive modules"; \
 	  $(FAKE) $(BIN)/pytest -q -p no:cacheprovider $(DATE_TESTS) $(ARGS); done
 

@@ -61,8 +61,6 @@ def e2e_settings(tmp_path: Path, base_url: str, **kw: Any) -> Settings:
         "backoff_base_s": 0.01,
         "backoff_max_s": 0.2,
         "timeout_s": 5.0,
-        # These simulators replay 2026-11-25 while the collector reads the wall clock.
-        "check_exchange_ts": False,
     }
     return load_settings(**{**defaults, **kw})
 
@@ -80,8 +78,9 @@ class SimTime:
     """The collector's clock in a test: the simulator's date and time, paced in wall seconds.
 
     A test that pins the simulator to a date hands this to the collector, the manager and the
-    dashboard, so nothing reads today's date. Waits (tick intervals) stay wall seconds, as with
-    the wall clock, whatever the simulator's speed: a simulated minute per second at speed 60.
+    dashboard, so nothing reads today's date (and NSE's timestamps are judged on its day).
+    Waits (tick intervals) stay wall seconds, as with the wall clock, whatever the simulator's
+    speed: a simulated minute per second at speed 60.
     """
 
     def __init__(self, sim: Simulator) -> None:

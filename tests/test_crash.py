@@ -15,6 +15,7 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
+from nsechain.chaos.spawn import sim_clock_env
 from nsechain.sim.server import SimConfig, Simulator
 from nsechain.store.paths import list_temp_files, list_tick_files
 
@@ -31,6 +32,7 @@ def collector(sim: Simulator, root: Path, *extra: str) -> subprocess.Popen[bytes
         "NSECHAIN_BURST": "10",
         "NSECHAIN_BACKOFF_BASE_S": "0.01",
         "NSECHAIN_STATUS_INTERVAL_S": "0.2",
+        **sim_clock_env(sim.base_url),  # the simulator replays 2026-11-25: live on its clock
     }
     args = [
         sys.executable, "-m", "nsechain", "collect", "--no-live",
@@ -38,7 +40,7 @@ def collector(sim: Simulator, root: Path, *extra: str) -> subprocess.Popen[bytes
         "--data-dir", str(root / "data"),
         "--db", str(root / "chain.duckdb"),
         "--symbols", "NIFTY,RELIANCE,M&M",
-        "--interval", "0.5",
+        "--interval", "30",  # clock seconds: 0.5 s of wall time at the simulator's 60x
         "--batch-interval", "1",
         "--rate", "100",
         "--ignore-market-hours",

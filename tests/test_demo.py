@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -14,6 +15,7 @@ from typer.testing import CliRunner
 
 from nsechain.cli.demo import DemoResult, register, run_demo
 from nsechain.sim.server import SimConfig, Simulator
+from nsechain.timeutil import IST
 
 KNOWN_OUTCOMES = {
     "ok", "stale", "empty", "blocked", "unauthorized", "bad_payload", "timeout", "http_error",
@@ -23,7 +25,9 @@ KNOWN_OUTCOMES = {
 def test_short_demo_records_many_symbols_and_prints_a_pcr_line(tmp_path: Path) -> None:
     out = io.StringIO()
     result: DemoResult = run_demo(
-        minutes=0.2,  # 12 s of collection
+        start=datetime(2026, 11, 25, 9, 14, tzinfo=IST),  # the day after a holiday, pre-open
+        minutes=5.0,  # a cap: the demo stops after its second tick
+        ticks=2,
         rate=60.0,  # the first tick spends ~215 requests on expiry lists
         interval_s=3.0,
         data_dir=tmp_path / "demo",

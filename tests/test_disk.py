@@ -48,7 +48,6 @@ def settings_for(sim: Simulator, data_dir: Path, db: Path) -> Settings:
         burst=10,
         backoff_base_s=0.0,
         max_retries=0,
-        check_exchange_ts=False,  # the simulator replays 2026-11-25; the collector's clock is real
     )
 
 

@@ -28,8 +28,14 @@ from nsechain.sim.server import SimConfig, Simulator
 
 #: A user's notebook: opens the database read-write, runs a query, keeps the connection open.
 HOLDER = """
-import sys, duckdb
-con = duckdb.connect(sys.argv[1])
+import sys, time, duckdb
+# The collector's own load may hold the file for a moment: retry like any other reader.
+for _ in range(600):
+    try:
+        con = duckdb.connect(sys.argv[1])
+        break
+    except duckdb.IOException:
+        time.sleep(0.05)
 con.execute("SELECT count(*) FROM option_quotes").fetchall()
 print("holding", flush=True)
 sys.stdin.read()  # until the test closes our stdin
@@ -93,7 +99,6 @@ def test_loads_wait_for_a_held_database_then_catch_up_losing_nothing(
         rate=100.0,
         burst=10,
         backoff_base_s=0.01,
-        check_exchange_ts=False,  # the simulator replays 2026-11-25 on a wall-clock collector
     )
     m = OptionsThreadedManager(settings, clock=SimTime(sim))
 

@@ -15,6 +15,7 @@ import pytest
 
 from conftest import SimTime, e2e_settings, wait_for
 from nsechain import OptionsThreadedManager
+from nsechain.chaos.spawn import sim_clock_env
 from nsechain.collector.status import read_status
 from nsechain.collector.tick import TickResult
 from nsechain.sim.server import SimConfig, Simulator
@@ -85,11 +86,12 @@ def test_signals_stop_gracefully_and_drain(sim: Simulator, tmp_path: Path, sig: 
     args = [
         sys.executable, "-m", "nsechain", "collect", "--no-live", "--base-url", sim.base_url,
         "--data-dir", str(data), "--db", str(tmp_path / "c.duckdb"), "--symbols", "NIFTY",
-        "--interval", "0.5", "--batch-interval", "60", "--rate", "100", "--ignore-market-hours",
+        "--interval", "30", "--batch-interval", "60",  # 30 clock s = 0.5 wall s at 60x
+        "--rate", "100", "--ignore-market-hours",
     ]  # fmt: skip
     with (tmp_path / "log").open("wb") as log:
-        # The simulator replays 2026-11-25; the collector child reads the wall clock.
-        env = {**os.environ, "NSECHAIN_CHECK_EXCHANGE_TS": "false"}
+        # The simulator replays 2026-11-25: the child lives on its clock, not today's.
+        env = {**os.environ, **sim_clock_env(sim.base_url)}
         proc = subprocess.Popen(args, stdout=log, stderr=log, env=env)
     try:
         wait_for(lambda: len(list_tick_files(data / "options_parquet")) >= 2)

@@ -40,7 +40,8 @@ def _ctrl_c() -> None:
 
 def test_simulate_serves_until_ctrl_c(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cli, "_wait_forever", _ctrl_c)
-    args = ["simulate", "--port", "0", "--speed", "60", "--start", "2026-11-25T09:14"]
+    # A stopped clock: still 09:14, before the open, however long the start-up takes.
+    args = ["simulate", "--port", "0", "--speed", "0", "--start", "2026-11-25T09:14"]
     result = CliRunner().invoke(make_app(), [*args, "--p-empty", "0.1", "--rate-limit", "3"])
     assert result.exit_code == 0, result.output
     assert "NSE simulator on http://127.0.0.1:" in result.output

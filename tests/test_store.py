@@ -205,8 +205,12 @@ def test_sweep_spares_young_temp_files(tmp_path: Path) -> None:
     old, young = day / ".tmp-a.parquet.1", day / ".tmp-b.parquet.2"
     old.write_bytes(b"x")
     young.write_bytes(b"y")
+    # Both times set and the clock injected: under libfaketime time.time() is faked but the
+    # file times the kernel writes are not, so "now" and an mtime must come from one place.
+    now = 2_000_000_000.0
     os.utime(old, (1_000_000, 1_000_000))
-    assert sweep_temp_files(tmp_path, min_age_s=60) == [old]
+    os.utime(young, (now - 5, now - 5))
+    assert sweep_temp_files(tmp_path, min_age_s=60, clock=lambda: now) == [old]
     assert sweep_temp_files(tmp_path) == [young]
     assert all_files(tmp_path) == []
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,6 +28,7 @@ from pydantic_settings import (
 
 from nsechain.errors import ConfigError
 from nsechain.market import INDEX_SYMBOLS
+from nsechain.timeutil import IST
 
 __all__ = ["Settings", "load_settings"]
 
@@ -106,6 +108,20 @@ class Settings(BaseSettings):
         "13:45-19:15", description="Hours of a special (*) session NSE has not timed yet."
     )
 
+    clock_start: datetime | None = Field(
+        None,
+        description="Run on a market clock from this instant (ISO; naive = IST) instead of the "
+        "wall clock: for a simulator on another day. Intervals are then clock seconds.",
+    )
+    clock_speed: float = Field(
+        1.0, ge=0, description="Clock seconds per wall second of that clock (0 stands still)."
+    )
+    clock_anchor: datetime | None = Field(
+        None,
+        description="Wall time (ISO) at which that clock read clock_start; default: when the "
+        "process starts. Lets a harness start collectors on a simulator's running clock.",
+    )
+
     # --- how to talk to NSE ------------------------------------------------------------------
     base_url: str = Field("https://www.nseindia.com", description="NSE (or simulator) base URL.")
     rate: float = Field(3.0, gt=0, description="Request budget, requests per second, all calls.")
@@ -128,7 +144,7 @@ class Settings(BaseSettings):
     check_exchange_ts: bool = Field(
         True,
         description="Refuse snapshots whose NSE timestamp is older than the previous session's "
-        "close or ahead of the collector's clock (off only for a simulator on another day).",
+        "close or ahead of the collector's clock (clock_start puts it on a simulator's day).",
     )
     max_wire_bytes: int = Field(
         32 * 1024 * 1024, ge=1024, description="Cap on a response body as sent (compressed)."
@@ -255,6 +271,14 @@ class Settings(BaseSettings):
         for url in value:
             if not url.startswith(("http://", "https://", "socks5://", "socks5h://")):
                 raise ValueError(f"{url!r}: a proxy starts with http://, https:// or socks5://")
+        return value
+
+    @field_validator("clock_start", "clock_anchor")
+    @classmethod
+    def _ist(cls, value: datetime | None) -> datetime | None:
+        # A naive instant is IST wall time, as the simulator reads its start.
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=IST)
         return value
 
     @field_validator("base_url")

@@ -292,6 +292,9 @@ def _collector(cfg: SoakConfig, base_url: str, log_path: Path) -> subprocess.Pop
         rate=cfg.rate,
         workdir=cfg.workdir,
         log_path=log_path,
+        # On the simulator's clock the collector keeps NSE's hours itself: it waits for the
+        # 09:15 open and takes the after-close snapshot, as on a real day.
+        ignore_market_hours=False,
         env={
             "NSECHAIN_BURST": "10",
             "NSECHAIN_TIMEOUT_S": str(cfg.timeout_s),
@@ -330,6 +333,9 @@ def run_soak(cfg: SoakConfig, progress: Callable[[str], None] | None = None) -> 
     log_path = cfg.workdir / "collector.log"
     status_path = cfg.data_dir / "status.json"
     with SimulatorProcess(cfg.sim_config()) as sim:
+        # The simulated day starts now, not when the simulator process began: its start-up
+        # can take many simulated minutes on a busy machine. The collector joins this clock.
+        sim.set_clock(f"{cfg.day}T{cfg.start}", cfg.speed)
         end = datetime.fromisoformat(f"{cfg.day}T00:00:00+05:30") + _SESSION_END
         proc = _collector(cfg, sim.base_url, log_path)
         try:

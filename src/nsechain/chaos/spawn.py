@@ -1,7 +1,9 @@
 """Start ``nsechain collect`` as a child process, for the crash loop and the fault soak.
 
 Where it sits: under both harnesses. The child gets a clean environment (no NSECHAIN_* from
-the caller's shell) plus the settings each harness passes, and logs into ``log_path``.
+the caller's shell) plus the settings each harness passes, and logs into ``log_path``. It
+lives on the simulator's clock (``sim_clock_env``), not today's: the simulator replays a
+fixed day, and the collector's calendar, tick names and timestamp rule must agree with it.
 """
 
 from __future__ import annotations
@@ -12,7 +14,25 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-__all__ = ["spawn_collector"]
+import httpx
+
+from nsechain.timeutil import now_ist
+
+__all__ = ["sim_clock_env", "spawn_collector"]
+
+
+def sim_clock_env(base_url: str) -> dict[str, str]:
+    """``NSECHAIN_CLOCK_*`` that put a collector started now or later on the simulator's clock.
+
+    The simulator's ``now`` and the wall time it was read at (``clock_anchor``): a child that
+    takes a while to start still joins the running clock where it is then.
+    """
+    clock = httpx.get(f"{base_url}/__admin/clock", timeout=10).json()
+    return {
+        "NSECHAIN_CLOCK_START": str(clock["now"]),
+        "NSECHAIN_CLOCK_SPEED": repr(float(clock["speed"])),
+        "NSECHAIN_CLOCK_ANCHOR": now_ist().isoformat(),
+    }
 
 
 def spawn_collector(
@@ -28,12 +48,18 @@ def spawn_collector(
     log_path: Path,
     env: Mapping[str, str],
     extra: tuple[str, ...] = (),
+    ignore_market_hours: bool = True,
 ) -> subprocess.Popen[bytes]:
-    """``python -m nsechain collect --no-live --ignore-market-hours …`` against ``base_url``."""
+    """``python -m nsechain collect --no-live …`` against the simulator at ``base_url``.
+
+    ``interval_s`` is wall seconds between ticks; the child's ``--interval`` is in its clock's
+    seconds, so it is scaled by the simulator's speed (a stopped clock counts wall seconds).
+    """
+    clock = sim_clock_env(base_url)
+    speed = float(clock["NSECHAIN_CLOCK_SPEED"]) or 1.0
     full_env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("NSECHAIN_")},
-        # The simulator replays another day than the wall clock's: no timestamp rule.
-        "NSECHAIN_CHECK_EXCHANGE_TS": "false",
+        **clock,
         **env,
     }
     args = [
@@ -42,10 +68,10 @@ def spawn_collector(
         "--data-dir", str(data_dir),
         "--db", str(db_path),
         "--symbols", symbols,
-        "--interval", str(interval_s),
+        "--interval", repr(interval_s * speed),
         "--batch-interval", str(batch_interval_s),
         "--rate", str(rate),
-        "--ignore-market-hours",
+        *(["--ignore-market-hours"] if ignore_market_hours else []),
         *extra,
     ]  # fmt: skip
     with log_path.open("ab") as log:  # the child keeps its own copy of the descriptor

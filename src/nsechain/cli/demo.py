@@ -145,8 +145,12 @@ def run_demo(
     start: datetime | None = None,
     console: Console | None = None,
     latency: bool = True,
+    ticks: int | None = None,
 ) -> DemoResult:
     """Simulator + collector for ``minutes`` of wall time, then load and summarise.
+
+    ``ticks``: stop as soon as that many ticks are done (``minutes`` is then only a cap), so a
+    test asks for a count of ticks, not for what fits in some seconds on a busy machine.
 
     ``data_dir`` None: a fresh temp dir, removed at the end unless ``keep``. A given dir is
     always kept; it is the data folder, as for every command (the database goes beside it:
@@ -169,7 +173,9 @@ def run_demo(
         budget=rate,
     )
     try:
-        _session(result, minutes, speed, rate, interval_s, seed, (faults, latency), start, out)
+        _session(
+            result, minutes, speed, rate, interval_s, seed, (faults, latency), start, out, ticks
+        )
         _summarise(result)
         result.report = _report(result, out)
     finally:
@@ -191,6 +197,7 @@ def _session(
     realism: tuple[bool, bool],  # (faults, latency)
     start: datetime | None,
     out: Console,
+    ticks: int | None = None,
 ) -> None:
     from nsechain.collector.clock import Clock, FixedClock, ScaledClock
     from nsechain.collector.manager import OptionsThreadedManager
@@ -228,8 +235,9 @@ def _session(
         ),
         highlight=False,
     )
-    # A tick every ``interval_s`` wall seconds is ``interval_s × speed`` seconds of market time.
-    clock: Clock = ScaledClock(begin, speed) if speed > 0 else FixedClock(begin)
+    # A tick every ``interval_s`` wall seconds is ``interval_s × speed`` seconds of market time
+    # (a stopped clock counts wall seconds).
+    per_wall_s = speed if speed > 0 else 1.0
     with SimulatorProcess(config) as sim:
         settings = load_settings(
             base_url=sim.base_url,
@@ -237,12 +245,13 @@ def _session(
             db_path=r.db_path,
             symbols=["ALL"],
             expiries_per_symbol=0,
-            interval_s=interval_s * clock.speed,
+            interval_s=interval_s * per_wall_s,
             batch_interval_s=max(15.0, 4 * interval_s),
             status_interval_s=1.0,
-            ignore_market_hours=True,  # the simulated market is open; the real one may not be
-            # The simulated day is not today: NSE's timestamps cannot be judged by the wall clock.
-            check_exchange_ts=False,
+            # On the simulator's clock the collector keeps NSE's hours: it waits for the open
+            # (09:15, a wall second after the 09:14 start), as on a real morning. A stopped
+            # clock never reaches the open: then it collects at whatever time it shows.
+            ignore_market_hours=speed == 0,
             rate=rate,
             timeout_s=10.0,
             block_cooloff_s=30.0,
@@ -256,12 +265,13 @@ def _session(
         # The collector lives in the simulated market's time, not today's: restart the
         # simulator's clock and start the collector's with the same start and speed.
         sim.set_clock(begin.isoformat(), speed)
+        clock: Clock = ScaledClock(begin, speed) if speed > 0 else FixedClock(begin)
         manager = OptionsThreadedManager(settings, clock=clock)
         began = time.monotonic()
         manager.start_all_threads()
         seen: list[object] = []
         try:
-            _watch(manager, began + minutes * 60.0, out, seen)
+            _watch(manager, began + minutes * 60.0, out, seen, ticks)
         except KeyboardInterrupt:
             out.print("Interrupted: stopping early, the summary follows.")
         finally:
@@ -273,18 +283,26 @@ def _session(
         plan = manager.collector.targets.plan_now
         r.plan_pairs = len(plan.pairs)
         r.plan_per_tick = plan.max_requests_per_tick
-        r.plan_refresh_s = plan.full_refresh_ticks * plan.interval_s / clock.speed
+        r.plan_refresh_s = plan.full_refresh_ticks * plan.interval_s / per_wall_s
         r.ticks = int(manager.collector.totals["ticks"])
     r.requests = int(counters["requests_total"])
     r.rate_blocks = int(counters["rate_limit"]["blocks"])
     r.achieved_rate = r.requests / r.wall_s if r.wall_s > 0 else 0.0
 
 
-def _watch(manager: OptionsThreadedManager, until: float, out: Console, seen: list[object]) -> None:
-    """One progress line per tick until the wall-clock deadline."""
+def _watch(
+    manager: OptionsThreadedManager,
+    until: float,
+    out: Console,
+    seen: list[object],
+    ticks: int | None = None,
+) -> None:
+    """One progress line per tick until the wall-clock deadline, or ``ticks`` ticks."""
     while (left := until - time.monotonic()) > 0:
         time.sleep(min(0.25, left))
         _progress(manager, seen, out)
+        if ticks is not None and manager.collector.totals["ticks"] >= ticks:
+            return
 
 
 def _progress(manager: OptionsThreadedManager, seen: list[object], out: Console) -> None:
@@ -503,7 +521,12 @@ def demo(
     ] = True,
 ) -> None:
     """Record the whole simulated F&O universe for a minute or two, then show what came in."""
+    from nsechain.cli._settings import settings_or_exit
+    from nsechain.collector.clock import clock_of
     from nsechain.logs import configure_logging
+
+    # "Tomorrow" on the settings' clock (NSECHAIN_CLOCK_START pins it), not always today's.
+    start = next_session_start(clock_of(settings_or_exit()).now().date())
 
     configure_logging("ERROR")  # progress lines, not every failed fetch: the summary counts them
     result = run_demo(
@@ -516,6 +539,7 @@ def demo(
         seed=seed,
         faults=faults,
         latency=latency,
+        start=start,
     )
     if result.kept:
         typer.echo(

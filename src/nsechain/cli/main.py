@@ -18,6 +18,7 @@ from rich.console import Console
 from typer.core import TyperGroup
 
 from nsechain.cli._settings import err, setting_help, settings_or_exit
+from nsechain.collector.clock import clock_of
 from nsechain.collector.health import reader_verdict
 from nsechain.collector.status import read_status
 from nsechain.collector.view import status_view, verdict_line
@@ -144,7 +145,9 @@ def collect(
             return
         with Live(console=err, refresh_per_second=2) as view:
             manager.run_until_stopped(
-                every=lambda: view.update(status_view(manager.get_thread_status(), limit=12))
+                every=lambda: view.update(
+                    status_view(manager.get_thread_status(), limit=12, now=manager.clock.now())
+                )
             )
     finally:
         if dash is not None:
@@ -214,7 +217,11 @@ def status(
         raise typer.Exit(verdict["exit_code"])
     db_rows = _db_rows(settings)
     try:
-        view = None if st is None else status_view(st, db_rows, verdict=verdict)
+        view = (
+            None
+            if st is None
+            else status_view(st, db_rows, verdict=verdict, now=clock_of(settings).now())
+        )
     except (KeyError, TypeError, ValueError, AttributeError):  # a status.json of another shape
         view = None
     console.print(verdict_line(verdict) if view is None else view, soft_wrap=True)

@@ -7,19 +7,19 @@ bundled lists; ``--fetch`` asks NSE (or ``--base-url``) first.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from nsechain.cli._settings import setting_help
+from nsechain.collector.clock import clock_of
 from nsechain.config import Settings, load_settings
 from nsechain.errors import ConfigError, NsechainError
 from nsechain.market.plan import make_plan, render_plan
 from nsechain.market.shard import parse_shard
 from nsechain.market.universe import Universe
-from nsechain.timeutil import now_ist
 
 __all__ = ["register"]
 
@@ -36,9 +36,10 @@ def _settings(**flags: object) -> Settings:
         raise typer.Exit(2) from None
 
 
-def with_estimated_expiries(universe: Universe) -> tuple[Universe, int]:
-    """Fill in typical expiry counts where none are known; returns how many were estimated."""
-    today = now_ist()
+def with_estimated_expiries(universe: Universe, today: datetime) -> tuple[Universe, int]:
+    """Fill in typical expiry counts where none are known; returns how many were estimated.
+
+    ``today``: the settings' clock (``clock_of``), so the placeholders lie after its date."""
     estimated = 0
     for symbol in universe.symbols:
         if universe.expiries.get(symbol):
@@ -63,7 +64,7 @@ def plan(
 
     s = _settings(symbols=symbols, rate=rate, interval_s=interval, shard=shard, data_dir=data_dir)
     targets = Targets(s)
-    universe, estimated = with_estimated_expiries(targets.universe)
+    universe, estimated = with_estimated_expiries(targets.universe, clock_of(s).now())
     try:
         p = make_plan(
             universe.plan_items(s.expiries_per_symbol or None),
@@ -104,7 +105,7 @@ def calendar(
     from nsechain.nse.client import NseClient
 
     s = _settings(base_url=base_url, data_dir=data_dir)
-    now = now_ist()
+    now = clock_of(s).now()
     if day is not None:
         try:
             now = now.replace(*date.fromisoformat(day).timetuple()[:3])

@@ -16,6 +16,11 @@ What stays on wall time, whatever the clock: everything about HTTP. NSE's rate l
 simulator's count requests per real second. The token bucket, backoff, Retry-After, cookie
 age and the 403 cool-off are wall time too, and so are batch loads and status heartbeats.
 
+``clock_of(settings)`` builds the clock the settings ask for (``clock_start``, ``clock_speed``,
+``clock_anchor``): the one place an edge (the CLI, a collector started as a child process by a
+harness) gets "now" from, so a collector, its live view and ``nsechain calendar`` can all run
+on a simulator's clock instead of today's.
+
 So one number crosses from one to the other. A tick of ``interval_s`` clock seconds lasts
 ``interval_s / speed`` wall seconds, and the plan fits ``rate × interval_s / speed ×
 (1 − headroom)`` requests into it (``Targets``). At ``speed`` 1 that is the usual budget.
@@ -25,13 +30,17 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from nsechain.collector.workers import StopToken
 from nsechain.timeutil import IST, now_ist
 
-__all__ = ["Clock", "FixedClock", "ScaledClock", "WallClock"]
+if TYPE_CHECKING:
+    from nsechain.config import Settings
+
+__all__ = ["Clock", "FixedClock", "ScaledClock", "WallClock", "clock_of"]
 
 
 class Clock(Protocol):
@@ -122,6 +131,25 @@ class FixedClock:
 
     def wait(self, stop: StopToken, seconds: float) -> bool:
         return stop.wait(max(0.0, seconds))
+
+
+def clock_of(settings: Settings, wall: Callable[[], datetime] = now_ist) -> Clock:
+    """The clock ``settings`` ask for: the wall clock unless ``clock_start`` is set.
+
+    With ``clock_anchor`` the clock reads ``clock_start`` at that wall instant and has run
+    on since, so processes started at different moments share one market time (a harness
+    passes the simulator's ``now`` and the wall time it read it at). Speed 0 stands still.
+    ``wall``: the wall clock the anchor is measured on (injected by tests).
+    """
+    start = settings.clock_start
+    if start is None:
+        return WallClock()
+    if settings.clock_speed == 0:
+        return FixedClock(start)
+    if settings.clock_anchor is not None:
+        behind = (wall() - settings.clock_anchor).total_seconds()
+        start += timedelta(seconds=behind * settings.clock_speed)
+    return ScaledClock(start, settings.clock_speed)
 
 
 def _aware_ist(moment: datetime) -> datetime:

@@ -34,7 +34,7 @@ from typing import Any
 import httpx
 
 from nsechain.analytics.views import create_views
-from nsechain.collector.clock import Clock, WallClock
+from nsechain.collector.clock import Clock, clock_of
 from nsechain.collector.health import VerdictTracker
 from nsechain.collector.inflight import InflightPool, default_in_flight
 from nsechain.collector.session import MarketClock, TradingCalendar, market_report
@@ -107,7 +107,7 @@ class OptionsThreadedManager:
     ) -> None:
         self.settings = settings if settings is not None else load_settings()
         self._stop = StopToken()
-        self.clock: Clock = clock if clock is not None else WallClock()
+        self.clock: Clock = clock if clock is not None else clock_of(self.settings)
         self.collector = Collector(
             self.settings, transport=transport, sleep=self._stop.sleep, clock=self.clock
         )

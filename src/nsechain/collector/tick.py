@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 import pyarrow as pa
 
-from nsechain.collector.clock import Clock, WallClock
+from nsechain.collector.clock import Clock, clock_of
 from nsechain.collector.fetchlog import FetchLog
 from nsechain.collector.health import HealthCounters
 from nsechain.collector.targets import Targets
@@ -112,7 +112,7 @@ class Collector:
         clock: Clock | None = None,
     ) -> None:
         self.settings = settings
-        self.clock: Clock = clock if clock is not None else WallClock()
+        self.clock: Clock = clock if clock is not None else clock_of(self.settings)
         self._log = FetchLog()
         # One NseClient per route (nse/routes.py); several routes share the plan's budget.
         self.client = make_client(

@@ -33,14 +33,14 @@ def age(iso: str | None, now: datetime | None = None) -> str:
     return f"{seconds / 3600:.1f}h"
 
 
-def _threads(st: dict[str, Any]) -> Table:
+def _threads(st: dict[str, Any], now: datetime) -> Table:
     col, bat = st["collection_thread"], st["batch_thread"]
     t = Table(title=f"nsechain — {st.get('state', '?')}", title_justify="left", expand=False)
     for name in ("thread", "alive", "restarts", "last", "counts", "last error"):
         t.add_column(name)
     fetches = " ".join(f"{k}={v}" for k, v in sorted(col["fetches"].items())) or "-"
     flight = col.get("tick_in_flight")
-    last = f"tick {age(col['last_tick_at'])} ago"
+    last = f"tick {age(col['last_tick_at'], now)} ago"
     if flight:
         last += f" · now {flight[0]}/{flight[1]}"
     t.add_row(
@@ -79,7 +79,10 @@ def _worst_first(st: dict[str, Any], names: list[str]) -> list[str]:
 
 
 def _symbols(
-    st: dict[str, Any], db_rows: dict[str, tuple[int, str | None]] | None, limit: int | None
+    st: dict[str, Any],
+    db_rows: dict[str, tuple[int, str | None]] | None,
+    limit: int | None,
+    now: datetime,
 ) -> Table:
     names = sorted(set(st.get("symbols", {})) | set(db_rows or {}))
     shown = names if limit is None else _worst_first(st, names)[:limit]
@@ -97,7 +100,7 @@ def _symbols(
         outcome = s.get("last_outcome") or "-"
         cells: list[str | Text] = [
             sym,
-            age(s.get("last_ok_at")),
+            age(s.get("last_ok_at"), now),
             (s.get("exchange_ts") or "-")[11:19] or "-",
             Text(outcome, style="green" if outcome in ("ok", "stale") else "red"),
         ]
@@ -107,33 +110,34 @@ def _symbols(
     return t
 
 
-def _clock(iso: str | None) -> str:
+def _clock(iso: str | None, now: datetime) -> str:
     """HH:MM:SS today, 'Wed 25-Nov 09:15' another day; '-' for none."""
     if not iso:
         return "-"
     moment = datetime.fromisoformat(iso)
-    if moment.date() == now_ist().date():
+    if moment.date() == now.astimezone(moment.tzinfo).date():
         return moment.strftime("%H:%M:%S")
     return f"{moment:%a %d-%b %H:%M}"
 
 
-def _head(st: dict[str, Any]) -> Text:
+def _head(st: dict[str, Any], now: datetime) -> Text:
     col = st["collection_thread"]
     market = st.get("market") or {}
     phase = market.get("phase", "?")
     if market.get("reason"):
         phase += f" ({market['reason']})"
     return Text(
-        f"market {phase} · next open {_clock(market.get('next_open'))} · "
-        f"next tick {_clock(col.get('next_tick_at'))} · "
+        f"market {phase} · next open {_clock(market.get('next_open'), now)} · "
+        f"next tick {_clock(col.get('next_tick_at'), now)} · "
         f"rate {col.get('effective_rate', '-')} req/s · backlog {col.get('backlog_ticks', 0)} · "
         f"updated {age(st.get('updated_at'))} ago"
     )
 
 
-def verdict_line(verdict: dict[str, Any]) -> Text:
+def verdict_line(verdict: dict[str, Any], now: datetime | None = None) -> Text:
     """'● not recording since 09:15:03 — NSE is not answering: …' in the verdict's colour."""
-    since = f" since {_clock(verdict['since'])}" if verdict.get("since") else ""
+    at = now if now is not None else now_ist()
+    since = f" since {_clock(verdict['since'], at)}" if verdict.get("since") else ""
     line = Text(f"● {verdict['verdict']}{since}", style=_STYLE.get(verdict["verdict"], "bold"))
     line.append(f" — {verdict['reason']}")
     return line
@@ -144,14 +148,18 @@ def status_view(
     db_rows: dict[str, tuple[int, str | None]] | None = None,
     limit: int | None = None,
     verdict: dict[str, Any] | None = None,
+    now: datetime | None = None,
 ) -> Group:
     """The verdict, the threads table, a one-line header, and per-symbol freshness.
 
     ``limit``: symbols shown at most (the live view). ``verdict``: the reader's (see
-    ``health.reader_verdict``), else the one in ``st``.
+    ``health.reader_verdict``), else the one in ``st``. ``now``: the collector's market time
+    (``clock_of``), which ticks, fetches and the next open are stamped in; default IST wall
+    time. Status writes and loads are wall-stamped.
     """
-    parts: list[Any] = [_threads(st), _head(st), _symbols(st, db_rows, limit)]
+    at = now if now is not None else now_ist()
+    parts: list[Any] = [_threads(st, at), _head(st, at), _symbols(st, db_rows, limit, at)]
     shown = verdict if verdict is not None else st.get("verdict")
     if isinstance(shown, dict):
-        parts.insert(0, verdict_line(shown))
+        parts.insert(0, verdict_line(shown, at))
     return Group(*parts)

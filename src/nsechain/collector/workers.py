@@ -57,15 +57,21 @@ class Worker:
         self.name = name
         self._loop = loop
         self._thread: threading.Thread | None = None
+        # Set when the loop has returned. ``alive`` and ``join`` read this, never the thread:
+        # CPython <= 3.12 races when two threads join (or join and is_alive) one thread at
+        # once (python/cpython#116372), and the batch loop and stop both join the collector.
+        self._done = threading.Event()
         self.restarts = 0
         self.last_crash: str | None = None
         self._next_restart_at = 0.0
 
     def start(self) -> None:
+        self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"nsechain-{self.name}", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
+        done = self._done
         try:
             self._loop()
         except Interrupted:
@@ -79,10 +85,12 @@ class Worker:
                 self.last_crash,
                 traceback.format_exc(),
             )
+        finally:
+            done.set()
 
     @property
     def alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self._thread is not None and not self._done.is_set()
 
     def report(self) -> dict[str, Any]:
         """This thread's part of the status."""
@@ -108,5 +116,5 @@ class Worker:
 
     def join(self, timeout: float) -> bool:
         if self._thread is not None:
-            self._thread.join(timeout)
+            self._done.wait(max(0.0, timeout))
         return not self.alive

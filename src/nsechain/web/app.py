@@ -31,7 +31,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
-from nsechain.collector.clock import Clock, WallClock
+from nsechain.collector.clock import Clock, clock_of
 from nsechain.collector.health import reader_verdict
 from nsechain.collector.session import market_report
 from nsechain.config import Settings
@@ -81,7 +81,7 @@ def create_app(
     """The dashboard app. With ``manager`` it runs inside the collector's process and shares
     its database instance; without, it reads the file read-only per request (retrying while
     a load holds the lock) and the status from ``status.json``. ``clock``: market time
-    (default: the manager's, else IST wall time)."""
+    (default: the manager's, else the settings' clock, ``clock_of``)."""
     reader: Reader
     if manager is not None:
         settings = manager.settings
@@ -89,7 +89,7 @@ def create_app(
     else:
         reader = ReadOnlyReader(settings.db_path, timeout_s=lock_timeout_s)
     if clock is None:
-        clock = manager.clock if manager is not None else WallClock()
+        clock = manager.clock if manager is not None else clock_of(settings)
     backend = Backend(settings, reader, manager, refresh_s, clock)
     app = FastAPI(
         title="nsechain dashboard",
