@@ -51,6 +51,11 @@ class Settings(BaseSettings):
     db_path: Path = Field(
         Path("options_chain_data.duckdb"), description="DuckDB database file the batch loads."
     )
+    spill_dir: Path | None = Field(
+        None,
+        description="Where interval files go while the data dir refuses writes (another disk); "
+        "unset: held in memory, then dropped with a log line.",
+    )
 
     # --- what to collect ---------------------------------------------------------------------
     symbols: list[str] = Field(

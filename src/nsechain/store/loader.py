@@ -177,6 +177,9 @@ class Loader:
         con = open_db(self.db_path, lock_timeout_s=self.lock_timeout_s)
         try:
             out = self._load(con, max_files, load_id)
+        except duckdb.Error as exc:
+            # It opened but cannot be read (truncated, damaged pages): every file stays pending.
+            raise StorageError(f"database unusable: {exc}", path=self.db_path) from exc
         finally:
             con.close()
         if out.done or out.loaded:
