@@ -32,16 +32,6 @@ _QUOTE_ORDER = [("symbol", "ascending"), ("expiry", "ascending"), ("exchange_ts"
 _QUOTE_ORDER += [("strike", "ascending"), ("option_type", "ascending")]
 
 
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    """The CLI's configure_logging points nsechain's logger at CliRunner's (closed) stream."""
-    root = logging.getLogger("nsechain")
-    saved = (root.handlers[:], root.propagate, root.level)
-    yield
-    root.handlers[:], root.propagate = saved[0], saved[1]
-    root.setLevel(saved[2])
-
-
 @pytest.fixture(scope="module")
 def sim() -> Iterator[Simulator]:
     with Simulator(SimConfig(seed=5, speed=600, start="2026-11-25T10:00:00")) as s:

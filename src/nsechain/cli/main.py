@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.live import Live
 
 from nsechain.cli._settings import err, settings_or_exit
-from nsechain.collector.status import read_status
+from nsechain.collector.status import load_status
 from nsechain.collector.view import status_view
 from nsechain.config import Settings
 from nsechain.errors import ConfigError, DatabaseLocked, NsechainError
@@ -161,7 +161,14 @@ def status(
 ) -> None:
     """Show what the collector is doing: threads, last tick, per-symbol freshness, errors."""
     settings = settings_or_exit(data_dir=data_dir, db_path=db)
-    st = read_status(settings.status_path)
+    st, problem = load_status(settings.status_path)
+    if problem is not None:
+        err.print(
+            f"[red]error:[/red] collector status ignored: {problem}; a running collector "
+            f"replaces it within {settings.status_interval_s:g} s",
+            highlight=False,
+        )
+        raise typer.Exit(1)
     if st is None:
         err.print(
             f"no status at {settings.status_path}: no collector has run with data dir "

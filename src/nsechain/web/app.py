@@ -35,7 +35,7 @@ from pydantic import BaseModel, Field
 
 from nsechain.collector.clock import Clock, WallClock
 from nsechain.collector.session import TradingCalendar, market_report
-from nsechain.collector.status import read_status
+from nsechain.collector.status import load_status
 from nsechain.config import Settings
 from nsechain.errors import DatabaseLocked, StorageError
 from nsechain.timeutil import now_ist
@@ -80,10 +80,11 @@ class Backend:
         # No fetch function: the dashboard never calls NSE; cache or bundled holiday list.
         self.calendar = TradingCalendar(self.settings)
 
-    def status(self) -> dict[str, Any] | None:
+    def status(self) -> tuple[dict[str, Any] | None, str | None]:
+        """(the collector's status, None), or (None, what is wrong with status.json)."""
         if self.manager is not None:
-            return self.manager.get_thread_status()
-        return read_status(self.settings.status_path)
+            return self.manager.get_thread_status(), None
+        return load_status(self.settings.status_path)
 
     def listing(self) -> list[dict[str, Any]]:
         listing: list[dict[str, Any]] = self.reader.cached(("symbols",), service.symbols)
@@ -316,13 +317,15 @@ def _health(backend: Backend) -> dict[str, Any]:
     now = backend.clock.now()
     s = backend.settings
     notes: list[str] = []
-    status = backend.status()
+    status, problem = backend.status()
     status_age = running = None
-    if status is None:
+    if problem is not None:
+        notes.append(f"collector status ignored: {problem}; a running collector replaces it")
+    elif status is None:
         notes.append(
             f"no collector status at {s.status_path}: no collector has run with this data dir"
         )
-    else:
+    if status is not None:
         updated = datetime.fromisoformat(status["updated_at"])
         status_age = round((now_ist() - updated).total_seconds(), 1)  # a wall-time heartbeat
         stale_after = max(30.0, _STALE_INTERVALS * s.status_interval_s)
