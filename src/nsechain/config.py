@@ -15,11 +15,12 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -142,17 +143,24 @@ class Settings(BaseSettings):
     # --- output ------------------------------------------------------------------------------
     log_format: Literal["text", "json"] = Field("text", description="Log line format.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Level.")
+    dashboard_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["127.0.0.1", "localhost", "[::1]"],
+        description="Host names the dashboard answers (a DNS-rebinding guard); add the name "
+        "you browse it by when serving beyond loopback.",
+    )
     raw_capture: bool = Field(
         False, description="Also keep every chain body received, zstd, one file per interval."
     )
 
-    @field_validator("symbols", "exclude_symbols", "session_overrides", mode="before")
+    @field_validator(
+        "symbols", "exclude_symbols", "session_overrides", "dashboard_hosts", mode="before"
+    )
     @classmethod
     def _split_symbols(cls, value: Any, info: ValidationInfo) -> Any:
         # Accept "NIFTY,BANKNIFTY" from an env var or a flag as well as a list.
         if isinstance(value, str):
             value = [s for s in value.split(",") if s.strip()]
-        if isinstance(value, list) and info.field_name != "session_overrides":
+        if isinstance(value, list) and info.field_name in ("symbols", "exclude_symbols"):
             return [str(s).strip().upper() for s in value]
         return value
 

@@ -40,6 +40,7 @@ from nsechain.config import Settings
 from nsechain.errors import DatabaseLocked, StorageError
 from nsechain.timeutil import now_ist
 from nsechain.web import desk_api, service
+from nsechain.web.guard import guard
 from nsechain.web.models import (
     ChainResponse,
     HealthResponse,
@@ -160,6 +161,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.backend = backend
+    guard(app, settings.dashboard_hosts)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _errors(app)
     _pages(app, backend)
