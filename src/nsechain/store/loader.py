@@ -171,9 +171,10 @@ class Loader:
         started = time.perf_counter()
         load_id = _new_load_id()
         sweep_temp_files(self.pending_dir, min_age_s=self.temp_grace_s)
+        strangers = self._quarantine_strangers()
         if self._recovered and not paths.list_tick_files(self.pending_dir):
             # Nothing to do: do not take the database lock away from readers.
-            return LoadResult(0, 0, 0, 0, load_id, _ms(started))
+            return LoadResult(0, 0, 0, 0, load_id, _ms(started), quarantined=tuple(strangers))
         con = open_db(self.db_path, lock_timeout_s=self.lock_timeout_s)
         try:
             out = self._load(con, max_files, load_id)
@@ -192,7 +193,7 @@ class Loader:
             skipped_snapshots=out.stats.skipped_snapshots,
             load_id=load_id,
             ms=_ms(started),
-            quarantined=tuple(out.quarantined),
+            quarantined=(*strangers, *out.quarantined),
             skipped_rows=out.stats.skipped_rows,
             moved=len(set(out.done) & set(moved)),
             requeued=out.requeued,
@@ -237,6 +238,23 @@ class Loader:
             self.db_path,
         )
         return len(moved)
+
+    def _quarantine_strangers(self) -> list[Path]:
+        """A file in pending whose name is not a tick file's would stay there forever,
+        unloaded and unmentioned: move it to quarantine, saying why."""
+        moved: list[Path] = []
+        for path in paths.list_strangers(self.pending_dir):
+            where = "in a day folder" if path.parent != self.pending_dir else "at the top"
+            reason = (
+                f"not a tick file ({where} of the pending folder; tick files are named "
+                "YYYYMMDD/tick_YYYYMMDDTHHMMSS_<8 hex>.parquet): nothing loads it, so it was "
+                "moved here; if it holds data, import it with `nsechain import`"
+            )
+            try:
+                moved.append(quarantine_file(self.quarantine_dir, path, reason))
+            except StorageError as exc:  # gone meanwhile, or a read-only disk: next load
+                log.warning("stranger not quarantined file=%s error=%r", path, str(exc))
+        return moved
 
     def _read_infos(self, todo: Sequence[Path]) -> tuple[list[TickInfo], list[Path]]:
         infos: list[TickInfo] = []
