@@ -28,8 +28,13 @@ from nsechain.sim.server import SimConfig, Simulator
 
 #: A user's notebook: opens the database read-write, runs a query, keeps the connection open.
 HOLDER = """
-import sys, duckdb
-con = duckdb.connect(sys.argv[1])
+import sys, time, duckdb
+for _ in range(200):  # a load may hold the file right now (every 0.5 s): try again
+    try:
+        con = duckdb.connect(sys.argv[1])
+        break
+    except duckdb.IOException:
+        time.sleep(0.05)
 con.execute("SELECT count(*) FROM option_quotes").fetchall()
 print("holding", flush=True)
 sys.stdin.read()  # until the test closes our stdin
@@ -80,6 +85,7 @@ def test_loads_wait_for_a_held_database_then_catch_up_losing_nothing(
 ) -> None:
     # Retry as often as the batch interval, so a few seconds show several attempts.
     monkeypatch.setattr(manager_module, "LOAD_RETRY_S", 0.5)
+    monkeypatch.setattr(manager_module, "LOAD_LOCK_WAIT_S", 0.0)  # refused at once
     settings = load_settings(
         base_url=sim.base_url,
         data_dir=tmp_path / "data",

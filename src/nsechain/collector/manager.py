@@ -55,6 +55,8 @@ log = logging.getLogger(__name__)
 
 #: After a failed load (lock held, disk trouble) try again sooner than a full batch interval.
 LOAD_RETRY_S = 15.0
+#: How long a load waits for readers in other processes to give the file up (they see its flag).
+LOAD_LOCK_WAIT_S = 2.0
 #: Expiry and universe refreshes run this long before the open (09:00-09:15), at low priority.
 PRE_OPEN = timedelta(minutes=15)
 #: On a stop, wall seconds to let the fetches in flight finish before the last file is written.
@@ -62,13 +64,19 @@ STOP_GRACE_S = 5.0
 
 
 def make_loader(settings: Settings) -> Loader:
-    """The batch loader for these settings, creating the analytics views on its first load."""
+    """The batch loader for these settings, creating the analytics views on its first load.
+
+    It waits up to ``LOAD_LOCK_WAIT_S`` for the file: readers in other processes see its flag
+    (``store.loadflag``) and give way, so a busy dashboard delays a load by its reads in
+    progress only.
+    """
     return Loader(
         settings.db_path,
         settings.pending_dir,
         settings.processed_dir,
         settings.quarantine_dir,
         schema_hook=create_views,
+        lock_timeout_s=LOAD_LOCK_WAIT_S,
     )
 
 

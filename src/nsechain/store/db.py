@@ -36,6 +36,7 @@ from nsechain.errors import DatabaseLocked, StorageError
 from nsechain.store import paths
 from nsechain.store.crashpoints import pause_point  # crash-test hook; inert unless env asks
 from nsechain.store.files import TickInfo
+from nsechain.store.loadflag import wait_while_wanted
 
 __all__ = [
     "BatchStats",
@@ -140,6 +141,8 @@ def open_db(
     deadline = time.monotonic() + lock_timeout_s
     delay = 0.05
     while True:
+        if read_only:  # a reader gives way while the loader wants the file (store.loadflag)
+            wait_while_wanted(db_path, deadline)
         con = _connect_once(db_path, read_only)
         if not isinstance(con, str):
             return con

@@ -57,6 +57,7 @@ from nsechain.store.files import (
     read_tick_info,
     sweep_temp_files,
 )
+from nsechain.store.loadflag import load_wanted
 from nsechain.timeutil import now_ist
 
 __all__ = ["LoadResult", "Loader", "open_db"]
@@ -175,14 +176,15 @@ class Loader:
         if self._recovered and not paths.list_tick_files(self.pending_dir):
             # Nothing to do: do not take the database lock away from readers.
             return LoadResult(0, 0, 0, 0, load_id, _ms(started), quarantined=tuple(strangers))
-        con = open_db(self.db_path, lock_timeout_s=self.lock_timeout_s)
-        try:
-            out = self._load(con, max_files, load_id)
-        except duckdb.Error as exc:
-            # It opened but cannot be read (truncated, damaged pages): every file stays pending.
-            raise StorageError(f"database unusable: {exc}", path=self.db_path) from exc
-        finally:
-            con.close()
+        with load_wanted(self.db_path):  # readers elsewhere give way (store.loadflag)
+            con = open_db(self.db_path, lock_timeout_s=self.lock_timeout_s)
+            try:
+                out = self._load(con, max_files, load_id)
+            except duckdb.Error as exc:
+                # It opened but cannot be read (truncated, damaged pages): files stay pending.
+                raise StorageError(f"database unusable: {exc}", path=self.db_path) from exc
+            finally:
+                con.close()
         if out.done or out.loaded:
             pause_point("move")  # the crash harness kills here: committed, not yet moved
         moved, failed = _move_all([*out.done, *out.loaded], self.processed_dir)
