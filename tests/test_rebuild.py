@@ -123,6 +123,13 @@ def test_collection_survives_a_damaged_database_and_rebuild_restores_it(
     manager = _collect_once(settings, sim)
     assert manager.batch.db_unhealthy_since is None
 
+    # A database deleted outright is simply built again.
+    rows, _, files = _db_rows(settings.db_path)
+    settings.db_path.unlink()
+    assert "aside" not in _rebuild(settings)
+    rebuilt, _, files_rebuilt = _db_rows(settings.db_path)
+    assert rebuilt.equals(rows) and files_rebuilt == files
+
 
 def test_rebuild_is_refused_while_a_collector_holds_the_data_dir(
     sim: Simulator, tmp_path: Path

@@ -9,7 +9,7 @@ every processed file missing from the (empty) manifest back to pending, then loa
 batches, exactly once per file and per snapshot. Interrupted half-way, the rest stays pending
 and the next load (a collector's, or another rebuild) finishes it.
 
-A healthy database is left alone unless ``force`` is given.
+A healthy database is left alone unless ``force`` is given; an absent one is built.
 """
 
 from __future__ import annotations
@@ -110,8 +110,8 @@ def rebuild_database(
     loader = loader_factory()
     db_path = loader.db_path
     problem = check_database(db_path)
-    if problem is None and not force:
-        return None
+    if problem is None and not force and db_path.exists():
+        return None  # healthy: left alone (an absent file is simply built)
     aside = _move_aside(db_path) if db_path.exists() else None
     files = quote_rows = fetch_rows = skipped = quarantined = 0
     while True:
