@@ -67,6 +67,7 @@ bench: $(STAMP)
 # The long durability runs: 50+ SIGKILLs, the fault soak, and the slow-marked tests.
 chaos: $(STAMP)
 	$(BIN)/python -m nsechain.chaos crashloop --kills 50
+	$(BIN)/python -m nsechain.chaos crashloop --kills 20 --readers 20 --seed 2
 	$(BIN)/pytest -m slow -s $(ARGS)
 
 clean:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,17 @@ def fixture_bytes(name: str) -> bytes:
     if not path.is_file():
         pytest.skip(f"NSE fixture {name} not found at {FIXTURES} (clone shared/ beside the repo)")
     return path.read_bytes()
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """A CLI command run in-process (CliRunner) routes nsechain's logger to its own stream,
+    closed afterwards, and stops propagation (caplog would miss later records): undo it."""
+    root = logging.getLogger("nsechain")
+    saved = (root.handlers[:], root.propagate, root.level)
+    yield
+    root.handlers[:], root.propagate = saved[0], saved[1]
+    root.setLevel(saved[2])
 
 
 @pytest.fixture

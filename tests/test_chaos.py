@@ -51,6 +51,22 @@ def test_one_kill_in_each_window_loses_duplicates_and_corrupts_nothing(
     assert "verdict            PASS" in summary
 
 
+def test_a_reader_storm_during_the_crash_loop_loses_and_duplicates_nothing(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    """``make chaos``'s storm scenario, small: kills at the load and move windows (a load
+    killed while its flag is up leaves a flag of a dead PID, which readers must ignore)."""
+    cfg = CrashConfig(tmp_path, kills=2, seed=11, kinds=("load", "move"), readers=8)
+    result = run_crash_loop(cfg, sim)
+    summary = result.summary()
+    assert result.ok, summary
+    assert result.reads["reads"] > 0, summary  # the storm read all along
+    store = result.store
+    assert store is not None and store.duplicates == 0 and store.missing_keys == 0
+    assert store.db_rows == store.file_rows > 0
+    assert "reader storm       8 readers" in summary and "verdict            PASS" in summary
+
+
 def test_check_store_catches_what_it_promises_to(tmp_path: Path) -> None:
     """The checker itself: a torn file under a final name, a temp file, a file never loaded."""
     data = tmp_path / "data"

@@ -121,7 +121,7 @@ def test_full_disk_gives_a_clear_error_keeps_ticks_in_memory_and_resumes(
             assert "No space left on device" in result.error  # the cause, in words
             assert str(s.pending_dir) in result.error  # and where
             assert f"{n} tick(s) held in memory, will retry" in result.error
-        assert c.backlog == 3
+        assert len(c.backlog) == 3
         assert any("write failed" in r.getMessage() for r in caplog.records)
         assert list_tick_files(s.pending_dir) == [first.path]  # nothing partial appeared
         assert temp_files(s.data_dir) == []
@@ -129,7 +129,7 @@ def test_full_disk_gives_a_clear_error_keeps_ticks_in_memory_and_resumes(
         filler.unlink()  # space returns
         resumed = tick(c)
         assert resumed.error is None and resumed.path is not None
-        assert c.backlog == 0
+        assert len(c.backlog) == 0
     finally:
         c.close()
     written = list_tick_files(s.pending_dir)
@@ -162,7 +162,7 @@ def test_read_only_disk_gives_a_clear_error_and_resumes_when_writable(
         finally:
             assert _run("mount", "-o", "remount,rw", str(small_disk)).returncode == 0
         resumed = tick(c)
-        assert resumed.path is not None and c.backlog == 0
+        assert resumed.path is not None and len(c.backlog) == 0
     finally:
         c.close()
     rows = first.quote_rows + failed.quote_rows + resumed.quote_rows
@@ -196,7 +196,7 @@ def test_injected_disk_full_mid_write_leaves_no_partial_file_and_resumes(
 
         monkeypatch.setattr(store_files, "_write_parquet", real_write)
         resumed = tick(c)
-        assert resumed.path is not None and c.backlog == 0
+        assert resumed.path is not None and len(c.backlog) == 0
     finally:
         c.close()
     assert len(list_tick_files(s.pending_dir)) == 3

@@ -86,6 +86,7 @@ def test_loads_wait_for_a_held_database_then_catch_up_losing_nothing(
 ) -> None:
     # Retry as often as the batch interval, so a few seconds show several attempts.
     monkeypatch.setattr(manager_module, "LOAD_RETRY_S", 0.5)
+    monkeypatch.setattr(manager_module, "LOAD_LOCK_WAIT_S", 0.0)  # refused at once
     settings = load_settings(
         base_url=sim.base_url,
         data_dir=tmp_path / "data",

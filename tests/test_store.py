@@ -576,3 +576,25 @@ def test_an_older_database_is_upgraded_and_backfilled_once(d: Dirs) -> None:
     )
     with open_db(d.db) as con:
         assert upgrade_tables(con) == 0
+
+
+def test_an_unknown_file_in_pending_is_quarantined_with_a_reason(tmp_path: Path) -> None:
+    from nsechain.store.loader import Loader as _Loader
+
+    pending, quarantine = tmp_path / "pending", tmp_path / "quarantine"
+    day = pending / "20261125"
+    day.mkdir(parents=True)
+    strangers = [day / "notes.txt", pending / "tick_copy.parquet", day / "tick_2026.parquet"]
+    for path in strangers:
+        path.write_bytes(b"not ours")
+    (day / ".tmp-tick_x.parquet.1234abcd").write_bytes(b"a writer's")  # temp: not a stranger
+    loader = _Loader(tmp_path / "db.duckdb", pending, tmp_path / "processed", quarantine)
+    result = loader.load_pending()
+    assert sorted(p.name for p in result.quarantined) == sorted(p.name for p in strangers)
+    for path in strangers:
+        assert not path.exists()
+        sidecar = next(quarantine.rglob(path.name + ".reason.json"))
+        reason = json.loads(sidecar.read_text())["reason"]
+        assert reason.startswith("not a tick file") and "nsechain import" in reason
+        assert next(quarantine.rglob(path.name)).read_bytes() == b"not ours"  # kept, not lost
+    assert (day / ".tmp-tick_x.parquet.1234abcd").exists()

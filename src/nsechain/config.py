@@ -16,11 +16,12 @@ import os
 import tomllib
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -62,6 +63,11 @@ class Settings(BaseSettings):
     db_path: Path = Field(
         Path(DB_NAME),
         description="DuckDB database file the batch loads (defaults to the data dir's sibling).",
+    )
+    spill_dir: Path | None = Field(
+        None,
+        description="Where interval files go while the data dir refuses writes (another disk); "
+        "unset: held in memory, then dropped with a log line.",
     )
 
     # --- what to collect ---------------------------------------------------------------------
@@ -180,6 +186,11 @@ class Settings(BaseSettings):
     # --- output ------------------------------------------------------------------------------
     log_format: Literal["text", "json"] = Field("text", description="Log line format.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Level.")
+    dashboard_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["127.0.0.1", "localhost", "[::1]"],
+        description="Host names the dashboard answers (a DNS-rebinding guard); add the name "
+        "you browse it by when serving beyond loopback.",
+    )
     raw_capture: bool = Field(
         False, description="Also keep every chain body received, zstd, one file per interval."
     )
@@ -208,13 +219,15 @@ class Settings(BaseSettings):
         7 * 86400.0, ge=3600, description="Lake snapshots older than this may be expired."
     )
 
-    @field_validator("symbols", "exclude_symbols", "session_overrides", mode="before")
+    @field_validator(
+        "symbols", "exclude_symbols", "session_overrides", "dashboard_hosts", mode="before"
+    )
     @classmethod
     def _split_symbols(cls, value: Any, info: ValidationInfo) -> Any:
         # Accept "NIFTY,BANKNIFTY" from an env var or a flag as well as a list.
         if isinstance(value, str):
             value = [s for s in value.split(",") if s.strip()]
-        if isinstance(value, list) and info.field_name != "session_overrides":
+        if isinstance(value, list) and info.field_name in ("symbols", "exclude_symbols"):
             return [str(s).strip().upper() for s in value]
         return value
 

@@ -9,6 +9,7 @@ writes ``outcome`` into ``fetch_log``.
 
     NsechainError
     ├── ConfigError                      terminal: a bad setting; raised before anything runs
+    │   └── DataDirBusy                  another process holds the data dir's lock
     ├── Interrupted                      a stop was requested while waiting (not a failure)
     ├── FetchError                       one HTTP exchange with NSE went wrong
     │   ├── NetworkError        transient  connect/read failure, reset         outcome=http_error
@@ -50,6 +51,7 @@ __all__ = [
     "ClientPaused",
     "ConfigError",
     "CorruptFile",
+    "DataDirBusy",
     "DatabaseLocked",
     "DeadlineExceeded",
     "Deferred",
@@ -91,6 +93,14 @@ class NsechainError(Exception):
 
 class ConfigError(NsechainError, TerminalError):
     """A setting is invalid. The message names the setting and the fix."""
+
+
+class DataDirBusy(ConfigError):
+    """Another nsechain process (a collector, a rebuild) holds the data dir's lock."""
+
+    def __init__(self, message: str, *, pid: int | None = None) -> None:
+        self.pid = pid
+        super().__init__(message)
 
 
 def _where(symbol: str | None, expiry: str | None) -> str:

@@ -44,6 +44,9 @@ def _parser() -> argparse.ArgumentParser:
         help=f"kinds of kill, used in turn (default {','.join(KINDS)})",
     )
     p.add_argument("--seed", type=int, default=1, help="seed of kinds, skips and delays")
+    p.add_argument(
+        "--readers", type=int, default=0, help="crashloop: reader threads storming the database"
+    )
     p.add_argument("--soak", action="store_true", help="with crashloop: then run the soak")
     p.add_argument("--soak-speed", type=float, default=60.0, help="simulated s per wall s")
     p.add_argument("--soak-rate", type=float, default=40.0, help="collector budget, req/s")
@@ -67,7 +70,9 @@ def main(argv: list[str] | None = None) -> int:
         crash_wanted = args.command in ("crashloop", "all") and args.kills > 0
         soak_wanted = args.command in ("soak", "all") or args.soak
         if crash_wanted:
-            cfg = CrashConfig(root / "crash", kills=args.kills, seed=args.seed, kinds=kinds)
+            cfg = CrashConfig(
+                root / "crash", kills=args.kills, seed=args.seed, kinds=kinds, readers=args.readers
+            )
             cfg.workdir.mkdir(parents=True, exist_ok=True)
             sim_cfg = SimConfig(seed=args.seed, speed=10, start="2026-11-25T09:20:00")
             with SimulatorProcess(sim_cfg) as sim:

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from nsechain.chaos.checks import StoreReport, check_store, temp_files
+from nsechain.chaos.readers import ReaderStorm, count_refused_loads
 from nsechain.chaos.spawn import spawn_collector
 from nsechain.store.crashpoints import POINTS
 
@@ -66,6 +67,7 @@ class CrashConfig:
     interval_s: float = 0.5
     batch_interval_s: float = 1.0
     arrival_timeout_s: float = 60.0  # to reach the aimed point; the kill is counted missed after
+    readers: int = 0  # a reader storm beside the collector (chaos/readers.py); 0: none
     final_timeout_s: float = 180.0
 
     @property
@@ -94,6 +96,9 @@ class CrashResult:
     store: StoreReport | None = None
     restarts: int = 0
     seconds: float = 0.0
+    readers: int = 0
+    reads: Counter[str] = field(default_factory=Counter)  # how the storm's reads ended
+    refused_loads: int = 0  # "load waiting" lines in the collector logs
 
     def by_kind(self) -> Counter[str]:
         return Counter(k.kind for k in self.kills)
@@ -111,6 +116,15 @@ class CrashResult:
             and self.store.ok
             and len(self.survived) == len(self.kills)
         )
+
+    def _storm_lines(self) -> list[str]:
+        if not self.readers:
+            return []
+        reads = ", ".join(f"{k}={v}" for k, v in sorted(self.reads.items())) or "none"
+        return [
+            f"  reader storm       {self.readers} readers: {reads}",
+            f"  refused loads      {self.refused_loads} ('load waiting' in the collector logs)",
+        ]
 
     def summary(self) -> str:
         s = self.store or StoreReport()
@@ -135,6 +149,7 @@ class CrashResult:
             f"  temp files left    {len(s.temp_left)}",
             f"  missing in DuckDB  {s.missing_keys} quote keys, {s.missing_snapshots} snapshots, "
             f"{len(s.manifest_missing)} files",
+            *self._storm_lines(),
             f"  time               {self.seconds:.0f} s",
             f"  verdict            {'PASS' if self.ok else 'FAIL'}",
         ]
@@ -251,6 +266,31 @@ def run_crash_loop(
             kill.swept = not any(p.exists() for p in left)
         waiting.clear()
 
+    storm = ReaderStorm(cfg.db_path, cfg.readers).__enter__() if cfg.readers else None
+    try:
+        _kill_loop(cfg, sim, plan, rng, mark, logs, result, waiting, check_swept, progress)
+    finally:
+        if storm is not None:
+            storm.stop()
+            result.readers, result.reads = cfg.readers, storm.counts
+    result.refused_loads = count_refused_loads(logs)
+    _final_run(cfg, sim, logs, result, check_swept)
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _kill_loop(
+    cfg: CrashConfig,
+    sim: SimControl,
+    plan: list[str],
+    rng: random.Random,
+    mark: Path,
+    logs: Path,
+    result: CrashResult,
+    waiting: list[tuple[Kill, list[Path]]],
+    check_swept: Callable[[], None],
+    progress: Callable[[str], None] | None,
+) -> None:
     for n, kind in enumerate(plan, 1):
         t0 = time.monotonic()
         slow_before = 0
@@ -279,7 +319,15 @@ def run_crash_loop(
             state = "at the aimed point" if aimed else "MISSED the aimed point"
             progress(f"kill {n:>3}/{cfg.kills} {kind:<6} {state}; temp files left {len(left)}")
 
-    # The last start: recover, one tick, one load, exit.
+
+def _final_run(
+    cfg: CrashConfig,
+    sim: SimControl,
+    logs: Path,
+    result: CrashResult,
+    check_swept: Callable[[], None],
+) -> None:
+    """The last start: recover, one tick, one load, exit; then judge the store."""
     proc = _collector(cfg, sim.base_url, logs / "run_final.log", {}, "--once")
     result.restarts += 1
     try:
@@ -289,5 +337,3 @@ def run_crash_loop(
         result.final_rc = None
     check_swept()
     result.store = check_store(cfg.data_dir, cfg.db_path)
-    result.seconds = time.monotonic() - started
-    return result

@@ -20,7 +20,7 @@ from typer.core import TyperGroup
 from nsechain.cli._settings import err, setting_help, settings_or_exit
 from nsechain.collector.clock import clock_of
 from nsechain.collector.health import reader_verdict
-from nsechain.collector.status import read_status
+from nsechain.collector.status import load_status
 from nsechain.collector.view import status_view, verdict_line
 from nsechain.config import Settings
 from nsechain.errors import ConfigError, DatabaseLocked, NsechainError
@@ -126,6 +126,12 @@ def collect(
     show_live = (sys.stderr.isatty() if live is None else live) and not once
     configure_logging(settings.log_level, settings.log_format, err if show_live else None)
     manager = OptionsThreadedManager(settings)
+    try:
+        manager.claim_data_dir()  # before the dashboard, the sweep or any request
+    except ConfigError as exc:  # DataDirBusy: another collector has this data dir
+        manager.collector.close()
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
     if once:
         _collect_once(manager, settings)
         return
@@ -202,7 +208,14 @@ def status(
     Exits 0 when recording, 1 when degraded, 2 when not recording (or stopped, or none ran).
     """
     settings = settings_or_exit(data_dir=data_dir, db_path=db)
-    st = read_status(settings.status_path)
+    st, problem = load_status(settings.status_path)
+    if problem is not None and not as_json:
+        err.print(
+            f"[red]error:[/red] collector status ignored: {problem}; a running collector "
+            f"replaces it within {settings.status_interval_s:g} s",
+            highlight=False,
+        )
+        raise typer.Exit(2)  # no readable status: not known to be recording
     verdict = reader_verdict(st, settings)
     if as_json:
         doc = {
@@ -253,6 +266,47 @@ def ingest(
         f"loaded files={result.files} quote_rows={result.quote_rows} "
         f"fetch_rows={result.fetch_rows} skipped_snapshots={result.skipped_snapshots} "
         f"into {settings.db_path}"
+    )
+
+
+@app.command()
+def rebuild(
+    data_dir: Annotated[Path | None, typer.Option(help=_help("data_dir"))] = None,
+    db: Annotated[Path | None, typer.Option(help=_help("db_path"))] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Rebuild even when the database looks healthy.")
+    ] = False,
+) -> None:
+    """Re-create the DuckDB database from the tick files (the damaged one is moved aside)."""
+    from nsechain.collector.manager import make_loader
+    from nsechain.logs import configure_logging
+    from nsechain.store.dirlock import DataDirLock
+    from nsechain.store.rebuild import rebuild_database
+
+    settings = settings_or_exit(data_dir=data_dir, db_path=db)
+    configure_logging(settings.log_level, settings.log_format)
+    lock = DataDirLock(settings.data_dir)
+    try:
+        lock.acquire("rebuild")  # no collector may load while the database is re-created
+        result = rebuild_database(lambda: make_loader(settings), force=force)
+    except NsechainError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2 if isinstance(exc, ConfigError) else 1) from None
+    finally:
+        lock.release()
+    if result is None:
+        console.print(
+            f"database {settings.db_path} is healthy; nothing to rebuild (--force rebuilds anyway)"
+        )
+        return
+    if result.moved_aside is not None:
+        why = result.problem or "rebuild asked for"
+        console.print(f"moved {settings.db_path} aside to {result.moved_aside} ({why})")
+    console.print(
+        f"rebuilt files={result.files} quote_rows={result.quote_rows} "
+        f"fetch_rows={result.fetch_rows} skipped_snapshots={result.skipped_snapshots} "
+        f"quarantined={result.quarantined} into {settings.db_path}",
+        highlight=False,
     )
 
 

@@ -34,6 +34,7 @@ from typing import Any
 import httpx
 
 from nsechain.analytics.views import create_views
+from nsechain.collector.batch import BatchStats
 from nsechain.collector.clock import Clock, clock_of
 from nsechain.collector.health import VerdictTracker
 from nsechain.collector.inflight import InflightPool, default_in_flight
@@ -44,6 +45,7 @@ from nsechain.collector.workers import StopToken, Worker
 from nsechain.config import Settings, load_settings
 from nsechain.errors import DatabaseLocked, StorageError
 from nsechain.logs import flush_repeats
+from nsechain.store.dirlock import DataDirLock
 from nsechain.store.files import sweep_temp_files
 from nsechain.store.loader import Loader, LoadResult
 from nsechain.store.paths import list_tick_files
@@ -55,6 +57,8 @@ log = logging.getLogger(__name__)
 
 #: After a failed load (lock held, disk trouble) try again sooner than a full batch interval.
 LOAD_RETRY_S = 15.0
+#: How long a load waits for readers in other processes to give the file up (they see its flag).
+LOAD_LOCK_WAIT_S = 2.0
 #: Expiry and universe refreshes run this long before the open (09:00-09:15), at low priority.
 PRE_OPEN = timedelta(minutes=15)
 #: On a stop, wall seconds to let the fetches in flight finish before the last file is written.
@@ -62,36 +66,20 @@ STOP_GRACE_S = 5.0
 
 
 def make_loader(settings: Settings) -> Loader:
-    """The batch loader for these settings, creating the analytics views on its first load."""
+    """The batch loader for these settings, creating the analytics views on its first load.
+
+    It waits up to ``LOAD_LOCK_WAIT_S`` for the file: readers in other processes see its flag
+    (``store.loadflag``) and give way, so a busy dashboard delays a load by its reads in
+    progress only.
+    """
     return Loader(
         settings.db_path,
         settings.pending_dir,
         settings.processed_dir,
         settings.quarantine_dir,
         schema_hook=create_views,
+        lock_timeout_s=LOAD_LOCK_WAIT_S,
     )
-
-
-class BatchStats:
-    def __init__(self) -> None:
-        self.batches = 0
-        self.files_loaded = 0
-        self.rows_loaded = 0
-        self.fetch_rows_loaded = 0
-        self.lock_waits = 0
-        self.last_batch_at: datetime | None = None
-        self.last_error: str | None = None
-
-    def report(self) -> dict[str, Any]:
-        """The batch counters for the status."""
-        return {
-            "last_batch_at": iso(self.last_batch_at),
-            "batches": self.batches,
-            "files_loaded": self.files_loaded,
-            "rows_loaded": self.rows_loaded,
-            "fetch_rows_loaded": self.fetch_rows_loaded,
-            "lock_waits": self.lock_waits,
-        }
 
 
 class OptionsThreadedManager:
@@ -130,6 +118,8 @@ class OptionsThreadedManager:
         }
         self._monitor = Worker("monitor", self._monitor_loop)
         self._started = False
+        #: One collector per data dir (flock): taken before the start-up sweep touches anything.
+        self.dir_lock = DataDirLock(self.settings.data_dir)
         self.pool = InflightPool(
             self.collector,
             workers=self.settings.in_flight or default_in_flight(self.settings.rate),
@@ -138,9 +128,15 @@ class OptionsThreadedManager:
         )
 
     # --- public API -------------------------------------------------------------------------
+    def claim_data_dir(self) -> None:
+        """Take the data dir's lock; ``DataDirBusy`` (one line naming the holder's PID) if
+        another collector has it. ``start_all_threads`` and ``run_once`` call it first."""
+        self.dir_lock.acquire("collect")
+
     def start_all_threads(self) -> None:
         if self._started:
             return
+        self.claim_data_dir()
         self._started = True
         for d in (self.settings.pending_dir, self.settings.processed_dir):
             d.mkdir(parents=True, exist_ok=True)
@@ -218,10 +214,12 @@ class OptionsThreadedManager:
     def stop_all_threads(self, timeout: float = 60.0) -> bool:
         """Stop gracefully: end the tick in flight (keeping what it fetched), final batch.
 
-        Returns True if every thread ended within ``timeout`` seconds.
+        Returns True if every thread ended within ``timeout`` seconds and no interval was
+        lost during the run (``clean=True`` in the last log line means both).
         """
         if not self._started:
             self.collector.close()
+            self.dir_lock.release()
             return True
         deadline = time.monotonic() + timeout
         self._stop.set()
@@ -234,23 +232,38 @@ class OptionsThreadedManager:
         self.stop_reason = self.stop_reason or "stopped by the program (stop_all_threads)"
         self.state = "stopped"
         self.next_tick_at = None
+        self.collector.backlog.give_up()  # held intervals the disk never took: each logged
         self._write_status()
         flush_repeats(force=True)
         self.collector.close()
-        log.info("collector stopped clean=%s", ok)
-        return ok
+        self.dir_lock.release()
+        b = self.collector.backlog
+        clean = ok and b.dropped == 0
+        log.log(
+            logging.INFO if clean else logging.ERROR,
+            "collector stopped clean=%s threads_ended=%s intervals_lost=%d rows_lost=%d",
+            clean,
+            ok,
+            b.dropped,
+            b.rows_dropped,
+        )
+        return clean
 
     def run_once(self) -> tuple[TickResult, LoadResult | None]:
         """One tick now, then one load (``nsechain collect --once``); no threads."""
-        self.settings.pending_dir.mkdir(parents=True, exist_ok=True)
-        self._recover()
-        self.state = "collecting"
-        tick = self._tick(self.clock.now())
-        loaded = self.load_now()
-        self.stop_reason = "collect --once: one tick taken"
-        self.state = "stopped"
-        self._write_status()
-        self.collector.close()
+        self.claim_data_dir()
+        try:
+            self.settings.pending_dir.mkdir(parents=True, exist_ok=True)
+            self._recover()
+            self.state = "collecting"
+            tick = self._tick(self.clock.now())
+            loaded = self.load_now()
+            self.stop_reason = "collect --once: one tick taken"
+            self.state = "stopped"
+            self._write_status()
+        finally:
+            self.collector.close()
+            self.dir_lock.release()
         return tick, loaded
 
     def run_until_stopped(self, every: Callable[[], None] | None = None) -> None:
@@ -305,6 +318,9 @@ class OptionsThreadedManager:
                 self.batch.lock_waits += 1
                 self.batch.last_error = str(exc)
                 log.warning("recover waiting error=%r", str(exc))
+                return
+            except StorageError as exc:  # a damaged database: collect anyway, say so
+                self._db_failed(exc)
                 return
         if result.files:
             self.batch.files_loaded += result.files
@@ -461,17 +477,14 @@ class OptionsThreadedManager:
                 log.warning("load waiting error=%r", str(exc))
                 return None
             except StorageError as exc:
-                self.batch.last_error = str(exc)
-                log.error("load failed error=%r", str(exc))
+                self._db_failed(exc)
                 return None
-            b = self.batch
-            b.batches += 1
-            b.files_loaded += result.files
-            b.rows_loaded += result.quote_rows
-            b.fetch_rows_loaded += result.fetch_rows
-            b.last_batch_at = now_ist()
-            b.last_error = None
+            self.batch.loaded(result)
             return result
+
+    def _db_failed(self, exc: StorageError) -> None:
+        pending = len(list_tick_files(self.settings.pending_dir))
+        self.batch.db_failed(str(exc), db_path=str(self.settings.db_path), pending_files=pending)
 
     # --- monitor ----------------------------------------------------------------------------
     def _monitor_loop(self) -> None:

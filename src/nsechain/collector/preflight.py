@@ -24,6 +24,7 @@ __all__ = ["validate_startup"]
 
 _GLOB = "*?[]{}"
 _DUCKDB_MAGIC = b"DUCK"  # bytes 8..12 of every DuckDB database file
+_BLOCK = 4096  # a DuckDB file is three 4 KiB headers, then blocks of whole 4 KiB multiples
 
 
 def validate_startup(settings: Settings) -> None:
@@ -79,7 +80,11 @@ def _check_db_path(path: Path) -> None:
     if path.is_file() and path.stat().st_size > 0:
         with path.open("rb") as fh:
             head = fh.read(12)
-        if head[8:12] != _DUCKDB_MAGIC:
+        # A DuckDB file is whole 4 KiB blocks: one with a damaged header is still collected
+        # beside (the manager reports it, ``nsechain rebuild`` re-creates it); anything else
+        # at this path is somebody's file, and a wrong path.
+        size = path.stat().st_size
+        if head[8:12] != _DUCKDB_MAGIC and (size % _BLOCK or size < 3 * _BLOCK):
             raise ConfigError(
                 f"{name}: {path} exists but is not a DuckDB database; move it away or fix the path"
             )

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -27,6 +27,7 @@ from typing import Any
 import httpx
 import pyarrow as pa
 
+from nsechain.collector.backlog import Backlog
 from nsechain.collector.clock import Clock, clock_of
 from nsechain.collector.fetchlog import FetchLog
 from nsechain.collector.health import HealthCounters
@@ -47,16 +48,13 @@ from nsechain.market.plan import Plan
 from nsechain.nse.client import Exchange
 from nsechain.nse.parse import ParsedChain, parse_chain, parse_expiries, parse_universe
 from nsechain.nse.routes import make_client
-from nsechain.store.files import quarantine_body, write_tick
+from nsechain.store.files import quarantine_body
 from nsechain.store.rawcapture import RawCapture
 from nsechain.timeutil import iso
 
 __all__ = ["Collector", "TickResult"]
 
 log = logging.getLogger(__name__)
-
-#: Ticks kept in memory while the disk refuses writes (full, read-only); oldest dropped first.
-MAX_BACKLOG = 30
 
 
 class _HostDeferred(Exception):
@@ -127,7 +125,8 @@ class Collector:
         #: Live health from every request's outcome (``collector/health.py``).
         self.health = HealthCounters(self.clock.now, speed=self.clock.speed)
         self._last_ts: dict[tuple[str, date], datetime] = {}
-        self._backlog: deque[tuple[datetime, pa.Table, pa.Table]] = deque(maxlen=MAX_BACKLOG)
+        #: Intervals the disk refused: held, spilled to ``spill_dir``, or dropped (logged).
+        self.backlog = Backlog(settings.pending_dir, settings.spill_dir)
         self.freshness: dict[str, SymbolFreshness] = {}
         self.totals: Counter[str] = Counter()  # outcome -> count, plus rows_written, ticks
         self.progress: tuple[int, int] | None = None  # (fetched, planned) of the tick in flight
@@ -140,7 +139,6 @@ class Collector:
         self._done_outcomes: Counter[str] = Counter()
         self._done_error: str | None = None
         self._write_lock = threading.Lock()
-        self._held = 0
 
     # --- the tick ---------------------------------------------------------------------------
     def run_tick(self, tick_at: datetime, stop: threading.Event | None = None) -> TickResult:
@@ -424,35 +422,14 @@ class Collector:
     def _write(
         self, tick_at: datetime, quotes: pa.Table, result: TickResult, flog: pa.Table | None = None
     ) -> None:
-        """Write (or keep in the backlog) one file; ``flog`` None: drain the fetch log now."""
-        self._backlog.append((tick_at, quotes, self._drain_log() if flog is None else flog))
-        while self._backlog:
-            at, q, flog = self._backlog[0]
-            try:
-                path = write_tick(self.settings.pending_dir, at, q, flog)
-            except StorageError as exc:
-                # Disk full or read-only: keep the tick in memory and retry next tick.
-                result.error = f"{exc}; {len(self._backlog)} tick(s) held in memory, will retry"
-                log.error("write failed error=%r backlog=%d", str(exc), len(self._backlog))
-                self._held = len(self._backlog)
-                return
-            self._backlog.popleft()
-            self._held = min(self._held, len(self._backlog))
-            self.totals["rows_written"] += q.num_rows
-            if at == tick_at:
-                result.path = path
-            log.debug(  # the manager's interval line says it at INFO, with the verdict
-                "tick at=%s rows=%d fetches=%d file=%s",
-                at.isoformat(timespec="seconds"),
-                q.num_rows,
-                flog.num_rows,
-                path.name,
-            )
-
-    @property
-    def backlog(self) -> int:
-        """Intervals held in memory after a failed write (not the one being written now)."""
-        return self._held
+        """Write (or hold, spill, drop: see ``Backlog``) one file; ``flog`` None: drain now."""
+        path, error = self.backlog.write(
+            tick_at, quotes, self._drain_log() if flog is None else flog
+        )
+        result.path = path
+        self.totals["rows_written"] = self.backlog.rows_written
+        if error is not None:
+            result.error = error
 
     def report(self) -> dict[str, Any]:
         """The collection counters for the status: fetches by outcome, rows, the budget used."""
@@ -465,7 +442,7 @@ class Collector:
             "rows_written": totals["rows_written"],
             "tick_in_flight": list(self.progress) if self.progress else None,
             "effective_rate": self.client.effective_rate,
-            "backlog_ticks": self.backlog,
+            **self.backlog.report(),
         }
 
     def symbols_report(self) -> dict[str, dict[str, str | None]]:

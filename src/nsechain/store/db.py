@@ -18,6 +18,7 @@ from pathlib import Path
 import duckdb
 
 from nsechain.errors import DatabaseLocked, StorageError
+from nsechain.store.loadflag import wait_while_wanted
 
 __all__ = ["Connection", "is_lock_error", "open_db", "transaction"]
 
@@ -77,6 +78,8 @@ def open_db(
     deadline = time.monotonic() + lock_timeout_s
     delay = 0.05
     while True:
+        if read_only:  # a reader gives way while the loader wants the file (store.loadflag)
+            wait_while_wanted(db_path, deadline)
         con = _connect_once(db_path, read_only)
         if not isinstance(con, str):
             return con

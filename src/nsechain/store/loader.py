@@ -51,6 +51,7 @@ from nsechain.store.files import (
     read_tick_info,
     sweep_temp_files,
 )
+from nsechain.store.loadflag import load_wanted
 from nsechain.store.tables import ensure_tables, manifest_hits, upgrade_tables
 from nsechain.timeutil import now_ist
 
@@ -166,14 +167,19 @@ class Loader:
         started = time.perf_counter()
         load_id = _new_load_id()
         sweep_temp_files(self.pending_dir, min_age_s=self.temp_grace_s)
+        strangers = self._quarantine_strangers()
         if self._recovered and not paths.list_tick_files(self.pending_dir):
             # Nothing to do: do not take the database lock away from readers.
-            return LoadResult(0, 0, 0, 0, load_id, _ms(started))
-        con = open_db(self.db_path, lock_timeout_s=self.lock_timeout_s)
-        try:
-            out = self._load(con, max_files, load_id)
-        finally:
-            con.close()
+            return LoadResult(0, 0, 0, 0, load_id, _ms(started), quarantined=tuple(strangers))
+        with load_wanted(self.db_path):  # readers elsewhere give way (store.loadflag)
+            con = open_db(self.db_path, lock_timeout_s=self.lock_timeout_s)
+            try:
+                out = self._load(con, max_files, load_id)
+            except duckdb.Error as exc:
+                # It opened but cannot be read (truncated, damaged pages): files stay pending.
+                raise StorageError(f"database unusable: {exc}", path=self.db_path) from exc
+            finally:
+                con.close()
         if out.done or out.loaded:
             pause_point("move")  # the crash harness kills here: committed, not yet moved
         moved, failed = _move_all([*out.done, *out.loaded], self.processed_dir)
@@ -184,7 +190,7 @@ class Loader:
             skipped_snapshots=out.stats.skipped_snapshots,
             load_id=load_id,
             ms=_ms(started),
-            quarantined=tuple(out.quarantined),
+            quarantined=(*strangers, *out.quarantined),
             skipped_rows=out.stats.skipped_rows,
             moved=len(set(out.done) & set(moved)),
             requeued=out.requeued,
@@ -229,6 +235,23 @@ class Loader:
             self.db_path,
         )
         return len(moved)
+
+    def _quarantine_strangers(self) -> list[Path]:
+        """A file in pending whose name is not a tick file's would stay there forever,
+        unloaded and unmentioned: move it to quarantine, saying why."""
+        moved: list[Path] = []
+        for path in paths.list_strangers(self.pending_dir):
+            where = "in a day folder" if path.parent != self.pending_dir else "at the top"
+            reason = (
+                f"not a tick file ({where} of the pending folder; tick files are named "
+                "YYYYMMDD/tick_YYYYMMDDTHHMMSS_<8 hex>.parquet): nothing loads it, so it was "
+                "moved here; if it holds data, import it with `nsechain import`"
+            )
+            try:
+                moved.append(quarantine_file(self.quarantine_dir, path, reason))
+            except StorageError as exc:  # gone meanwhile, or a read-only disk: next load
+                log.warning("stranger not quarantined file=%s error=%r", path, str(exc))
+        return moved
 
     def _read_infos(self, todo: Sequence[Path]) -> tuple[list[TickInfo], list[Path]]:
         infos: list[TickInfo] = []

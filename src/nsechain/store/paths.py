@@ -27,6 +27,7 @@ __all__ = [
     "day_of_name",
     "is_temp",
     "is_tick_file",
+    "list_strangers",
     "list_temp_files",
     "list_temp_files_tree",
     "list_tick_files",
@@ -107,6 +108,18 @@ def list_tick_files(root: Path) -> list[Path]:
     """Every finished tick file under ``root/YYYYMMDD/``, oldest first (names sort by time)."""
     found = [p for day in _day_dirs(root) for p in day.iterdir() if is_tick_file(p)]
     return sorted(found, key=lambda p: p.name)
+
+
+def list_strangers(root: Path) -> list[Path]:
+    """Files directly under ``root`` or its day folders that are neither tick files nor temp
+    files: nothing the collector wrote, so nothing a load would ever pick up."""
+    dirs = [root, *_day_dirs(root)] if root.is_dir() else []
+    return sorted(
+        p
+        for d in dirs
+        for p in d.iterdir()
+        if p.is_file() and not is_temp(p) and not (d != root and is_tick_file(p))
+    )
 
 
 def list_temp_files(root: Path) -> list[Path]:

@@ -47,6 +47,7 @@ from nsechain.web.backend import (
     StrikesParam,
     SymbolParam,
 )
+from nsechain.web.guard import guard
 from nsechain.web.models import (
     ChainResponse,
     HealthResponse,
@@ -105,6 +106,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.backend = backend
+    guard(app, settings.dashboard_hosts)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _errors(app)
     _pages(app, backend)
@@ -262,13 +264,15 @@ def _health(backend: Backend) -> dict[str, Any]:
     now = backend.clock.now()
     s = backend.settings
     notes: list[str] = []
-    status = backend.status()
+    status, problem = backend.status()
     status_age = running = None
-    if status is None:
+    if problem is not None:
+        notes.append(f"collector status ignored: {problem}; a running collector replaces it")
+    elif status is None:
         notes.append(
             f"no collector status at {s.status_path}: no collector has run with this data dir"
         )
-    else:
+    if status is not None:
         updated = datetime.fromisoformat(status["updated_at"])
         status_age = round((now_ist() - updated).total_seconds(), 1)  # a wall-time heartbeat
         stale_after = max(30.0, _STALE_INTERVALS * s.status_interval_s)

@@ -17,7 +17,7 @@ from fastapi import Query
 
 from nsechain.collector.clock import Clock
 from nsechain.collector.session import TradingCalendar
-from nsechain.collector.status import read_status
+from nsechain.collector.status import load_status
 from nsechain.config import Settings
 from nsechain.web import service
 from nsechain.web.reader import Reader
@@ -53,10 +53,11 @@ class Backend:
         # No fetch function: the dashboard never calls NSE; cache or bundled holiday list.
         self.calendar = TradingCalendar(self.settings)
 
-    def status(self) -> dict[str, Any] | None:
+    def status(self) -> tuple[dict[str, Any] | None, str | None]:
+        """(the collector's status, None), or (None, what is wrong with status.json)."""
         if self.manager is not None:
-            return self.manager.get_thread_status()
-        return read_status(self.settings.status_path)
+            return self.manager.get_thread_status(), None
+        return load_status(self.settings.status_path)
 
     def listing(self) -> list[dict[str, Any]]:
         listing: list[dict[str, Any]] = self.reader.cached(("symbols",), service.symbols)

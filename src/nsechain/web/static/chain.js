@@ -1,7 +1,7 @@
 /* The chain page: pickers (symbol, expiry, day, minute), levels, charts and the wide chain. */
 (function () {
   "use strict";
-  const { $, esc, num, signed, pct, hms, hm, day: fmtDay, api } = U;
+  const { $, el, fill, num, signed, pct, hms, hm, day: fmtDay, api } = U;
   const refresh = Math.max(parseFloat(document.body.dataset.refresh) || 5, 15);
   const CE = "#d9534f", PE = "#1a9a6c", NAVY = "#14324f", PURPLE = "#7c3aed", BLUE = "#2563eb";
 
@@ -19,7 +19,7 @@
   const fmt = (digits, suffix) => (v, step) => num(v, step === undefined ? digits : NC.decimals(step)) + (suffix || "");
   const tsMs = (iso) => Date.parse(iso);
 
-  function note(text) { $("notes").innerHTML = text ? "<div class='note'>" + esc(text) + "</div>" : ""; }
+  function note(text) { fill("notes", text ? el("div", { class: "note" }, text) : null); }
 
   function syncUrl() {
     const p = new URLSearchParams();
@@ -42,7 +42,7 @@
 
   function fillSymbols() {
     const sel = $("symbol");
-    sel.innerHTML = "";
+    sel.replaceChildren();
     for (const e of state.listing) sel.appendChild(option(e.symbol, e.symbol, e.symbol === state.symbol));
   }
 
@@ -56,7 +56,7 @@
     const e = entry();
     if (!state.expiry || !e.expiries.some((x) => x.expiry === state.expiry)) state.expiry = defaultExpiry(e);
     const sel = $("expiry");
-    sel.innerHTML = "";
+    sel.replaceChildren();
     for (const x of e.expiries) sel.appendChild(option(x.expiry, fmtDay(x.expiry) + "  (" + num(x.snapshots) + ")", x.expiry === state.expiry));
   }
 
@@ -66,7 +66,7 @@
     const t = await api("/api/chain/" + encodeURIComponent(state.symbol) + "/times?" + q);
     state.days = t.days; state.day = t.day; state.times = t.times;
     const sel = $("day");
-    sel.innerHTML = "";
+    sel.replaceChildren();
     for (const d of t.days.slice().reverse()) sel.appendChild(option(d.day, fmtDay(d.day) + "  (" + num(d.snapshots) + ")", d.day === t.day));
     const slider = $("time");
     slider.max = Math.max(t.times.length - 1, 0);
@@ -144,14 +144,14 @@
     const tiles = [
       ["Spot", num(c.spot, 2), "at NSE's " + hms(c.exchange_ts) + " IST"],
       ["ATM strike", strikeFmt(c.atm_strike), c.strikes_total + " strikes in the chain"],
-      ["ATM IV", pct(c.atm_iv), "straddle <b>" + num(c.straddle, 2) + "</b>"],
-      ["PCR (OI)", num(c.pcr_oi, 2), "volume PCR <b>" + num(c.pcr_volume, 2) + "</b>"],
-      ["Max pain", strikeFmt(c.max_pain), painGap === null ? "" : "<b>" + signed(painGap, 0) + "</b> from spot"],
+      ["ATM IV", pct(c.atm_iv), ["straddle ", el("b", null, num(c.straddle, 2))]],
+      ["PCR (OI)", num(c.pcr_oi, 2), ["volume PCR ", el("b", null, num(c.pcr_volume, 2))]],
+      ["Max pain", strikeFmt(c.max_pain), painGap === null ? "" : [el("b", null, signed(painGap, 0)), " from spot"]],
       ["Support · resistance", strikeFmt(c.support) + " · " + strikeFmt(c.resistance), "highest PE OI · highest CE OI"],
       ["Open interest", NC.compact(c.pe_oi) + " / " + NC.compact(c.ce_oi), "PE / CE contracts"],
     ];
-    $("tiles").innerHTML = tiles.map(([l, v, d]) => "<div class='card tile'><div class='label'>" + l + "</div><div class='value'>" + v + "</div><div class='detail'>" + d + "</div></div>").join("");
-    $("snapinfo").innerHTML = "<b>" + esc(c.symbol) + "</b> " + fmtDay(c.expiry) + " · NSE <b>" + hms(c.exchange_ts) + "</b> " + fmtDay(c.exchange_ts);
+    fill("tiles", tiles.map(([l, v, d]) => el("div", { class: "card tile" }, el("div", { class: "label" }, l), el("div", { class: "value" }, v), el("div", { class: "detail" }, d))));
+    fill("snapinfo", el("b", null, c.symbol), " " + fmtDay(c.expiry) + " · NSE ", el("b", null, hms(c.exchange_ts)), " " + fmtDay(c.exchange_ts));
   }
 
   // --- charts by strike -----------------------------------------------------------------------
@@ -255,8 +255,8 @@
     const [field, , kind] = spec;
     let v = row[side + "_" + field];
     if (field === "change_in_oi" && state.since) v = row[side + "_oi_window"];
-    let cls = itm ? "itm" : "", text, style = "";
-    if (v === null || v === undefined || ((kind === "iv" || kind === "px") && v === 0)) text = "<span class='dim'>–</span>";
+    let cls = itm ? "itm" : "", text, style = null;
+    if (v === null || v === undefined || ((kind === "iv" || kind === "px") && v === 0)) text = el("span", { class: "dim" }, "–");
     else if (kind === "chg" || kind === "chgpx") {
       text = signed(v, kind === "chgpx" ? 2 : 0);
       if (v) cls += v > 0 ? " up" : " down";
@@ -264,10 +264,10 @@
     if (kind === "oi" && v) {
       const w = Math.round((100 * v) / maxOi);
       const color = side === "ce" ? "rgba(217,83,79,.16)" : "rgba(26,154,108,.16)";
-      style = " style='background-image:linear-gradient(to " + (side === "ce" ? "left" : "right") + "," + color + " " + w + "%,transparent " + w + "%)'";
+      style = "background-image:linear-gradient(to " + (side === "ce" ? "left" : "right") + "," + color + " " + w + "%,transparent " + w + "%)";
       cls += " oi" + (v === maxOi ? " maxoi" : "");
     }
-    return "<td class='" + cls.trim() + "'" + style + ">" + text + "</td>";
+    return el("td", { class: cls.trim() || null, style }, text);
   }
 
   function renderTable(c) {
@@ -275,23 +275,23 @@
     const maxCe = Math.max(1, ...rows.map((r) => r.ce_open_interest || 0));
     const maxPe = Math.max(1, ...rows.map((r) => r.pe_open_interest || 0));
     const ceCols = state.greeks ? G_SIDE : SIDE, peCols = state.greeks ? G_PE : PE_SIDE, n = ceCols.length;
-    let html = "<thead><tr class='sides'><th class='ce' colspan='" + n + "'>CALLS</th><th class='strike'></th><th class='pe' colspan='" + n + "'>PUTS</th></tr><tr>";
-    html += ceCols.map((s) => "<th>" + s[1] + "</th>").join("") + "<th class='strike'>Strike</th>" + peCols.map((s) => "<th>" + s[1] + "</th>").join("");
-    html += "</tr></thead><tbody>";
+    const head = el("thead", null,
+      el("tr", { class: "sides" }, el("th", { class: "ce", colspan: n }, "CALLS"), el("th", { class: "strike" }), el("th", { class: "pe", colspan: n }, "PUTS")),
+      el("tr", null, ceCols.map((s) => el("th", null, s[1])), el("th", { class: "strike" }, "Strike"), peCols.map((s) => el("th", null, s[1]))));
+    const body = el("tbody");
     let spotDone = c.spot === null;
     for (const r of rows) {
       if (!spotDone && r.strike > c.spot) {
-        html += "<tr class='spot'><td colspan='" + (2 * n + 1) + "'>" + esc(c.symbol) + " " + num(c.spot, 2) + " · NSE " + hms(c.exchange_ts) + "</td></tr>";
+        body.append(el("tr", { class: "spot" }, el("td", { colspan: 2 * n + 1 }, c.symbol + " " + num(c.spot, 2) + " · NSE " + hms(c.exchange_ts))));
         spotDone = true;
       }
       const ceItm = c.spot !== null && r.strike < c.spot, peItm = c.spot !== null && r.strike > c.spot;
-      html += "<tr data-strike='" + r.strike + "'" + (r.strike === c.atm_strike ? " class='atm'" : "") + ">";
-      html += ceCols.map((s) => cell(r, "ce", s, ceItm, maxCe)).join("");
-      html += "<td class='strike' title='click: this strike through the day'>" + strikeFmt(r.strike) + "</td>";
-      html += peCols.map((s) => cell(r, "pe", s, peItm, maxPe)).join("");
-      html += "</tr>";
+      body.append(el("tr", { "data-strike": r.strike, class: r.strike === c.atm_strike ? "atm" : null },
+        ceCols.map((s) => cell(r, "ce", s, ceItm, maxCe)),
+        el("td", { class: "strike", title: "click: this strike through the day" }, strikeFmt(r.strike)),
+        peCols.map((s) => cell(r, "pe", s, peItm, maxPe))));
     }
-    $("chain").innerHTML = html + "</tbody>";
+    fill("chain", head, body);
     $("chain-sub").textContent = rows.length + " of " + c.strikes_total + " strikes around ATM · shaded: in the money · OI in contracts";
   }
 

@@ -71,9 +71,14 @@
 
   // --- tooltip ----------------------------------------------------------------------------
   let tipEl = null;
-  function tip(evt, html) {
+  // title, then one line per [color, name, value]: text nodes only (names may come from data).
+  function tip(evt, title, lines) {
     if (!tipEl) { tipEl = document.createElement("div"); tipEl.className = "tip"; document.body.appendChild(tipEl); }
-    tipEl.innerHTML = html;
+    tipEl.replaceChildren();
+    const b = document.createElement("b");
+    b.textContent = title;
+    tipEl.appendChild(b);
+    for (const [color, name, value] of lines) tipEl.append(document.createElement("br"), swatch(color), name + ": " + value);
     tipEl.style.display = "block";
     const w = tipEl.offsetWidth, h = tipEl.offsetHeight;
     let x = evt.clientX + 14, y = evt.clientY - h - 10;
@@ -82,7 +87,12 @@
     tipEl.style.left = x + "px"; tipEl.style.top = y + "px";
   }
   function untip() { if (tipEl) tipEl.style.display = "none"; }
-  function swatch(color) { return '<i style="background:' + color + '"></i>'; }
+  function swatch(color, cls) {
+    const i = document.createElement("i");
+    if (cls) i.className = cls;
+    i.style.background = color;
+    return i;
+  }
 
   // --- frame ------------------------------------------------------------------------------
   function frame(container, spec, draw) {
@@ -96,7 +106,7 @@
         if (w && Math.abs(w - lastW) > 2 && container._spec) { lastW = w; container._draw(container, container._spec); }
       }).observe(container);
     }
-    container.innerHTML = "";
+    container.replaceChildren();
     container.classList.add("chart");
     const legend = document.createElement("div");
     legend.className = "legend";
@@ -104,7 +114,7 @@
       if (s.legend === false) continue;
       const item = document.createElement("span");
       const isLine = draw === drawLines;
-      item.innerHTML = '<i class="' + (isLine ? "ln" : "") + '" style="background:' + s.color + '"></i>' + s.name;
+      item.append(swatch(s.color, isLine ? "ln" : ""), String(s.name));
       legend.appendChild(item);
     }
     container.appendChild(legend);
@@ -232,13 +242,13 @@
     for (let i = 0; i < n; i++) {
       const r = node("rect", { x: f.m.l + i * band, y: f.m.t, width: band, height: f.ih, fill: "transparent" }, hover);
       r.addEventListener("mousemove", (evt) => {
-        let html = "<b>" + (spec.tipTitle ? spec.tipTitle(i) : (spec.xFmt || String)(spec.labels[i])) + "</b>";
+        const lines = [];
         for (const s of spec.series) {
           const v = s.values[i];
           if (spec.stacked && !v) continue;
-          html += "<br>" + swatch(s.color) + s.name + ": " + (spec.tipFmt || compact)(v);
+          lines.push([s.color, s.name, (spec.tipFmt || compact)(v)]);
         }
-        tip(evt, html);
+        tip(evt, spec.tipTitle ? spec.tipTitle(i) : (spec.xFmt || String)(spec.labels[i]), lines);
       });
       r.addEventListener("mouseleave", untip);
     }
@@ -331,9 +341,8 @@
     overlay.addEventListener("mousemove", (evt) => {
       const i = nearest(evt);
       hl.setAttribute("x1", x(xs[i])); hl.setAttribute("x2", x(xs[i])); hl.setAttribute("visibility", "visible");
-      let html = "<b>" + (spec.tipTitle ? spec.tipTitle(i) : (spec.xFmt || (spec.time ? hhmm : compact))(xs[i])) + "</b>";
-      for (const s of spec.series) if (s.legend !== false) html += "<br>" + swatch(s.color) + s.name + ": " + ((s.axis === "right" ? spec.y2Fmt : spec.yFmt) || compact)(s.values[i]);
-      tip(evt, html);
+      const lines = spec.series.filter((s) => s.legend !== false).map((s) => [s.color, s.name, ((s.axis === "right" ? spec.y2Fmt : spec.yFmt) || compact)(s.values[i])]);
+      tip(evt, spec.tipTitle ? spec.tipTitle(i) : (spec.xFmt || (spec.time ? hhmm : compact))(xs[i]), lines);
     });
     overlay.addEventListener("mouseleave", () => { hl.setAttribute("visibility", "hidden"); untip(); });
     if (spec.onPick) overlay.addEventListener("click", (evt) => spec.onPick(nearest(evt)));

@@ -50,10 +50,37 @@
   }
   function $(id) { return document.getElementById(id); }
 
+  // The DOM from data, never from HTML strings: a string child becomes a text node, so a
+  // symbol, an error message or anything read from status.json shows as text, whatever it
+  // holds. el("b", {class: "warn"}, "3", " files"); fill("notes", el(...), ...).
+  function add(node, kids) {
+    for (const k of kids.flat(Infinity)) {
+      if (k === null || k === undefined || k === false || k === "") continue;
+      node.append(k instanceof Node ? k : String(k));
+    }
+    return node;
+  }
+  function el(tag, props, ...kids) {
+    const node = tag.startsWith("svg:") ? document.createElementNS("http://www.w3.org/2000/svg", tag.slice(4)) : document.createElement(tag);
+    for (const k in props || {}) {
+      const v = props[k];
+      if (v === null || v === undefined || v === false) continue;
+      if (k === "class") node.setAttribute("class", v);
+      else if (k === "style") node.style.cssText = v;
+      else node.setAttribute(k, v);
+    }
+    return add(node, kids);
+  }
+  function fill(target, ...kids) {
+    const node = typeof target === "string" ? $(target) : target;
+    node.replaceChildren();
+    return add(node, kids);
+  }
+
   const OUTCOME_COLORS = {
     ok: "#1a9a6c", stale: "#a3adb8", empty: "#e0a100", blocked: "#8e44ad",
     unauthorized: "#e67e22", bad_payload: "#b03a2e", timeout: "#e74c3c", http_error: "#34495e",
   };
 
-  global.U = { api, num, signed, pct, ago, since, hms, hm, day, when, esc, $, OUTCOME_COLORS };
+  global.U = { api, num, signed, pct, ago, since, hms, hm, day, when, esc, $, el, fill, OUTCOME_COLORS };
 })(window);

@@ -3,7 +3,7 @@
  * snapshot and DESK.strike when a chain row is clicked. */
 (function (global) {
   "use strict";
-  const { $, num, hms, day: fmtDay, api } = U;
+  const { $, el, fill, num, hms, day: fmtDay, api } = U;
   const CE = "#d9534f", PE = "#1a9a6c", NAVY = "#14324f";
   const PALETTE = ["#2563eb", "#e8590c", "#7c3aed", "#0b7285", "#d9534f", "#1a9a6c", "#f08c00", "#14324f"];
   let chosen = null, lastKey = null;
@@ -49,8 +49,8 @@
   async function term(s) {
     const t = await api(base(s) + "/term");
     const e = t.expiries, r = t.iv_rank;
-    const rank = r && r.rank ? "IV rank <b>" + num(r.rank.rank, 0) + "</b> · percentile <b>" + num(r.rank.percentile, 0) + "</b>" : "IV rank: no history";
-    $("term-sub").innerHTML = rank + " · over " + (r ? r.days + " day" + (r.days === 1 ? "" : "s") + ", " + num(r.rank ? r.rank.observations : 0) + " snapshots" : "–");
+    const rank = r && r.rank ? ["IV rank ", el("b", null, num(r.rank.rank, 0)), " · percentile ", el("b", null, num(r.rank.percentile, 0))] : "IV rank: no history";
+    fill("term-sub", rank, " · over " + (r ? r.days + " day" + (r.days === 1 ? "" : "s") + ", " + num(r.rank ? r.rank.observations : 0) + " snapshots" : "–"));
     NC.lines($("c-term"), {
       x: e.map((p) => p.days), height: 220, left: 46, right: 56, xFmt: (v) => num(v) + "d",
       yFmt: (v) => num(v, 1) + "%", y2Fmt: (v) => num(v),
@@ -79,7 +79,7 @@
     if (s.at) q.set("at", s.at);
     const g = await api(base(s) + "/gex?" + q);
     const rows = g.rows.filter((r) => c.spot === null || Math.abs(r.strike - c.spot) <= 0.06 * c.spot);
-    $("gex-sub").innerHTML = "total <b>" + NC.compact(g.total) + "</b> ₹ per 1 % move · lot " + num(g.lot) + " · " + hms(g.exchange_ts);
+    fill("gex-sub", "total ", el("b", null, NC.compact(g.total)), " ₹ per 1 % move · lot " + num(g.lot) + " · " + hms(g.exchange_ts));
     $("gex-conv").textContent = "Sign convention: " + g.convention;
     NC.bars($("c-gex"), {
       labels: rows.map((r) => r.strike), height: 230, xFmt: (k) => num(k), tipFmt: (v) => NC.compact(v),
@@ -99,7 +99,7 @@
       lastKey = key;
       await Promise.all(jobs);
     } catch (e) {
-      $("notes").innerHTML = "<div class='note'>desk: " + U.esc(e.message) + "</div>";
+      fill("notes", el("div", { class: "note" }, "desk: " + e.message));
     }
   }
 

@@ -1,7 +1,7 @@
 /* The health page: polls /api/health and redraws tiles, charts and tables. */
 (function () {
   "use strict";
-  const { $, esc, num, ago, since, hms, hm, when, OUTCOME_COLORS } = U;
+  const { $, el, fill, num, ago, since, hms, hm, when, OUTCOME_COLORS } = U;
   const refresh = parseFloat(document.body.dataset.refresh) || 5;
   const ORDER = ["ok", "stale", "empty", "blocked", "unauthorized", "bad_payload", "timeout", "http_error"];
 
@@ -13,38 +13,41 @@
     const v = t.querySelector(".value");
     v.textContent = value;
     v.className = "value " + (cls || "");
-    t.querySelector(".detail").innerHTML = detail || "";
+    fill(t.querySelector(".detail"), detail);
   }
+  const br = () => el("br");
+  const b = (text, cls) => el("b", { class: cls || null }, text);
 
   function threads(h) {
     const st = h.status;
     if (!st) {
-      tile("t-collect", "no status", "dim", "start a collector: <b>nsechain collect</b>");
-      tile("t-batch", "no status", "dim", "");
+      tile("t-collect", "no status", "dim", ["start a collector: ", b("nsechain collect")]);
+      tile("t-batch", "no status", "dim", null);
       return;
     }
     const stale = h.collector_running === false;
-    const c = st.collection_thread, b = st.batch_thread;
-    const aliveC = c.alive && !stale, aliveB = b.alive && !stale;
+    const c = st.collection_thread;
+    const aliveC = c.alive && !stale, aliveB = st.batch_thread.alive && !stale;
     const next = c.next_tick_at ? " · next " + hms(c.next_tick_at) : "";
     const flight = c.tick_in_flight ? " · now " + c.tick_in_flight[0] + "/" + c.tick_in_flight[1] : "";
-    tile("t-collect", aliveC ? "Alive" : stale ? "Not running" : "Down", aliveC ? "good" : "bad",
-      "last tick <b>" + since(c.last_tick_at) + "</b> ago" + next + flight +
-      "<br>" + plural(c.ticks, "tick") + " · " + num(c.rows_written) + " rows · restarts " + c.restarts +
-      "<br><span title='collector state'>" + esc(st.state) + "</span>");
-    tile("t-batch", aliveB ? "Alive" : stale ? "Not running" : "Down", aliveB ? "good" : "bad",
-      "last batch <b>" + since(b.last_batch_at) + "</b> ago" +
-      "<br>" + plural(b.batches, "batch", "batches") + " · " + plural(b.files_loaded, "file") + " · " + num(b.rows_loaded) + " rows" +
-      (b.lock_waits ? "<br><span class='warn'>waited for the lock " + b.lock_waits + "×</span>" : "<br>restarts " + b.restarts));
+    tile("t-collect", aliveC ? "Alive" : stale ? "Not running" : "Down", aliveC ? "good" : "bad", [
+      "last tick ", b(since(c.last_tick_at)), " ago", next, flight,
+      br(), plural(c.ticks, "tick") + " · " + num(c.rows_written) + " rows · restarts " + c.restarts,
+      br(), el("span", { title: "collector state" }, st.state)]);
+    const bt = st.batch_thread;
+    tile("t-batch", aliveB ? "Alive" : stale ? "Not running" : "Down", aliveB ? "good" : "bad", [
+      "last batch ", b(since(bt.last_batch_at)), " ago",
+      br(), plural(bt.batches, "batch", "batches") + " · " + plural(bt.files_loaded, "file") + " · " + num(bt.rows_loaded) + " rows",
+      br(), bt.lock_waits ? el("span", { class: "warn" }, "waited for the lock " + bt.lock_waits + "×") : "restarts " + bt.restarts]);
   }
 
   function market(h) {
     const m = h.market;
-    if (!m) { tile("t-market", "–", "dim", ""); return; }
+    if (!m) { tile("t-market", "–", "dim", null); return; }
     const label = { open: "Open", closed: "Closed", pre_open: "Pre-open", unknown: "Unknown" }[m.phase] || m.phase;
-    let detail = esc(m.reason);
-    if (m.phase === "open" && m.next_close) detail += "<br>closes <b>" + hm(m.next_close) + "</b> IST";
-    if (m.next_open) detail += "<br>next session <b>" + when(m.next_open) + "</b>";
+    const detail = [m.reason];
+    if (m.phase === "open" && m.next_close) detail.push(br(), "closes ", b(hm(m.next_close)), " IST");
+    if (m.next_open) detail.push(br(), "next session ", b(when(m.next_open)));
     tile("t-market", label, m.phase === "open" ? "good" : m.phase === "pre_open" ? "warn" : "", detail);
   }
 
@@ -53,9 +56,9 @@
     const budget = r.budget, eff = r.effective, got = r.achieved;
     const value = (got === null || got === undefined ? "–" : num(got, 2)) + " / " + num(budget, budget % 1 ? 1 : 0) + " req/s";
     const cut = eff !== null && eff !== undefined && eff < budget - 1e-9;
-    let detail = "achieved (last 5 min of the log) / budget";
-    detail += "<br>effective budget <b class='" + (cut ? "warn" : "") + "'>" + (eff === null || eff === undefined ? "–" : num(eff, 2)) + " req/s</b>";
-    if (cut) detail += " (cut after a block)";
+    const detail = ["achieved (last 5 min of the log) / budget", br(), "effective budget ",
+      b((eff === null || eff === undefined ? "–" : num(eff, 2)) + " req/s", cut ? "warn" : null)];
+    if (cut) detail.push(" (cut after a block)");
     const cls = got === null || got === undefined ? "dim" : got > budget * 1.02 ? "bad" : "";
     tile("t-rate", value, cls, detail);
   }
@@ -66,15 +69,14 @@
     const good = (f.totals.ok || 0) + (f.totals.stale || 0);
     const share = (100 * good) / f.requests;
     tile("t-fetch", num(share, 1) + "% ok", share >= 99 ? "good" : share >= 90 ? "warn" : "bad",
-      num(f.requests) + " requests · <b class='" + (f.failed ? "bad" : "") + "'>" + num(f.failed) + " failed</b> · " + num(f.totals.stale || 0) + " stale" +
-      "<br>" + (f.live ? "last hour" : "hour to " + when(f.end) + " (nothing newer)"));
+      [num(f.requests) + " requests · ", b(num(f.failed) + " failed", f.failed ? "bad" : null), " · " + num(f.totals.stale || 0) + " stale",
+        br(), f.live ? "last hour" : "hour to " + when(f.end) + " (nothing newer)"]);
   }
 
   function files(h) {
     const q = h.quarantine;
-    let detail = "written, not yet loaded";
-    detail += "<br>quarantined: <b class='" + (q.files ? "warn" : "") + "'>" + num(q.files) + "</b>";
-    if (q.recent && q.recent.length) detail += "<br><span class='msg' title='" + esc(q.recent[0].reason) + "'>" + esc(clip(q.recent[0].reason, 70)) + "</span>";
+    const detail = ["written, not yet loaded", br(), "quarantined: ", b(num(q.files), q.files ? "warn" : null)];
+    if (q.recent && q.recent.length) detail.push(br(), el("span", { class: "msg", title: String(q.recent[0].reason) }, clip(String(q.recent[0].reason), 70)));
     tile("t-files", num(h.pending_files), h.pending_files > 20 ? "warn" : "", detail);
   }
 
@@ -123,19 +125,22 @@
     const want = ($("fresh-q").value || "").trim().toUpperCase();
     const rows = want ? all.filter((r) => r.symbol.includes(want)) : all;
     $("fresh-n").textContent = "stalest first · " + rows.length + " of " + all.length + " symbols · age of the last good snapshot";
-    if (!rows.length) { $("fresh").innerHTML = "<div class='empty'>no symbols recorded yet</div>"; return; }
+    if (!rows.length) { fill("fresh", el("div", { class: "empty" }, "no symbols recorded yet")); return; }
     const interval = (h.status && h.status.settings && h.status.settings.interval_s) || 60;
-    let html = "<table class='data'><thead><tr><th>Symbol</th><th>Last good snapshot</th><th>NSE time</th><th>Last outcome</th><th>Last hour</th></tr></thead><tbody>";
+    const head = el("thead", null, el("tr", null, ["Symbol", "Last good snapshot", "NSE time", "Last outcome", "Last hour"].map((t) => el("th", null, t))));
+    const body = el("tbody");
     for (const r of rows) {
       const cls = r.age_s === null ? "dim" : r.age_s < 2.5 * interval ? "good" : r.age_s < 10 * interval ? "warn" : "bad";
       const age = r.age_s === null ? "–" : ago(r.age_s) + " ago";
-      const oc = r.last_outcome ? "<span class='badge " + (r.last_outcome === "ok" || r.last_outcome === "stale" ? "good" : "bad") + "'>" + esc(r.last_outcome) + "</span>" : "<span class='dim'>–</span>";
-      let chips = "";
-      for (const k of ORDER) if (r.counts && r.counts[k]) chips += "<span style='background:" + OUTCOME_COLORS[k] + "' title='" + k + "'>" + k.replace("_", " ") + " " + num(r.counts[k]) + "</span>";
-      html += "<tr><td><b>" + esc(r.symbol) + "</b></td><td><span class='badge " + cls + "'>" + age + "</span></td>" +
-        "<td class='nowrap'>" + (r.exchange_ts ? when(r.exchange_ts).slice(0, 6) + " " + hms(r.exchange_ts) : "–") + "</td><td>" + oc + "</td><td><div class='outcomes'>" + (chips || "<span class='dim' style='color:#8a96a6'>–</span>") + "</div></td></tr>";
+      const oc = r.last_outcome ? el("span", { class: "badge " + (r.last_outcome === "ok" || r.last_outcome === "stale" ? "good" : "bad") }, r.last_outcome) : el("span", { class: "dim" }, "–");
+      const chips = ORDER.filter((k) => r.counts && r.counts[k]).map((k) =>
+        el("span", { style: "background:" + OUTCOME_COLORS[k], title: k }, k.replace("_", " ") + " " + num(r.counts[k])));
+      body.append(el("tr", null,
+        el("td", null, b(r.symbol)), el("td", null, el("span", { class: "badge " + cls }, age)),
+        el("td", { class: "nowrap" }, r.exchange_ts ? when(r.exchange_ts).slice(0, 6) + " " + hms(r.exchange_ts) : "–"),
+        el("td", null, oc), el("td", null, el("div", { class: "outcomes" }, chips.length ? chips : el("span", { class: "dim", style: "color:#8a96a6" }, "–")))));
     }
-    $("fresh").innerHTML = html + "</tbody></table>";
+    fill("fresh", el("table", { class: "data" }, head, body));
   }
   $("fresh-q").addEventListener("input", () => { if (lastHealth) freshness(lastHealth); });
 
@@ -145,17 +150,20 @@
     if (!rows.length) {
       // Only a recording collector earns the tick: no error logged is not the same as healthy.
       const ok = h.verdict && h.verdict.verdict === "recording";
-      $("errors").innerHTML = ok ? "<div class='empty good'>No errors in the window ✓</div>" : "<div class='empty'>No errors logged in the window; see the verdict above</div>";
+      fill("errors", ok
+        ? el("div", { class: "empty good" }, "No errors in the window ✓")
+        : el("div", { class: "empty" }, "No errors logged in the window; see the verdict above"));
       return;
     }
-    let html = "<table class='data'><thead><tr><th>What</th><th>Message</th><th class='num'>Count</th><th>Last</th><th>Symbols</th></tr></thead><tbody>";
+    const head = el("thead", null, el("tr", null, el("th", null, "What"), el("th", null, "Message"), el("th", { class: "num" }, "Count"), el("th", null, "Last"), el("th", null, "Symbols")));
+    const body = el("tbody");
     for (const e of rows) {
-      const where = e.outcome ? "<span class='badge bad'>" + esc(e.outcome.replace("_", " ")) + "</span>" + (e.http_status ? "<div class='sub'>HTTP " + e.http_status + "</div>" : "")
-        : "<span class='badge bad'>" + esc(e.source) + "</span>";
-      html += "<tr><td class='nowrap'>" + where + "</td><td class='msg'>" + esc(e.message) + "</td>" +
-        "<td class='num'>" + (e.count ? num(e.count) : "") + "</td><td>" + (e.last_at ? hms(e.last_at) : "now") + "</td><td>" + esc(e.symbols || "") + "</td></tr>";
+      const where = e.outcome ? [el("span", { class: "badge bad" }, String(e.outcome).replace("_", " ")), e.http_status ? el("div", { class: "sub" }, "HTTP " + e.http_status) : null]
+        : el("span", { class: "badge bad" }, e.source);
+      body.append(el("tr", null, el("td", { class: "nowrap" }, where), el("td", { class: "msg" }, e.message),
+        el("td", { class: "num" }, e.count ? num(e.count) : ""), el("td", null, e.last_at ? hms(e.last_at) : "now"), el("td", null, e.symbols || "")));
     }
-    $("errors").innerHTML = html + "</tbody></table>";
+    fill("errors", el("table", { class: "data" }, head, body));
   }
 
   // The collector's verdict, as text (never HTML): the same words `nsechain status` prints.
@@ -169,9 +177,9 @@
   }
 
   function render(h) {
-    $("mode").innerHTML = (h.mode === "in-process" ? "in the collector's process" : "read-only") + " · <b>" + esc(h.db_path.split("/").pop()) + "</b>";
+    fill("mode", (h.mode === "in-process" ? "in the collector's process" : "read-only") + " · ", b(String(h.db_path).split("/").pop()));
     $("mode").title = h.db_path;
-    $("notes").innerHTML = (h.notes || []).map((n) => "<div class='note'>" + esc(n) + "</div>").join("");
+    fill("notes", (h.notes || []).map((n) => el("div", { class: "note" }, n)));
     verdict(h); threads(h); market(h); rate(h); fetches(h); files(h);
     outcomeChart(h); freshness(h); errors(h);
     $("updated").textContent = hms(h.generated_at);
@@ -184,7 +192,7 @@
       document.body.dataset.loaded = "1";
     } catch (e) {
       $("pulse").className = "pulse err";
-      $("notes").innerHTML = "<div class='note'>cannot reach the dashboard API: " + esc(e.message) + "</div>";
+      fill("notes", el("div", { class: "note" }, "cannot reach the dashboard API: " + e.message));
     } finally {
       setTimeout(tick, refresh * 1000);
     }

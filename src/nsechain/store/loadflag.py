@@ -1,0 +1,75 @@
+"""The loader's right of way over readers in other processes: a "load wanted" flag file.
+
+Where it sits: beside the one DuckDB door (``store.db.open_db``). DuckDB lets one process hold
+the file; a standalone dashboard or notebook that reads all the time can keep the collector's
+batch loader out for minutes (issue 14 saw six refused loads in a row under 20 API clients).
+So the loader raises a flag before it opens the file — ``<db>.load-wanted`` holding its PID —
+and removes it after the load; every read-only open first waits (up to its own lock timeout)
+while a live process's flag is up. Reads in progress finish (tens of ms); new ones queue behind
+the load; the loader's own short retry then gets the file.
+
+The flag is advisory and self-healing: a flag whose PID is not alive (a loader killed mid-load)
+is ignored, so a crash never blocks readers. Readers inside the collector's process share its
+database instance and do not wait (they never use the read-only door).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+__all__ = ["flag_path", "load_wanted", "wait_while_wanted"]
+
+_SUFFIX = ".load-wanted"
+_POLL_S = 0.02
+
+
+def flag_path(db_path: Path) -> Path:
+    return db_path.with_name(db_path.name + _SUFFIX)
+
+
+@contextlib.contextmanager
+def load_wanted(db_path: Path) -> Iterator[None]:
+    """Raise the flag for the duration of a load (best effort: a read-only folder skips it)."""
+    flag: Path | None = flag_path(db_path)
+    try:
+        flag_path(db_path).write_text(str(os.getpid()))
+    except OSError:
+        flag = None
+    try:
+        yield
+    finally:
+        if flag is not None:
+            with contextlib.suppress(OSError):
+                flag.unlink()
+
+
+def _holder_alive(flag: Path) -> bool:
+    try:
+        pid = int(flag.read_text().strip() or "0")
+    except (OSError, ValueError):
+        return False  # gone meanwhile, or half written: no flag
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, another user's
+    return True
+
+
+def wait_while_wanted(db_path: Path, deadline: float) -> float:
+    """Wait while a live loader wants ``db_path``, until ``deadline`` (monotonic) at most.
+
+    Returns the seconds waited (0.0 when no flag was up).
+    """
+    flag = flag_path(db_path)
+    started = time.monotonic()
+    while flag.exists() and time.monotonic() < deadline and _holder_alive(flag):
+        time.sleep(min(_POLL_S, max(0.0, deadline - time.monotonic())))
+    return time.monotonic() - started
