@@ -90,6 +90,8 @@ def test_the_limiter_holds_with_many_requests_in_flight(tmp_path: Path) -> None:
         m.start_all_threads()
         try:
             wait_for(lambda: sim.counters()["requests_total"] >= 60, timeout=60)
+            m.get_thread_status()  # the rate is counted between two reports
+            schedule = m.get_thread_status()["collection_thread"]["schedule"]
         finally:
             assert m.stop_all_threads(timeout=30)
         counters = sim.counters()
@@ -102,3 +104,8 @@ def test_the_limiter_holds_with_many_requests_in_flight(tmp_path: Path) -> None:
     served = sum(counters["requests"]["/api/option-chain-v3"].values())
     assert served - len(chains) <= 12  # at most the ones still in flight at the stop
     assert chains
+    # The status shows the achieved rate against the budget and freshness per tier.
+    assert schedule["budget_rps"] == 8.0 and schedule["achieved_rps"] is not None
+    tiers = {t["tier"]: t for t in schedule["tiers"]}
+    assert tiers["index-near"]["pairs_fetched"] > 0
+    assert all(t["promise_s"] > 0 and t["max_gap_s"] is not None for t in tiers.values())
