@@ -12,7 +12,7 @@ from pathlib import Path
 from conftest import e2e_settings, wait_for
 from nsechain.collector.inflight import default_in_flight
 from nsechain.collector.manager import OptionsThreadedManager
-from nsechain.collector.scheduler import DueQueue
+from nsechain.collector.scheduler import DueQueue, Slot
 from nsechain.market.plan import PlanItem, make_plan
 from nsechain.sim.latency import LatencyModel
 from nsechain.sim.process import SimulatorProcess
@@ -58,6 +58,49 @@ def test_a_pair_far_behind_is_not_fetched_twice_to_catch_up() -> None:
     assert slot is not None
     q.done(slot, started=600.0)  # a 10-minute pause
     assert slot.due == 600.0  # due now, behind whatever else is overdue; not at 60, 120 ...
+
+
+def _two_tiers(queue: DueQueue) -> tuple[Slot, Slot]:
+    plan = make_plan(
+        [PlanItem("NIFTY", True, (E1,)), *(PlanItem(f"S{i}", False, (E1, E2)) for i in range(9))],
+        budget=0.1,
+        interval_s=60.0,
+    )
+    queue.sync(plan, 60.0, now=0.0)
+    by_tier = {s.tier: s for s in queue.slots()}
+    near, far = by_tier["index-near"], by_tier["far"]
+    assert far.period_s >= 5 * near.period_s
+    return near, far
+
+
+def test_a_shortfall_costs_every_tier_the_same_share_of_its_promise() -> None:
+    # Both late (a slow spell): the index pair by a quarter of its short period, the far pair
+    # by more seconds but a far smaller share of its long one. The index pair goes first:
+    # plain "most overdue in seconds" would break its promise to keep the far one's.
+    q = DueQueue(lead=0.0)
+    near, far = _two_tiers(q)
+    for s in q.slots():
+        s.due = 10_000.0  # none due yet
+    near.due = 1000.0
+    far.due = 1000.0 - 0.2 * near.period_s
+    q.sync_due()
+    now = near.due + 0.25 * near.period_s
+    assert q.take(now) is near
+    assert q.take(now) is far
+
+
+def test_when_the_most_urgent_pair_may_not_go_yet_a_longer_period_may() -> None:
+    q = DueQueue(lead=0.5)
+    near, far = _two_tiers(q)
+    for s in q.slots():
+        s.due = 10_000_000.0
+    # The index pair is due soonest, but beyond half its period; the far pair is due later
+    # and within half of its (longer) period: the spare token goes to the far pair.
+    near.due = 1000.0 + 0.6 * near.period_s
+    far.due = near.due + 1.0
+    q.sync_due()
+    assert q.take(1000.0) is far
+    assert q.take(1000.0) is None
 
 
 def test_default_in_flight_fills_the_budget_at_slow_answers() -> None:
