@@ -6,19 +6,23 @@ hands out on an injected clock.
 
 from __future__ import annotations
 
-from datetime import date
+from collections import Counter
+from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 from conftest import e2e_settings, wait_for
 from nsechain.collector.inflight import default_in_flight
 from nsechain.collector.manager import OptionsThreadedManager
 from nsechain.collector.scheduler import DueQueue, Slot
+from nsechain.collector.tick import TickResult
+from nsechain.config import Settings
 from nsechain.market.plan import PlanItem, make_plan
 from nsechain.sim.latency import LatencyModel
 from nsechain.sim.process import SimulatorProcess
 from nsechain.sim.server import SimConfig
 from nsechain.store.files import read_tick_fetch_log
-from nsechain.store.paths import list_tick_files
+from nsechain.store.paths import list_tick_files, tick_time_of_name
 
 E1, E2 = date(2026, 12, 1), date(2026, 12, 29)
 
@@ -152,3 +156,80 @@ def test_the_limiter_holds_with_many_requests_in_flight(tmp_path: Path) -> None:
     tiers = {t["tier"]: t for t in schedule["tiers"]}
     assert tiers["index-near"]["pairs_fetched"] > 0
     assert all(t["promise_s"] > 0 and t["max_gap_s"] is not None for t in tiers.values())
+
+
+def _chain_rows(settings: Settings) -> list[dict[str, Any]]:
+    files = list_tick_files(settings.pending_dir) + list_tick_files(settings.processed_dir)
+    return [
+        r
+        for f in files
+        for r in read_tick_fetch_log(f).to_pylist()
+        if r["endpoint"] == "option-chain-v3"
+    ]
+
+
+def test_one_pair_answering_in_30_s_delays_no_other(tmp_path: Path) -> None:
+    # TCS's chain answers after 30 s; every other pair answers at once. While TCS's request
+    # is out, the others are fetched again and again: a slow answer holds one worker only.
+    slow = {"every": 1, "delay_s": 30.0, "symbols": ["TCS"], "paths": ["/api/option-chain-v3"]}
+    config = SimConfig(seed=6, speed=60, start="2026-11-25T10:00:00", faults={"slow": slow})
+    with SimulatorProcess(config) as sim:
+        settings = e2e_settings(
+            tmp_path, sim.base_url, symbols="NIFTY,TCS,SBIN", expiries_per_symbol=1,
+            rate=20.0, in_flight=3, timeout_s=60.0, deadline_s=60.0,
+        )  # fmt: skip
+        m = OptionsThreadedManager(settings)
+        m.start_all_threads()
+        try:
+            # A guard against a hang, shorter than TCS's answer: not a timing assertion.
+            wait_for(
+                lambda: min(sim.counters()["chains"].get(s, 0) for s in ("NIFTY", "SBIN")) >= 5,
+                timeout=25,
+            )
+            counters = sim.counters()
+        finally:
+            m.stop_all_threads(timeout=10)  # TCS's answer is not waited for
+    assert counters["faults"]["slow"] >= 1  # TCS's request went out ...
+    assert counters["chains"].get("TCS", 0) == 0  # ... and had not been answered
+    done = Counter(r["symbol"] for r in _chain_rows(settings) if r["outcome"] == "ok")
+    assert done["NIFTY"] >= 5 and done["SBIN"] >= 5 and done["TCS"] == 0
+
+
+def test_a_file_every_interval_while_fetches_are_still_running(tmp_path: Path) -> None:
+    # Every chain answer takes 2.5 s, the interval is 1 s: at every flush fetches are in
+    # flight. Still one file per interval, none skipped, and the answers land in later files.
+    config = SimConfig(
+        seed=7, speed=60, start="2026-11-25T10:00:00", latency=LatencyModel(median_s=2.5)
+    )
+    with SimulatorProcess(config) as sim:
+        settings = e2e_settings(
+            tmp_path, sim.base_url, symbols="NIFTY,TCS,SBIN", expiries_per_symbol=2,
+            rate=10.0, interval_s=1.0, timeout_s=30.0,
+            batch_interval_s=3600.0,  # the files stay pending while the test reads them
+        )  # fmt: skip
+        m = OptionsThreadedManager(settings)
+        m.start_all_threads()
+        in_flight_at_flush: list[int] = []
+        flush = m.collector.flush
+
+        def counting_flush(at: datetime) -> TickResult:
+            in_flight_at_flush.append(m.pool.in_flight)
+            return flush(at)
+
+        m.collector.flush = counting_flush  # type: ignore[method-assign]
+        try:
+            wait_for(lambda: sum(1 for r in _chain_rows(settings) if r["outcome"] == "ok") >= 12)
+        finally:
+            assert m.stop_all_threads(timeout=30)
+    files = sorted(list_tick_files(settings.pending_dir) + list_tick_files(settings.processed_dir))
+    ticks = [tick_time_of_name(f.name) for f in files]
+    seconds = sorted({int(t.timestamp()) for t in ticks if t is not None})
+    # Every interval from the first file on has its file; the stop writes one more at its
+    # own moment, after the fetches in flight had a few seconds to end.
+    aligned = seconds[:-1]
+    assert aligned == list(range(aligned[0], aligned[-1] + 1)), seconds
+    assert len(seconds) >= 4
+    assert sum(n > 0 for n in in_flight_at_flush) >= len(in_flight_at_flush) - 2
+    with_chains = [f for f in files if any(r["endpoint"] == "option-chain-v3" for r in
+                                           read_tick_fetch_log(f).to_pylist())]  # fmt: skip
+    assert len(with_chains) >= 3

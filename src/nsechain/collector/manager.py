@@ -312,7 +312,8 @@ class OptionsThreadedManager:
                     continue
                 was_open = True
                 self.pool.resume()
-                if self._interval(now):
+                # Now, not the loop's start: the calendar may have just asked NSE (seconds).
+                if self._interval(self.clock.now()):
                     break
         finally:
             # Stopping (or crashing): what completed is written, whatever is still in flight.
@@ -323,7 +324,7 @@ class OptionsThreadedManager:
 
     def _interval(self, now: datetime) -> bool:
         """Wait for the next aligned instant, then write what completed; True if stopped."""
-        self.next_tick_at = self._next_aligned(now)
+        self.next_tick_at = self._next_instant(now)
         paused_s = self._pause_remaining()  # wall seconds: NSE's block is wall time
         if paused_s > 0:
             resume = now + timedelta(seconds=paused_s * self.clock.speed)
@@ -370,6 +371,16 @@ class OptionsThreadedManager:
         # The client's pause is on its own (monotonic) clock.
         until = self.collector.client.paused_until
         return 0.0 if until is None else until - time.monotonic()
+
+    def _next_instant(self, now: datetime) -> datetime:
+        """The instant after the last file's, if that one is less than an interval ago: a
+        write that overran (a loaded machine, a slow disk) delays the next file instead of
+        skipping it. Further behind (a stall, a new session), the next aligned instant."""
+        last = self.last_tick.tick_at if self.last_tick is not None else None
+        interval = timedelta(seconds=self.settings.interval_s)
+        if last is not None and now - interval < last + interval <= now:
+            return last + interval
+        return self._next_aligned(now)
 
     def _next_aligned(self, now: datetime) -> datetime:
         # Aligned on the clock, in IST: with a 60 s interval, ticks fall on whole minutes.
