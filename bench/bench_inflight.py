@@ -100,6 +100,7 @@ def run_one(args: argparse.Namespace, budget: float, median: float) -> dict[str,
             base_url=base, data_dir=root / "data", db_path=root / "b.duckdb", symbols=["ALL"],
             expiries_per_symbol=0, ignore_market_hours=True, rate=budget, interval_s=60.0,
             batch_interval_s=3600.0, timeout_s=30.0, log_level="ERROR", burst=args.burst,
+            in_flight=args.in_flight,
         )  # fmt: skip
         httpx.post(f"{base}/__admin/reset", timeout=5.0)
         clock = ScaledClock(START, args.speed)
@@ -188,6 +189,7 @@ def main() -> None:
     parser.add_argument("--budgets", default="3,10")
     parser.add_argument("--latencies", default="0,0.3,0.6,1.5", help="median, seconds")
     parser.add_argument("--burst", type=int, default=1, help="the collector's token burst")
+    parser.add_argument("--in-flight", type=int, default=0, help="workers (0: the default)")
     parser.add_argument(
         "--warmup", type=float, default=10.0, help="wall s before the steady rate is counted"
     )

@@ -10,8 +10,9 @@ Python API is seed-compatible::
 
 Threads: *collection* (during market hours the fetch workers of ``collector/inflight.py`` keep
 requests in flight; at every aligned interval what completed is written → Parquet), *batch*
-(every ``batch_interval_s`` → DuckDB, exactly once), *monitor* (restarts dead threads with
-backoff, writes ``data/status.json`` atomically every ``status_interval_s``).
+(every ``batch_interval_s`` → DuckDB, exactly once: ``collector/batch.py``), *monitor*
+(restarts dead threads with backoff, writes ``data/status.json`` atomically every
+``status_interval_s``).
 
 Time: the collection thread lives on ``clock`` (``collector/clock.py``): IST wall time by
 default, or a ``ScaledClock`` that runs a simulated day in seconds. Batch loads, status writes
@@ -24,7 +25,6 @@ import logging
 import math
 import os
 import signal
-import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -33,7 +33,7 @@ from typing import Any
 
 import httpx
 
-from nsechain.analytics.views import create_views
+from nsechain.collector.batch import Batcher, make_loader
 from nsechain.collector.clock import Clock, WallClock
 from nsechain.collector.inflight import InflightPool, default_in_flight
 from nsechain.collector.session import MarketClock, TradingCalendar, market_report
@@ -41,55 +41,20 @@ from nsechain.collector.status import write_status
 from nsechain.collector.tick import Collector, TickResult
 from nsechain.collector.workers import StopToken, Worker
 from nsechain.config import Settings, load_settings
-from nsechain.errors import DatabaseLocked, StorageError
+from nsechain.errors import StorageError
 from nsechain.store.files import sweep_temp_files
-from nsechain.store.loader import Loader, LoadResult
+from nsechain.store.loader import LoadResult
 from nsechain.store.paths import list_tick_files
 from nsechain.timeutil import IST, iso, now_ist
 
-__all__ = ["OptionsThreadedManager", "make_loader"]
+__all__ = ["OptionsThreadedManager", "make_loader"]  # make_loader: collector/batch.py
 
 log = logging.getLogger(__name__)
 
-#: After a failed load (lock held, disk trouble) try again sooner than a full batch interval.
-LOAD_RETRY_S = 15.0
 #: Expiry and universe refreshes run this long before the open (09:00-09:15), at low priority.
 PRE_OPEN = timedelta(minutes=15)
 #: On a stop, wall seconds to let the fetches in flight finish before the last file is written.
 STOP_GRACE_S = 5.0
-
-
-def make_loader(settings: Settings) -> Loader:
-    """The batch loader for these settings, creating the analytics views on its first load."""
-    return Loader(
-        settings.db_path,
-        settings.pending_dir,
-        settings.processed_dir,
-        settings.quarantine_dir,
-        schema_hook=create_views,
-    )
-
-
-class BatchStats:
-    def __init__(self) -> None:
-        self.batches = 0
-        self.files_loaded = 0
-        self.rows_loaded = 0
-        self.fetch_rows_loaded = 0
-        self.lock_waits = 0
-        self.last_batch_at: datetime | None = None
-        self.last_error: str | None = None
-
-    def report(self) -> dict[str, Any]:
-        """The batch counters for the status."""
-        return {
-            "last_batch_at": iso(self.last_batch_at),
-            "batches": self.batches,
-            "files_loaded": self.files_loaded,
-            "rows_loaded": self.rows_loaded,
-            "fetch_rows_loaded": self.fetch_rows_loaded,
-            "lock_waits": self.lock_waits,
-        }
 
 
 class OptionsThreadedManager:
@@ -110,16 +75,16 @@ class OptionsThreadedManager:
             self.settings, transport=transport, sleep=self._stop.sleep, clock=self.clock
         )
         self.loader = make_loader(self.settings)
+        self.batcher = Batcher(self.settings, self.loader)
+        self.batch = self.batcher.stats
         self.market: MarketClock = (
             market
             if market is not None
             else TradingCalendar(self.settings, self.collector.holidays_body)
         )
-        self.batch = BatchStats()
         self.state = "starting"
         self.last_tick: TickResult | None = None
         self.next_tick_at: datetime | None = None
-        self._load_lock = threading.Lock()
         self._workers = {
             "collection_thread": Worker("collection", self._collection_loop),
             "batch_thread": Worker("batch", self._batch_loop),
@@ -283,18 +248,7 @@ class OptionsThreadedManager:
             sweep_temp_files(self.settings.data_dir, tree=True)
         except OSError as exc:  # a read-only disk: the preflight and the writers say more
             log.warning("temp sweep failed error=%r", str(exc))
-        with self._load_lock:
-            try:
-                result = self.loader.recover()
-            except DatabaseLocked as exc:
-                self.batch.lock_waits += 1
-                self.batch.last_error = str(exc)
-                log.warning("recover waiting error=%r", str(exc))
-                return
-        if result.files:
-            self.batch.files_loaded += result.files
-            self.batch.rows_loaded += result.quote_rows
-            log.info("recovered files=%d rows=%d", result.files, result.quote_rows)
+        self.batcher.recover()
 
     # --- collection -------------------------------------------------------------------------
     def _collection_loop(self) -> None:
@@ -411,38 +365,12 @@ class OptionsThreadedManager:
 
     # --- batch ------------------------------------------------------------------------------
     def _batch_loop(self) -> None:
-        self.load_now()  # whatever a previous run left pending
-        wait = self.settings.batch_interval_s
-        while not self._stop.wait(wait):
-            retry = min(LOAD_RETRY_S, self.settings.batch_interval_s)
-            wait = self.settings.batch_interval_s if self.load_now() else retry
-        # Final batch once the collection thread has written its last tick.
-        self._workers["collection_thread"].join(self.settings.timeout_s * 2 + 10)
-        self.load_now()
+        # The final load must see the collection thread's last file: it waits for it.
+        self.batcher.loop(self._stop, self._workers["collection_thread"].join)
 
     def load_now(self) -> LoadResult | None:
         """Load every pending file now; None when the load could not run (logged, retried)."""
-        with self._load_lock:
-            try:
-                result = self.loader.load_pending()
-            except DatabaseLocked as exc:
-                self.batch.lock_waits += 1
-                retry = min(LOAD_RETRY_S, self.settings.batch_interval_s)
-                self.batch.last_error = f"{exc}; will retry in {retry:.0f} s"
-                log.warning("load waiting error=%r", str(exc))
-                return None
-            except StorageError as exc:
-                self.batch.last_error = str(exc)
-                log.error("load failed error=%r", str(exc))
-                return None
-            b = self.batch
-            b.batches += 1
-            b.files_loaded += result.files
-            b.rows_loaded += result.quote_rows
-            b.fetch_rows_loaded += result.fetch_rows
-            b.last_batch_at = now_ist()
-            b.last_error = None
-            return result
+        return self.batcher.load_now()
 
     # --- monitor ----------------------------------------------------------------------------
     def _monitor_loop(self) -> None:
