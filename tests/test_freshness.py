@@ -56,3 +56,25 @@ def test_achieved_rate_over_the_window_against_the_budget() -> None:
     later = meter.report(90.0, 240, budget=3.0, effective=1.5)  # 150 in the last 60 s
     assert later["achieved_rps"] == 2.5 and later["rate_window_s"] == 60.0
     assert later["effective_budget_rps"] == 1.5
+
+
+def test_status_shows_each_tier_against_its_promise_and_the_rate_against_the_budget() -> None:
+    from rich.console import Console
+
+    from nsechain.collector.view import _schedule
+
+    tier = {
+        "tier": "index-near", "promise_s": 60.0, "pairs": 10, "pairs_fetched": 9,
+        "gaps": 40, "median_gap_s": 58.0, "max_gap_s": 71.0, "max_over_promise": 1.18,
+    }  # fmt: skip
+    schedule = {
+        "budget_rps": 3.0, "effective_budget_rps": 3.0, "achieved_rps": 2.91,
+        "achieved_over_budget": 0.97, "rate_window_s": 60.0, "tiers": [tier],
+    }  # fmt: skip
+    table = _schedule({"collection_thread": {"schedule": schedule}})
+    console = Console(width=120, record=True)
+    console.print(table)
+    text = console.export_text()
+    assert "achieved 2.91 of 3 req/s (97% of the budget, last 60 s)" in text
+    assert "index-near" in text and "every 60s" in text and "9/10" in text and "1.18x" in text
+    assert _schedule({"collection_thread": {}}) is None  # an older status.json: no table
