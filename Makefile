@@ -59,6 +59,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_collect.py
 	$(BIN)/python bench/bench_analytics.py
 	$(BIN)/python bench/bench_desk.py
+	$(BIN)/python bench/bench_flat.py
 
 # The long durability runs: 50+ SIGKILLs, the fault soak, and the slow-marked tests.
 chaos: $(STAMP)

@@ -48,8 +48,8 @@ from nsechain.analytics.sql import PCR_ALL_EXPIRIES_SQL, compose
 from nsechain.analytics.views import create_views
 from nsechain.contract import QUOTES_SCHEMA
 from nsechain.query import connect
-from nsechain.store.db import ensure_tables, upgrade_tables
 from nsechain.store.files import snapshots_of
+from nsechain.store.tables import ensure_tables, upgrade_tables
 from nsechain.timeutil import IST
 
 DAY = date(2026, 8, 11)

@@ -3,8 +3,10 @@
 Where it sits: run by hand or by ``make bench``; nothing imports it. Builds the day once
 (cached at ``--db``, default /tmp/nsechain-bench-desk.duckdb; rebuilt with ``--rebuild``),
 adds four earlier copies of the NIFTY rows (1-4 days before, quotes and loaded_snapshots) so
-IV rank has 5 days of history, then prints medians (targets in brackets, never asserted)
-beside the plain chain as the baseline:
+IV rank has 5 days of history, fills the loader's per-snapshot ATM rows (``snapshot_atm``, as
+a load or an upgrade does), then prints medians (targets in brackets, never asserted) beside
+the plain chain as the baseline, and IV rank beside the same ATM series computed from
+``option_quotes`` (what it cost before ``snapshot_atm``):
 
     chain with greeks, NIFTY, all strikes   [<= 50 ms]    window ΔOI   [<= 50 ms]
     surface, NIFTY (18 expiries)            [<= 200 ms]   IV rank, 5 days [<= 100 ms]
@@ -17,13 +19,17 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import duckdb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_analytics import generate, median_ms
+from nsechain.analytics import trader_sql as tsql
+from nsechain.analytics.sql import compose
 from nsechain.query import connect
+from nsechain.store.summaries import SNAPSHOT_ATM, rebuild_atm
 
 _COPY_DAYS = """
 INSERT INTO option_quotes
@@ -41,6 +47,7 @@ def build(path: Path, minutes: int, stocks: int) -> None:
     rows = generate(path, minutes, stocks, "symbol") if not path.exists() else -1
     con = duckdb.connect(str(path))
     con.execute(_COPY_DAYS)
+    rebuild_atm(con)
     (total,) = con.execute("SELECT count(*) FROM option_quotes").fetchall()[0]
     con.close()
     took = time.perf_counter() - t0
@@ -55,12 +62,36 @@ def _has_history(path: Path) -> bool:
     return bool(days >= 5)
 
 
+def _ensure_atm(path: Path) -> None:
+    """A cache built before ``snapshot_atm``: fill it as an upgrade would (once)."""
+    con = duckdb.connect(str(path))
+    has = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [SNAPSHOT_ATM]
+    ).fetchall()[0][0]
+    rows = con.execute(f"SELECT count(*) FROM {SNAPSHOT_ATM}").fetchall()[0][0] if has else 0
+    listed = con.execute("SELECT count(*) FROM loaded_snapshots").fetchall()[0][0]
+    if rows != listed:
+        t0 = time.perf_counter()
+        filled = rebuild_atm(con)
+        print(f"filled snapshot_atm: {filled:,} snapshots in {time.perf_counter() - t0:.1f} s")
+    con.close()
+
+
 def report(path: Path, reps: int) -> None:
     desk = connect(path, hold=True)
     (rows,) = desk.sql("SELECT count(*) AS n FROM option_quotes").column("n").to_pylist()
     snap = desk.snapshot("NIFTY")
     strikes = desk.chain("NIFTY").num_rows
     print(f"database: {rows:,} rows; NIFTY nearest expiry {snap.expiry}, {strikes} strikes")
+    # IV rank's ATM series as it was read before the loader stored it per snapshot.
+    from_quotes = compose(
+        tsql.quotes_of_sql(tsql.nearest_expiry_sql("loaded_snapshots")), tsql.ATM_BY_EXPIRY
+    )
+    every = {
+        "symbol": "NIFTY",
+        "start": snap.exchange_ts - timedelta(days=30),
+        "end": snap.exchange_ts,
+    }
     cases = [
         ("chain, NIFTY, all strikes (baseline)", "-", lambda: desk.chain("NIFTY")),
         ("chain with greeks, NIFTY, all strikes", "50", lambda: desk.chain_greeks("NIFTY")),
@@ -69,6 +100,7 @@ def report(path: Path, reps: int) -> None:
         ("term structure, NIFTY (18 expiries)", "-", lambda: desk.term_structure("NIFTY")),
         ("surface, NIFTY (18 expiries)", "200", lambda: desk.surface("NIFTY")),
         ("IV rank, NIFTY, 5 days", "100", lambda: desk.iv_rank("NIFTY")),
+        ("  its ATM series from option_quotes", "-", lambda: desk.sql(from_quotes, every)),
         ("GEX, NIFTY", "-", lambda: desk.gex("NIFTY")),
         ("straddle + VWAP, NIFTY, ATM, the day", "-", lambda: desk.straddle("NIFTY")),
         ("steady PCR, NIFTY, the day", "-", lambda: desk.pcr_steady("NIFTY", "2026-08-11")),
@@ -94,6 +126,7 @@ def main() -> None:
         args.db.unlink(missing_ok=True)
     if not args.db.exists() or not _has_history(args.db):
         build(args.db, args.minutes, args.stocks)
+    _ensure_atm(args.db)
     report(args.db, args.reps)
 
 

@@ -70,7 +70,6 @@ def test_data_dir_under_a_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("db", "needle"),
     [
-        ("missing/chain.duckdb", "does not exist"),
         ("afile/chain.duckdb", "is a file"),
         ("adir", "is a folder"),
         ("notes.txt", "not a DuckDB database"),
@@ -165,8 +164,8 @@ def test_validate_startup_accepts_a_sound_config_and_creates_nothing(isolated: P
         ({"data_dir": "afile"}, "data_dir: "),
         ({"data_dir": "afile/sub"}, "data_dir: "),
         ({"data_dir": "we[ir]d"}, "glob character"),
-        ({"db_path": "nodir/x.duckdb"}, "db_path: "),
-        ({"db_path": "afile/x.duckdb"}, "db_path: "),
+        # A database in a folder that does not exist yet: created (issue 15), not refused.
+        ({"db_path": "afile/x.duckdb", "data_dir": "data"}, "db_path: "),
         ({"db_path": "afile"}, "not a DuckDB database"),
         ({"symbols": "NIFTY,XYZ123"}, "symbols: "),
     ],

@@ -33,6 +33,7 @@ from nsechain.sim.server import SimConfig, Simulator
 from nsechain.store.history import import_paths, reprocess_day
 from nsechain.store.rawcapture import list_raw_files, read_raw
 from nsechain.timeutil import IST
+from test_summaries import stored_matches_quotes
 
 NIFTY_2024 = "legacy_indices_NIFTY_2024-10-25_1530.json"
 _AT = datetime(2026, 1, 1, tzinfo=IST)
@@ -77,6 +78,8 @@ def test_every_real_capture_imports_exactly_once(tmp_path: Path) -> None:
     assert (again.rows, again.snapshots) == (0, 0)
     assert again.duplicates == first.snapshots
     assert count(settings.db_path) == first.rows
+    # Each real snapshot's ATM row, as the loader stored it, is the rule computed by hand.
+    assert stored_matches_quotes(settings.db_path) == first.snapshots
 
 
 def _modified(body: bytes) -> bytes:
@@ -206,6 +209,7 @@ def test_reprocess_gives_identical_rows_and_is_atomic(collected: Settings) -> No
     assert after.equals(before)
     snapshots = count(collected.db_path, "SELECT count(*) FROM loaded_snapshots")
     assert snapshots == report.snapshots  # the index was replaced, not doubled
+    assert stored_matches_quotes(collected.db_path) == snapshots  # and its ATM rows
 
 
 def test_reprocess_without_raw_names_the_setting(tmp_path: Path) -> None:

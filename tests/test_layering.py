@@ -24,6 +24,7 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("analytics",),  # the desk's SQL, views and maths over the store
     ("query",),  # the Desk
     ("collector",),  # scheduler, tick writer, the manager that reports itself
+    ("lake",),  # the optional Iceberg lake: commits processed tick files, maintenance
     ("web",),  # the dashboard
     ("chaos",),  # the crash harness
     ("cli",),  # every command, at the edge
@@ -33,10 +34,6 @@ RANK = {part: n for n, floor in enumerate(FLOORS) for part in floor}
 #: The one circle allowed: sim.admin and sim.server name each other's types only.
 ALLOWED_CIRCLES = [
     {"nsechain.sim.admin", "nsechain.sim.server"},
-    # KNOWN DEBT, not a licence: the desk routes (issue 19) and the dashboard's app/service
-    # import each other (lazily). Untangle it (the shared params and Backend in a module of
-    # their own) and delete this line.
-    {"nsechain.web.app", "nsechain.web.desk_api", "nsechain.web.service"},
 ]
 
 

@@ -508,3 +508,20 @@ def test_format_expiry_round_trips(d: date) -> None:
 
 def test_format_expiry_form() -> None:
     assert format_expiry(date(2026, 8, 1)) == "01-Aug-2026"
+
+
+@pytest.mark.parametrize("name", [V3_NIFTY, V3_RELIANCE, *LEGACY_FILES])
+def test_a_missing_iv_is_stored_as_null_not_zero(name: str) -> None:
+    """NSE's IV of 0 (no trade to imply it from) is missing: null, never 0.0 (issue 15)."""
+    body = fixture_bytes(name)
+    doc = orjson.loads(body)
+    rows = doc["records"]["data"]
+    zeros = sum(
+        1
+        for r in rows
+        for side in ("CE", "PE")
+        if (r.get(side) or {}).get("identifier") and r[side].get("impliedVolatility") == 0
+    )
+    iv = parse_chain(body, symbol="X", fetched_at=FETCHED, now=None).table.column("iv")
+    assert pc.sum(pc.equal(iv, 0.0)).as_py() in (None, 0)
+    assert iv.null_count == zeros

@@ -44,7 +44,7 @@ import pytest
 from nsechain.analytics.views import VIEWS, create_views
 from nsechain.contract import FETCH_LOG_SCHEMA, QUOTES_SCHEMA, duckdb_ddl
 from nsechain.query import Desk, connect
-from nsechain.store.db import ensure_tables
+from nsechain.store.tables import ensure_tables
 from nsechain.timeutil import IST
 
 DAY = date(2026, 8, 20)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
 import typer
+from rich.console import Console
 from rich.text import Text
 from typer.testing import CliRunner
 
-from nsechain.cli.desk import chain_table, register
+from nsechain.cli.desk import chain_table, fitted_chain_table, register
 from test_query import build_db
 
 WIDE = {"COLUMNS": "200", "NO_COLOR": "1"}
@@ -56,7 +59,7 @@ def test_show_earlier_snapshot_and_fewer_strikes(app: typer.Typer, db: Path) -> 
 
 def test_show_unknown_symbol_is_one_clear_line(app: typer.Typer, db: Path) -> None:
     code, out = run(app, "show", "NOPE", "--db", str(db))
-    assert code == 1
+    assert code == 2  # a bad argument (issue 15): exit 2, like every bad flag
     assert "error:" in out and "NOPE" in out
     assert "Traceback" not in out
 
@@ -102,3 +105,64 @@ def test_chain_table_shades_itm_and_colours_oi_change() -> None:
     assert styles(0)[2] == ""  # 110 CE is out of the money
     assert "green" in styles(1)[0]  # CE OI change +5
     assert "red" in styles(-2)[0]  # PE OI change -5
+
+
+def _nifty_like_chain(greeks: bool) -> list[dict[str, Any]]:
+    """Five strikes of NIFTY size: five-digit strikes, six-digit OI, signed greeks."""
+    rows = []
+    for i, k in enumerate((24_350.0, 24_400.0, 24_450.0, 24_500.0, 24_550.0)):
+        row: dict[str, Any] = {"strike": k}
+        for side, sign in (("ce", 1), ("pe", -1)):
+            row |= {
+                f"{side}_open_interest": 1_234_567.0 + i,
+                f"{side}_change_in_oi": -123_456.0 * sign,
+                f"{side}_volume": 9_876_543.0,
+                f"{side}_iv": 14.25,
+                f"{side}_last_price": 1_234.55,
+            }
+            if greeks:
+                row |= {
+                    f"{side}_model_iv": 13.91,
+                    f"{side}_delta": 0.512 * sign,
+                    f"{side}_gamma": 0.00123,
+                    f"{side}_theta": -12.34,
+                    f"{side}_vega": 12.81,
+                }
+        rows.append(row)
+    return rows
+
+
+@pytest.mark.parametrize("greeks", [True, False], ids=["greeks", "plain"])
+@pytest.mark.parametrize("width", [80, 120])
+def test_compact_chain_drops_columns_never_cuts_a_number(width: int, greeks: bool) -> None:
+    console = Console(width=width, file=io.StringIO(), no_color=True)
+    table, gone = fitted_chain_table(
+        console, _nifty_like_chain(greeks), 24_460.0, around=5, greeks=greeks
+    )
+    console.print(table)
+    out = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "…" not in out
+    assert max(len(line) for line in out.splitlines()) <= width
+    for strike in ("24,350", "24,400", "24,450", "24,500", "24,550"):
+        assert f" {strike} " in out
+    assert "1,234.55" in out  # LTP stays; and the first to go are whole columns
+    if greeks:  # the least useful go first: vega and gamma, before delta or LTP
+        assert "Delta" in out and "-0.512" in out
+        assert {"Gamma", "Vega"} <= set(gone) and "Delta" not in gone
+    elif width == 80:  # seven-digit OI: volume goes, then the OI change
+        assert gone == ["Chng OI", "Volume"]
+    else:
+        assert gone == []
+
+
+@pytest.mark.parametrize("width", ["80", "120"])
+def test_show_greeks_fits_the_terminal(app: typer.Typer, db: Path, width: str) -> None:
+    env = {"COLUMNS": width, "NO_COLOR": "1"}
+    result = CliRunner().invoke(app, ["show", "TEST", "--db", str(db), "--greeks"], env=env)
+    assert result.exit_code == 0, result.output
+    table_lines = [line for line in result.output.splitlines() if " 100 " in line]
+    assert table_lines and all(len(line) <= int(width) for line in table_lines)
+    assert "…" not in result.output
+    for strike in ("90", "100", "110", "120"):
+        assert f" {strike} " in result.output
+    assert "Delta" in result.output

@@ -25,7 +25,6 @@ from nsechain import contract
 from nsechain.contract import FETCH_LOG_SCHEMA, QUOTES_SCHEMA
 from nsechain.errors import DatabaseLocked, StorageError
 from nsechain.store import files, loader, paths
-from nsechain.store.db import upgrade_tables
 from nsechain.store.files import (
     quarantine_body,
     read_tick_fetch_log,
@@ -34,6 +33,7 @@ from nsechain.store.files import (
     write_tick,
 )
 from nsechain.store.loader import Loader, open_db
+from nsechain.store.tables import upgrade_tables
 from nsechain.timeutil import IST
 
 T0 = datetime(2026, 11, 11, 9, 16, tzinfo=IST)

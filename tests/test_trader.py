@@ -146,6 +146,27 @@ def test_chain_greeks_and_the_sql_view(desk: Desk) -> None:
     assert view[1]["delta"] == pytest.approx(-np.exp(-0.065 * t) * ndtr(-d1), abs=1e-6)
 
 
+def test_chain_greeks_holds_exactly_the_chain(desk: Desk) -> None:
+    # The wide half is pivoted from the rows already read, not read again: it must be the
+    # very table Desk.chain (CHAIN_WIDE_SQL) gives, here and with a strike quoting one leg.
+    for at in (TO, TA, TB):
+        chain = desk.chain("TRD", EXP, at)
+        assert desk.chain_greeks("TRD", EXP, at).select(chain.column_names).equals(chain)
+    quotes = desk.quotes("TRD", EXP, TB)
+    one_leg = quotes.filter(
+        pa.compute.invert(
+            pa.compute.and_(
+                pa.compute.equal(quotes.column("strike"), 110.0),
+                pa.compute.equal(quotes.column("option_type"), "PE"),
+            )
+        )
+    )
+    wide = pos.wide_chain(one_leg).to_pylist()
+    assert [r["strike"] for r in wide] == [90.0, 100.0, 110.0]
+    assert wide[2]["pe_open_interest"] is None and wide[2]["ce_open_interest"] == 790
+    assert wide[2]["underlying_value"] == 100.0 and wide[2]["symbol"] == "TRD"
+
+
 def test_gex_sign_and_magnitude_worked_example() -> None:
     # Strike 100: CE OI 10 lots, PE OI 4 lots, gamma 0.02 each; lot 50, spot 100.
     # CE: +0.02 * 10 * 50 * 100^2 * 0.01 = +1000 rupees per 1 % move; PE: -400; total +600.

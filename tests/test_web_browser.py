@@ -176,6 +176,10 @@ def test_health_page_draws_outcomes_rate_and_freshness(page: Any, tmp_path: Path
     assert "HTTP 503" in page.locator("#errors").inner_text()
     assert page.locator("#t-market .value").inner_text() in ("Open", "Closed", "Pre-open")
     assert page.locator("#t-collect .value").inner_text() == "Not running"
+    # The verdict, as `nsechain status` says it: no collector writes the status any more.
+    assert page.locator("#verdict .word").inner_text() == "not recording"
+    assert "verdict bad" in (page.locator("#verdict").get_attribute("class") or "")
+    assert page.locator("#errors").inner_text().count("No errors in the window ✓") == 0
     page.screenshot(path=str(tmp_path / "health.png"), full_page=True)
     assert page.problems == []
 

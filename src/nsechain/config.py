@@ -17,7 +17,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, ValidationInfo, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -36,6 +36,11 @@ DEFAULT_USER_AGENT = (
 )
 
 
+#: The default names of the data folder and of the database beside it (see ``Settings._siblings``).
+DATA_NAME = "data"
+DB_NAME = "options_chain_data.duckdb"
+
+
 class Settings(BaseSettings):
     """Every knob of nsechain. Field descriptions double as ``--help`` text and README rows."""
 
@@ -47,9 +52,14 @@ class Settings(BaseSettings):
     )
 
     # --- where things go -------------------------------------------------------------------
-    data_dir: Path = Field(Path("data"), description="Root of Parquet, quarantine and status.")
+    data_dir: Path = Field(
+        Path(DATA_NAME),
+        description="Root of Parquet, quarantine and status (the database defaults to "
+        "its sibling).",
+    )
     db_path: Path = Field(
-        Path("options_chain_data.duckdb"), description="DuckDB database file the batch loads."
+        Path(DB_NAME),
+        description="DuckDB database file the batch loads (defaults to the data dir's sibling).",
     )
 
     # --- what to collect ---------------------------------------------------------------------
@@ -132,13 +142,54 @@ class Settings(BaseSettings):
     block_cooloff_s: float = Field(
         600.0, ge=0, description="Pause after a 403 rate block (NSE blocks for ~10 minutes)."
     )
-    user_agent: str = Field(DEFAULT_USER_AGENT, description="Browser User-Agent NSE expects.")
+    user_agent: str = Field(
+        DEFAULT_USER_AGENT, description="Browser User-Agent NSE expects (httpx transport)."
+    )
+    transport: Literal["auto", "httpx", "curl"] = Field(
+        "auto",
+        description="HTTP client: httpx; curl (curl_cffi as Chrome); auto: httpx, switching "
+        "to curl on a bot-wall 403.",
+    )
+    http2: bool = Field(False, description="Let the httpx transport speak HTTP/2 (421s).")
+    proxies: list[str] = Field(
+        default_factory=list,
+        description="Extra routes: 'http://host:port' or 'socks5://host:port' proxies, each "
+        "with its own cookies and request budget.",
+    )
+    direct: bool = Field(True, description="Also fetch without a proxy (the direct route).")
+    ca_bundle: Path | None = Field(
+        None, description="PEM file of CAs to trust instead of the system's (a TLS proxy)."
+    )
 
     # --- output ------------------------------------------------------------------------------
     log_format: Literal["text", "json"] = Field("text", description="Log line format.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Level.")
     raw_capture: bool = Field(
         False, description="Also keep every chain body received, zstd, one file per interval."
+    )
+
+    # --- the Iceberg lake (opt-in: nothing changes without a catalog; `nsechain lake`) --------
+    lake_catalog_url: str | None = Field(
+        None,
+        description="SQL catalog of the lake, e.g. postgresql+psycopg://user@host/db.",
+    )
+    lake_warehouse: str | None = Field(
+        None, description="Where lake files go: a local folder or s3://bucket/prefix."
+    )
+    lake_namespace: str = Field("nsechain", description="Iceberg namespace of the lake tables.")
+    lake_s3_endpoint: str | None = Field(
+        None, description="S3 endpoint URL for an s3:// warehouse (keys from AWS_* variables)."
+    )
+    lake_s3_region: str = Field("us-east-1", description="S3 region of the warehouse bucket.")
+    lake_batch_files: int = Field(200, ge=1, description="Tick files per lake commit at most.")
+    lake_commit_deadline_s: float = Field(
+        600.0, gt=0, description="Retry a conflicting lake commit for this long, then give up."
+    )
+    lake_orphan_grace_s: float = Field(
+        86400.0, ge=3600, description="Never delete an unreferenced lake file younger than this."
+    )
+    lake_snapshot_retention_s: float = Field(
+        7 * 86400.0, ge=3600, description="Lake snapshots older than this may be expired."
     )
 
     @field_validator("symbols", "exclude_symbols", "session_overrides", mode="before")
@@ -191,6 +242,21 @@ class Settings(BaseSettings):
             raise ValueError("expected HH:MM-HH:MM, e.g. 13:45-19:15")
         return value
 
+    @field_validator("proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [p.strip() for p in value.split(",") if p.strip()]
+        return value
+
+    @field_validator("proxies")
+    @classmethod
+    def _proxy_urls(cls, value: list[str]) -> list[str]:
+        for url in value:
+            if not url.startswith(("http://", "https://", "socks5://", "socks5h://")):
+                raise ValueError(f"{url!r}: a proxy starts with http://, https:// or socks5://")
+        return value
+
     @field_validator("base_url")
     @classmethod
     def _url(cls, value: str) -> str:
@@ -210,6 +276,19 @@ class Settings(BaseSettings):
         toml_path = os.environ.get("NSECHAIN_CONFIG")
         toml = TomlConfigSettingsSource(settings_cls, toml_file=toml_path or "nsechain.toml")
         return (init_settings, env_settings, toml)
+
+    @model_validator(mode="after")
+    def _siblings(self) -> Settings:
+        """The path rule: the data folder and the database are siblings, ``D/`` and
+        ``D/../options_chain_data.duckdb``. Give one (flag, env or TOML), the other follows;
+        give both, both count; give neither, ``data/`` and ``options_chain_data.duckdb`` here.
+        """
+        given = self.model_fields_set
+        if "data_dir" in given and "db_path" not in given:
+            self.__dict__["db_path"] = self.data_dir.parent / DB_NAME
+        elif "db_path" in given and "data_dir" not in given:
+            self.__dict__["data_dir"] = self.db_path.parent / DATA_NAME
+        return self
 
     # --- derived paths (one place that knows the layout) -----------------------------------
     @property

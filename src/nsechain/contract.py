@@ -14,6 +14,7 @@ import pyarrow as pa
 __all__ = [
     "FAILED_OUTCOMES",
     "FETCH_LOG_SCHEMA",
+    "FETCH_LOG_V1_SCHEMA",
     "IST",
     "OUTCOMES",
     "QUOTES_SCHEMA",
@@ -94,6 +95,8 @@ OUTCOMES: tuple[str, ...] = (
     "stale",
     "empty",
     "blocked",
+    "fingerprint_block",
+    "misdirected",
     "unauthorized",
     "bad_payload",
     "timeout",
@@ -118,8 +121,12 @@ FETCH_LOG_SCHEMA = pa.schema(
         pa.field("exchange_ts", _TS),
         pa.field("attempt", pa.int32()),  # 1 for the first try, 2.. for retries
         pa.field("error", pa.string()),
+        pa.field("route", pa.string()),  # "direct" or a proxy (no credentials); null: older
     ]
 )
+
+#: fetch_log before routes (tick files written by an older nsechain): read with a null route.
+FETCH_LOG_V1_SCHEMA = pa.schema([f for f in FETCH_LOG_SCHEMA if f.name != "route"])
 
 _DUCK_TYPES: dict[pa.DataType, str] = {
     pa.string(): "VARCHAR",

@@ -15,8 +15,10 @@ writes ``outcome`` into ``fetch_log``.
     │   │   └── FetchTimeout    transient  no answer in time                   outcome=timeout
     │   │       └── DeadlineExceeded  not retried in-line: the whole request   outcome=timeout
     │   ├── ServerError         transient  5xx                                 outcome=http_error
+    │   │   └── Misdirected     transient  421 (cloud IPs; try HTTP/2)  outcome=misdirected
     │   ├── Unauthorized        transient  401 (cookies missing or expired)    outcome=unauthorized
     │   ├── RateBlocked         transient  403 Akamai block / req-per-second   outcome=blocked
+    │   │   └── FingerprintBlocked  bot wall: 403 on bootstrap outcome=fingerprint_block
     │   ├── ClientPaused        transient  the client is cooling off a block   outcome=blocked
     │   ├── Deferred            transient  a long Retry-After: not before until outcome=deferred
     │   ├── Redirected          terminal   3xx: API calls never follow them     outcome=http_error
@@ -55,8 +57,10 @@ __all__ = [
     "EndpointGone",
     "FetchError",
     "FetchTimeout",
+    "FingerprintBlocked",
     "Implausible",
     "Interrupted",
+    "Misdirected",
     "NetworkError",
     "NsechainError",
     "PayloadError",
@@ -142,6 +146,13 @@ class ServerError(FetchError, TransientError):
     """NSE answered 5xx."""
 
 
+class Misdirected(ServerError):
+    """421 Misdirected Request: Akamai refuses this connection (seen from cloud IPs over
+    HTTP/1.1); HTTP/2 (``http2 = true``), the curl transport or another route may help."""
+
+    outcome = "misdirected"
+
+
 class Unauthorized(FetchError, TransientError):
     """401: the bootstrap cookies are missing or expired. Re-bootstrap, then retry once."""
 
@@ -159,6 +170,14 @@ class RateBlocked(FetchError, TransientError):
     def __init__(self, message: str, *, retry_after: float, **kw: object) -> None:
         self.retry_after = retry_after
         super().__init__(message, **kw)  # type: ignore[arg-type]
+
+
+class FingerprintBlocked(RateBlocked):
+    """Akamai's "Access Denied" 403 on the bootstrap page, the first request of a session:
+    the bot wall refuses this TLS/HTTP client, not its rate. Waiting does not help; the
+    browser-grade transport (``transport = "curl"``, or ``auto``) or another route may."""
+
+    outcome = "fingerprint_block"
 
 
 class ClientPaused(FetchError, TransientError):

@@ -25,13 +25,14 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any
 
 import duckdb
 import pyarrow as pa
 
 from nsechain.analytics import queries, trader
 from nsechain.analytics.db import When, as_instant, open_read_only, run
+from nsechain.analytics.desk_types import Snapshot
 from nsechain.analytics.greeks import DEFAULT_RATE, chain_greeks
 from nsechain.analytics.smile import smile_table
 from nsechain.analytics.sql import (
@@ -56,14 +57,6 @@ _PCR: dict[tuple[bool, bool], tuple[str, str]] = {
     (False, True): (queries.SYMBOL_TOTALS, PCR_ALL_EXPIRIES_FROM_TOTALS_SQL),
     (True, True): (queries.SYMBOL_EXPIRY_TOTALS, PCR_FROM_TOTALS_SQL),
 }
-
-
-class Snapshot(NamedTuple):
-    """One recorded chain: all rows of (symbol, expiry) at NSE's timestamp ``exchange_ts``."""
-
-    symbol: str
-    expiry: date
-    exchange_ts: datetime
 
 
 def connect(db: Source | None = None, *, timeout_s: float = 30.0, hold: bool = False) -> Desk:
@@ -140,7 +133,7 @@ class Desk:
             params["expiry"] = expiry
         if moment is not None:
             params["at"] = moment
-        for table in _snapshot_tables(con):
+        for table in _snapshot_tables(con, latest=moment is None):
             sql = queries.snapshot_sql(table, expiry=expiry is not None, until=moment is not None)
             found = run(con, sql, params).to_pylist()
             if found:
@@ -291,73 +284,18 @@ class Desk:
         ``smile_iv`` (the out-of-the-money side's model IV)."""
         return smile_table(self.greeks(symbol, expiry, at, rate))
 
-    # --- the trader's desk (analytics/trader.py) ----------------------------------------------
-    def chain_greeks(
-        self,
-        symbol: str,
-        expiry: date | None = None,
-        at: When | None = None,
-        rate: float = DEFAULT_RATE,
-    ) -> pa.Table:
-        """``chain`` plus ce_/pe_ model_iv, delta, gamma, theta, vega per strike."""
-        return trader.chain_with_greeks(self, symbol, expiry, at, rate)
-
-    def oi_window(
-        self,
-        symbol: str,
-        expiry: date | None = None,
-        at: When | None = None,
-        since: trader.Since = "open",
-    ) -> pa.Table:
-        """Per strike: OI/LTP change since "open", N minutes, or a time (``from_ts``)."""
-        return trader.oi_window(self, symbol, expiry, at, since)
-
-    def strike_day(
-        self, symbol: str, expiry: date, strike: float, day: When | None = None
-    ) -> pa.Table:
-        """One strike's OI, LTP, IV and volume (both legs) at every snapshot of a day."""
-        return trader.strike_day(self, symbol, expiry, strike, day)
-
-    def term_structure(self, symbol: str, at: When | None = None) -> pa.Table:
-        """ATM IV and straddle of every live expiry."""
-        return trader.term_structure(self, symbol, at)
-
-    def surface(self, symbol: str, at: When | None = None) -> pa.Table:
-        """IV by (expiry, log-moneyness) of every live expiry."""
-        return trader.surface(self, symbol, at)
-
-    def iv_rank(
-        self, symbol: str, start: When | None = None, end: When | None = None
-    ) -> dict[str, Any]:
-        """IV rank and percentile of ATM IV over the recorded history in range."""
-        return trader.iv_rank(self, symbol, start, end)
-
-    def straddle(
-        self,
-        symbol: str,
-        expiry: date | None = None,
-        day: When | None = None,
-        strike: float | None = None,
-        width: int = 0,
-    ) -> pa.Table:
-        """Straddle/strangle premium through a day with its VWAP."""
-        return trader.straddle(self, symbol, expiry, day, strike, width)
-
-    def gex(
-        self, symbol: str, expiry: date | None = None, at: When | None = None
-    ) -> dict[str, Any]:
-        """Gamma exposure by strike and total (dealers long calls, short puts)."""
-        return trader.gex(self, symbol, expiry, at)
-
-    def pcr_steady(
-        self,
-        symbol: str,
-        start: When | None = None,
-        end: When | None = None,
-        basis: str = "constant",
-    ) -> pa.Table:
-        """All-expiry PCR per minute that coverage cannot move (``basis`` constant|ffill)."""
-        return trader.steady_pcr(self, symbol, start, end, basis)
+    # --- the trader's desk: analytics/trader.py's functions, bound as methods ------------------
+    # Each takes the Desk first (typed as analytics.desk_types.DeskReader), so the function is
+    # the method: one signature and one docstring, in the module that does the work.
+    chain_greeks = trader.chain_with_greeks
+    oi_window = trader.oi_window
+    strike_day = trader.strike_day
+    term_structure = trader.term_structure
+    surface = trader.surface
+    iv_rank = trader.iv_rank
+    straddle = trader.straddle
+    gex = trader.gex
+    pcr_steady = trader.steady_pcr
 
     # --- export ----------------------------------------------------------------------------
     def export(
@@ -415,8 +353,11 @@ def _totals_cover(con: Any, start: When | None, end: When | None) -> bool:
     return bool(ok)
 
 
-def _snapshot_tables(con: Any) -> tuple[str, ...]:
-    """Where to look snapshots up, best first (see ``queries.SNAPSHOT_INDEX``). The quotes
-    table stays as the fallback for databases filled without the loader."""
-    has_index = run(con, queries.HAS_INDEX).column("n")[0].as_py()
-    return (queries.SNAPSHOT_INDEX, queries.QUOTES) if has_index else (queries.QUOTES,)
+def _snapshot_tables(con: Any, *, latest: bool = False) -> tuple[str, ...]:
+    """Where to look snapshots up, best first: with ``latest`` (no ``at``), the loader's
+    ``latest_snapshots`` (``queries.LATEST``), then ``loaded_snapshots``
+    (``queries.SNAPSHOT_INDEX``). The quotes table stays as the fallback for databases filled
+    without the loader (a pair missing from a table is looked up in the next)."""
+    have = set(run(con, queries.LISTINGS).column("name").to_pylist())
+    order = ((queries.LATEST,) if latest else ()) + (queries.SNAPSHOT_INDEX,)
+    return (*(t for t in order if t in have), queries.QUOTES)

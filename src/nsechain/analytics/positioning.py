@@ -19,6 +19,8 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from nsechain.analytics.sql import WIDE_COLUMNS
+
 __all__ = [
     "GEX_SIGN",
     "IvRank",
@@ -28,6 +30,8 @@ __all__ = [
     "pivot_sides",
     "steady_pcr",
     "straddle_vwap",
+    "surface_table",
+    "wide_chain",
     "window_delta",
 ]
 
@@ -50,6 +54,51 @@ def pivot_sides(long: pa.Table, columns: list[str]) -> pa.Table:
         sides.append(pa.table(cols))
     wide = sides[0].join(sides[1], keys="strike", join_type="full outer")
     return wide.sort_by("strike")
+
+
+def wide_chain(long: pa.Table) -> pa.Table:
+    """One snapshot's long rows as the wide chain (``analytics.sql.WIDE_COLUMNS``), the same
+    table ``CHAIN_WIDE_SQL`` makes in DuckDB, without a second read: a missing leg is null,
+    ``underlying_value`` the larger of the two legs'."""
+    legs = [c[3:] for c in WIDE_COLUMNS if c.startswith("ce_")]
+    wide = pivot_sides(long, [*legs, "underlying_value"])
+    n = wide.num_rows
+    cols = {
+        name: pa.repeat(long.column(name)[0], n) if n else long.column(name).slice(0, 0)
+        for name in ("symbol", "expiry", "exchange_ts")
+    }
+    spot = pc.max_element_wise(
+        wide.column("ce_underlying_value"), wide.column("pe_underlying_value"), skip_nulls=True
+    )
+    cols["underlying_value"] = spot
+    return pa.table({c: cols[c] if c in cols else wide.column(c) for c in WIDE_COLUMNS})
+
+
+def surface_table(greeks: pa.Table) -> pa.Table:
+    """The volatility surface from ``greeks.chain_greeks`` rows of several expiries, in one
+    pass: per (expiry, strike), ``log_moneyness`` = ln(K/F) with F the expiry's forward, and
+    ``iv`` = the out-of-the-money side's model IV (PE below F, CE at or above), else the
+    other side's; as ``smile.smile_table`` gives per expiry. Sorted by expiry, strike."""
+    keys = ["expiry", "strike"]
+    sides = []
+    for side in ("CE", "PE"):
+        rows = greeks.filter(pc.equal(greeks.column("option_type"), side))
+        sides.append(rows.select([*keys, "model_iv"]).rename_columns([*keys, side]))
+    wide = sides[0].join(sides[1], keys=keys, join_type="full outer")
+    fwd = greeks.group_by("expiry").aggregate([("forward", "max")])
+    wide = wide.join(fwd, keys="expiry").sort_by([("expiry", "ascending"), ("strike", "ascending")])
+    strike, forward = wide.column("strike"), wide.column("forward_max")
+    otm_call = pc.greater_equal(strike, forward)
+    ce, pe = wide.column("CE"), wide.column("PE")
+    iv = pc.coalesce(pc.if_else(otm_call, ce, pe), pc.if_else(otm_call, pe, ce))
+    return pa.table(
+        {
+            "expiry": wide.column("expiry"),
+            "strike": strike,
+            "log_moneyness": pc.ln(pc.divide(strike, forward)),
+            "iv": iv,
+        }
+    )
 
 
 def window_delta(now: pa.Table, base: pa.Table) -> pa.Table:

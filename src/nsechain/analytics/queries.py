@@ -23,6 +23,8 @@ __all__ = [
     "COPY_OPTIONS",
     "HAS_INDEX",
     "HAS_TOTALS",
+    "LATEST",
+    "LISTINGS",
     "ONE_SNAPSHOT",
     "QUOTES",
     "SNAPSHOT_INDEX",
@@ -53,6 +55,16 @@ QUOTES = "option_quotes"
 HAS_INDEX = f"""
 SELECT count(*) AS n FROM duckdb_tables()
 WHERE table_name = '{SNAPSHOT_INDEX}' AND schema_name = 'main'
+  AND database_name = current_database()
+"""
+#: The latest snapshot of every (symbol, expiry), kept by the loader (``store.latest``): a few
+#: thousand rows however long the history, so "the latest chain" costs the same on day 500.
+#: It has the columns ``snapshot_sql`` reads, and answers exactly when ``at`` is not given.
+LATEST = "latest_snapshots"
+#: Which of the two listing tables the database has (``name`` per row).
+LISTINGS = f"""
+SELECT table_name AS name FROM duckdb_tables()
+WHERE table_name IN ('{SNAPSHOT_INDEX}', '{LATEST}') AND schema_name = 'main'
   AND database_name = current_database()
 """
 

@@ -1,9 +1,11 @@
 """The trader's desk: greeks in the chain, OI over a window, expiries side by side, GEX.
 
-Where it sits: above ``nsechain.query.Desk`` (which exposes each function as a method) and
-below the CLI and the web service. Each function finds its snapshots with the Desk's SQL,
-reads only their rows, and hands Arrow/numpy to ``analytics/positioning.py`` (pure) or
-``analytics/greeks.py``. Times are aware datetimes (IST shown).
+Where it sits: under ``nsechain.query.Desk`` (which exposes each function as a method) and
+so under the CLI and the web service; written against ``analytics.desk_types.DeskReader``
+(the Desk's ``snapshot`` and ``sql``), so imports point down and mypy checks every call. Each
+function looks its snapshot up once, reads only its rows, and hands Arrow/numpy to
+``analytics/positioning.py`` (pure) or ``analytics/greeks.py``. Times are aware datetimes
+(IST shown).
 """
 
 from __future__ import annotations
@@ -19,15 +21,10 @@ from nsechain.analytics import positioning as pos
 from nsechain.analytics import queries
 from nsechain.analytics import trader_sql as tsql
 from nsechain.analytics.db import When, as_instant
+from nsechain.analytics.desk_types import DeskReader, Snapshot
 from nsechain.analytics.greeks import DEFAULT_RATE, chain_greeks
-from nsechain.analytics.smile import smile_table
 from nsechain.analytics.sql import PCR_SQL, compose
 from nsechain.timeutil import IST
-
-# nsechain.query.Desk and its Snapshot sit a floor above and call these functions: the imports
-# only point down, so here they are typed loosely; the Desk methods carry the real types.
-Desk = Any
-Snapshot = Any
 
 __all__ = [
     "GREEK_COLUMNS",
@@ -50,9 +47,24 @@ Since = str | int | timedelta | datetime
 _US = 1_000_000
 
 
-def _table(desk: Desk) -> str:
+def _table(desk: DeskReader) -> str:
     has = desk.sql(queries.HAS_INDEX).column("n")[0].as_py()
     return queries.SNAPSHOT_INDEX if has else queries.QUOTES
+
+
+def _on(desk: DeskReader, snap: Snapshot, body: str = queries.SNAPSHOT_ROWS) -> pa.Table:
+    """``body`` over the rows of a snapshot already looked up (default: the rows themselves,
+    as ``Desk.quotes`` gives them): no second lookup."""
+    return desk.sql(compose(queries.ONE_SNAPSHOT, body), snap._asdict())
+
+
+def _resolve(
+    desk: DeskReader, symbol: str, expiry: date | None, at: When | None
+) -> tuple[Snapshot, pa.Table]:
+    """The snapshot ``Desk.chain`` would show, and its long rows: where every function about
+    one snapshot starts."""
+    snap = desk.snapshot(symbol, expiry, at)
+    return snap, _on(desk, snap)
 
 
 def _day_start(moment: datetime) -> datetime:
@@ -61,41 +73,49 @@ def _day_start(moment: datetime) -> datetime:
 
 
 def chain_with_greeks(
-    desk: Desk, symbol: str, expiry: date | None, at: When | None, rate: float = DEFAULT_RATE
+    desk: DeskReader,
+    symbol: str,
+    expiry: date | None = None,
+    at: When | None = None,
+    rate: float = DEFAULT_RATE,
 ) -> pa.Table:
     """The wide chain of one snapshot plus ``ce_``/``pe_`` model IV (percent), delta, gamma,
     theta (per day) and vega (per vol point): Black-76 on the parity forward."""
-    snap = desk.snapshot(symbol, expiry, at)
-    wide = desk.chain(snap.symbol, snap.expiry, snap.exchange_ts)
-    g = chain_greeks(desk.quotes(snap.symbol, snap.expiry, snap.exchange_ts), rate=rate)
-    extra = pos.pivot_sides(g, GREEK_COLUMNS)
-    return wide.join(extra, keys="strike").sort_by("strike")
+    _, quotes = _resolve(desk, symbol, expiry, at)
+    extra = pos.pivot_sides(chain_greeks(quotes, rate=rate), GREEK_COLUMNS)
+    return pos.wide_chain(quotes).join(extra, keys="strike").sort_by("strike")
 
 
-def _base_ts(desk: Desk, snap: Snapshot, since: Since) -> datetime:
-    """The baseline snapshot of a window ending at ``snap``; never before the day's open:
-    a window reaching further back starts at the day's first snapshot."""
-    start = _day_start(snap.exchange_ts)
-    p = {"symbol": snap.symbol, "expiry": snap.expiry, "day_start": start, "at": snap.exchange_ts}
-    first: datetime = desk.sql(tsql.first_snapshot_sql(_table(desk)), p).column(0)[0].as_py()
-    if since == "open":
-        return first
+def _window_start(snap: Snapshot, since: Since) -> datetime:
+    """Where a window ending at ``snap`` starts: the day's start for "open", else the time
+    ``since`` names (minutes back, a timedelta, or a time)."""
+    day_start = _day_start(snap.exchange_ts)
     if isinstance(since, str):
-        since = int(since) if since.isdigit() else as_instant(since) or first
+        if since == "open":
+            return day_start
+        since = int(since) if since.isdigit() else as_instant(since) or day_start
     if isinstance(since, int):
         since = timedelta(minutes=since)
-    moment = snap.exchange_ts - since if isinstance(since, timedelta) else since
-    if moment <= first:
-        return first
-    found: datetime = desk.snapshot(snap.symbol, snap.expiry, moment).exchange_ts
-    return found
+    return snap.exchange_ts - since if isinstance(since, timedelta) else since
+
+
+def _base_ts(desk: DeskReader, snap: Snapshot, since: Since) -> datetime:
+    """The baseline snapshot of a window ending at ``snap`` (one query): the latest at or
+    before the window's start, never before the day's first snapshot (a window reaching
+    further back starts there)."""
+    start = _day_start(snap.exchange_ts)
+    p = snap._asdict() | {"day_start": start, "moment": _window_start(snap, since)}
+    found = desk.sql(tsql.window_base_sql(_table(desk)), p)
+    first: datetime = found.column("first")[0].as_py()
+    latest: datetime | None = found.column("latest")[0].as_py()
+    return first if latest is None else max(first, latest)
 
 
 def oi_window(
-    desk: Desk,
+    desk: DeskReader,
     symbol: str,
-    expiry: date | None,
-    at: When | None,
+    expiry: date | None = None,
+    at: When | None = None,
     since: Since = "open",
     until: When | None = None,
 ) -> pa.Table:
@@ -103,8 +123,12 @@ def oi_window(
     ``since`` ("open", minutes, or a time); ``from_ts``/``to_ts`` name the two snapshots."""
     snap = desk.snapshot(symbol, expiry, until if until is not None else at)
     base = _base_ts(desk, snap, since)
-    now = desk.quotes(snap.symbol, snap.expiry, snap.exchange_ts)
-    then = desk.quotes(snap.symbol, snap.expiry, base)
+    both = desk.sql(
+        compose(tsql.TWO_SNAPSHOTS, queries.SNAPSHOT_ROWS), snap._asdict() | {"from_ts": base}
+    )
+    ts = both.column("exchange_ts")
+    now = both.filter(pc.equal(ts, pa.scalar(snap.exchange_ts, ts.type)))
+    then = both.filter(pc.equal(ts, pa.scalar(base, ts.type)))
     out = pos.window_delta(now, then)
     n = out.num_rows
     out = out.append_column("from_ts", pa.array([base] * n, pa.timestamp("us", tz="Asia/Kolkata")))
@@ -113,7 +137,7 @@ def oi_window(
 
 
 def strike_day(
-    desk: Desk, symbol: str, expiry: date, strike: float, day: When | None = None
+    desk: DeskReader, symbol: str, expiry: date, strike: float, day: When | None = None
 ) -> pa.Table:
     """One strike through one IST day (default: the latest): OI, LTP, IV, volume of both
     legs at every snapshot."""
@@ -124,15 +148,23 @@ def strike_day(
     return desk.sql(compose(src.sql, tsql.STRIKE_DAY), src.params)
 
 
-def _latest_per_expiry(desk: Desk, symbol: str, at: When | None) -> tuple[str, dict[str, Any]]:
+def _latest_per_expiry(
+    desk: DeskReader, symbol: str, at: When | None
+) -> tuple[str, dict[str, Any]]:
     """SQL of the latest snapshot of each live expiry up to ``at`` (default: the symbol's
     latest snapshot) and its parameters."""
     sym = symbol.strip().upper()
     moment = as_instant(at)
     if moment is None:
-        last = desk.sql(
-            f"SELECT max(exchange_ts) FROM {_table(desk)} WHERE symbol = $symbol", {"symbol": sym}
-        ).column(0)[0]
+        # The small latest_snapshots table first when the loader keeps one: flat in history.
+        have = set(desk.sql(queries.LISTINGS).column("name").to_pylist())
+        tables = [queries.LATEST] if queries.LATEST in have else []
+        for table in [*tables, _table(desk)]:
+            last = desk.sql(
+                f"SELECT max(exchange_ts) FROM {table} WHERE symbol = $symbol", {"symbol": sym}
+            ).column(0)[0]
+            if last.is_valid:
+                break
         if not last.is_valid:
             raise LookupError(f"{sym}: no snapshot")
         moment = last.as_py()
@@ -141,68 +173,62 @@ def _latest_per_expiry(desk: Desk, symbol: str, at: When | None) -> tuple[str, d
     return tsql.latest_per_expiry_sql(_table(desk)), params
 
 
-def _quotes_latest(desk: Desk, symbol: str, at: When | None) -> pa.Table:
+def _atm_stored(desk: DeskReader, p: dict[str, Any]) -> bool:
+    """Whether the loader's per-snapshot ATM rows (``snapshot_atm``) cover ``$symbol`` in
+    ``[$start, $end]``; else the ATM is computed from the quotes (same rule, slower)."""
+    if desk.sql(tsql.HAS_ATM).column("n")[0].as_py() != 2:
+        return False
+    bounds = {k: p[k] for k in ("symbol", "start", "end")}
+    return bool(desk.sql(tsql.atm_covers_sql(), bounds).column("ok")[0].as_py())
+
+
+def _quotes_latest(desk: DeskReader, symbol: str, at: When | None) -> pa.Table:
+    """The quote rows of each live expiry's latest snapshot, read between the earliest and the
+    latest of those snapshots (not from the day's start): zone maps then skip the day."""
     snaps, p = _latest_per_expiry(desk, symbol, at)
-    sql = tsql.quotes_of_sql(snaps)
-    return desk.sql(
-        sql + " ORDER BY expiry, strike, option_type", p | {"start": p["day_start"], "end": p["at"]}
-    )
+    found = desk.sql(snaps, p).column("exchange_ts")
+    lo, hi = pc.min(found).as_py() or p["at"], pc.max(found).as_py() or p["at"]
+    sql = tsql.quotes_of_sql(snaps) + " ORDER BY expiry, strike, option_type"
+    return desk.sql(sql, p | {"start": lo, "end": hi})
 
 
-def term_structure(desk: Desk, symbol: str, at: When | None = None) -> pa.Table:
+def term_structure(desk: DeskReader, symbol: str, at: When | None = None) -> pa.Table:
     """Per live expiry at its latest snapshot up to ``at``: days to expiry, spot, ATM
     strike, ATM IV (percent) and straddle."""
     snaps, p = _latest_per_expiry(desk, symbol, at)
-    source = tsql.quotes_of_sql(snaps)
-    out = desk.sql(
-        compose(source, tsql.ATM_BY_EXPIRY), p | {"start": p["day_start"], "end": p["at"]}
-    )
+    p |= {"start": p["day_start"], "end": p["at"]}
+    if _atm_stored(desk, p):
+        out = desk.sql(
+            tsql.atm_latest_sql(), {k: p[k] for k in ("symbol", "day_start", "at", "day")}
+        )
+    else:
+        out = desk.sql(compose(tsql.quotes_of_sql(snaps), tsql.ATM_BY_EXPIRY), p)
     days = pc.days_between(pa.array([p["day"]] * out.num_rows, pa.date32()), out.column("expiry"))
     return out.add_column(1, "days", days)
 
 
 def surface(
-    desk: Desk, symbol: str, at: When | None = None, rate: float = DEFAULT_RATE
+    desk: DeskReader, symbol: str, at: When | None = None, rate: float = DEFAULT_RATE
 ) -> pa.Table:
     """The volatility surface: per (expiry, strike) of every live expiry at its latest
     snapshot, ``log_moneyness`` = ln(K/F) and ``iv`` = the model's out-of-the-money IV."""
-    g = chain_greeks(_quotes_latest(desk, symbol, at), rate=rate)
-    parts = []
-    for exp in pc.unique(g.column("expiry")).to_pylist():
-        one = smile_table(g.filter(pc.equal(g.column("expiry"), exp)))
-        n = one.num_rows
-        parts.append(
-            pa.table(
-                {
-                    "expiry": pa.array([exp] * n, pa.date32()),
-                    "strike": one.column("strike"),
-                    "log_moneyness": one.column("log_moneyness"),
-                    "iv": one.column("smile_iv"),
-                }
-            )
-        )
-    empty = pa.schema(
-        [
-            ("expiry", pa.date32()),
-            ("strike", pa.float64()),
-            ("log_moneyness", pa.float64()),
-            ("iv", pa.float64()),
-        ]
-    )
-    return pa.concat_tables(parts) if parts else empty.empty_table()
+    return pos.surface_table(chain_greeks(_quotes_latest(desk, symbol, at), rate=rate))
 
 
 def iv_rank(
-    desk: Desk, symbol: str, start: When | None = None, end: When | None = None
+    desk: DeskReader, symbol: str, start: When | None = None, end: When | None = None
 ) -> dict[str, Any]:
     """IV rank and percentile of the latest ATM IV (nearest live expiry, each snapshot one
     observation) among all in ``[start, end]``; with the history it covers."""
     sym = symbol.strip().upper()
     lo = as_instant(start) or datetime(1970, 1, 1, tzinfo=IST)
     hi = as_instant(end, end=True) or datetime(9999, 1, 1, tzinfo=IST)
-    snaps = tsql.nearest_expiry_snapshots_sql(_table(desk))
     p = {"symbol": sym, "start": lo, "end": hi}
-    rows = desk.sql(compose(tsql.quotes_of_sql(snaps), tsql.ATM_BY_EXPIRY), p)
+    if _atm_stored(desk, p):
+        rows = desk.sql(tsql.ATM_NEAREST, p)
+    else:
+        snaps = tsql.nearest_expiry_sql(_table(desk))
+        rows = desk.sql(compose(tsql.quotes_of_sql(snaps), tsql.ATM_BY_EXPIRY), p)
     rows = rows.sort_by("exchange_ts")
     iv = np.asarray(rows.column("atm_iv").to_numpy(zero_copy_only=False), dtype=np.float64)
     if iv.size == 0:
@@ -221,7 +247,7 @@ def iv_rank(
 
 
 def straddle(
-    desk: Desk,
+    desk: DeskReader,
     symbol: str,
     expiry: date | None = None,
     day: When | None = None,
@@ -233,12 +259,9 @@ def straddle(
     the latest snapshot of that day, held all day (a fixed position, as a trader holds it)."""
     snap = desk.snapshot(symbol, expiry, as_instant(day, end=True) if day else None)
     the_day = snap.exchange_ts.astimezone(IST).date()
-    chain = desk.chain(snap.symbol, snap.expiry, snap.exchange_ts)
-    strikes = np.asarray(chain.column("strike").to_numpy(), dtype=np.float64)
+    strikes = np.unique(_f64(_on(desk, snap, tsql.STRIKES), "strike"))
     if strike is None:
-        strike = float(
-            desk.atm(snap.symbol, snap.expiry, snap.exchange_ts).column("atm_strike")[0].as_py()
-        )
+        strike = float(_on(desk, snap, queries.ATM).column("atm_strike")[0].as_py())
     i = int(np.argmin(np.abs(strikes - strike)))
     ce_k = float(strikes[min(i + width, strikes.size - 1)])
     pe_k = float(strikes[max(i - width, 0)])
@@ -262,7 +285,7 @@ def straddle(
 
 
 def gex(
-    desk: Desk,
+    desk: DeskReader,
     symbol: str,
     expiry: date | None = None,
     at: When | None = None,
@@ -270,8 +293,7 @@ def gex(
 ) -> dict[str, Any]:
     """Gamma exposure by strike and in total (rupees per 1 % move; sign: ``GEX_SIGN``),
     lot size from the snapshot's quantities."""
-    snap = desk.snapshot(symbol, expiry, at)
-    quotes = desk.quotes(snap.symbol, snap.expiry, snap.exchange_ts)
+    snap, quotes = _resolve(desk, symbol, expiry, at)
     g = chain_greeks(quotes, rate=rate)
     lot = pos.lot_size(quotes) or 1
     spot = float(pc.max(quotes.column("underlying_value")).as_py() or 0.0)
@@ -291,7 +313,7 @@ def gex(
 
 
 def steady_pcr(
-    desk: Desk,
+    desk: DeskReader,
     symbol: str,
     start: When | None = None,
     end: When | None = None,
@@ -335,7 +357,7 @@ def _f64(table: pa.Table, name: str) -> np.ndarray:
     return np.asarray(table.column(name).to_numpy(zero_copy_only=False), dtype=np.float64)
 
 
-def _snapshot_totals(desk: Desk, symbol: str, lo: datetime, hi: datetime) -> pa.Table:
+def _snapshot_totals(desk: DeskReader, symbol: str, lo: datetime, hi: datetime) -> pa.Table:
     """Per snapshot of ``symbol`` in ``[lo, hi]``: expiry, exchange_ts and the OI/volume
     sums, from the loader's stored totals when they cover the range, else from quotes."""
     bounds = queries.source("", {}, lo, hi)

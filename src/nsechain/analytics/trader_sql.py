@@ -8,17 +8,26 @@ table macro for plain-SQL users.
 
 from __future__ import annotations
 
+from nsechain.analytics.queries import SNAPSHOT_INDEX
+from nsechain.store.summaries import ATM_PAIRS, ATM_PICK, SNAPSHOT_ATM
+
 __all__ = [
     "ATM_BY_EXPIRY",
+    "ATM_NEAREST",
     "GREEKS_VIEW_SQL",
+    "HAS_ATM",
     "OI_BETWEEN_MACRO",
     "OI_WINDOW_VIEW_SQL",
+    "STRIKES",
     "STRIKE_DAY",
+    "TWO_SNAPSHOTS",
+    "atm_covers_sql",
+    "atm_latest_sql",
     "day_snapshots_sql",
-    "first_snapshot_sql",
     "latest_per_expiry_sql",
-    "nearest_expiry_snapshots_sql",
+    "nearest_expiry_sql",
     "quotes_of_sql",
+    "window_base_sql",
 ]
 
 
@@ -31,12 +40,15 @@ WHERE symbol = $symbol AND exchange_ts >= $day_start AND exchange_ts <= $at AND 
 GROUP BY expiry ORDER BY expiry"""
 
 
-def first_snapshot_sql(table: str) -> str:
-    """The first snapshot of one expiry at or after ``$day_start`` (the day's open)."""
+def window_base_sql(table: str) -> str:
+    """For a window over one expiry ending at ``$exchange_ts``: the day's ``first`` snapshot
+    (at or after ``$day_start``) and the ``latest`` at or before ``$moment`` (NULL if none)."""
     return f"""
-SELECT min(exchange_ts) AS exchange_ts FROM {table}
+SELECT min(exchange_ts) AS first,
+       max(exchange_ts) FILTER (WHERE exchange_ts <= $moment) AS latest
+FROM {table}
 WHERE symbol = $symbol AND expiry = $expiry AND exchange_ts >= $day_start
-  AND exchange_ts <= $at"""
+  AND exchange_ts <= $exchange_ts"""
 
 
 def day_snapshots_sql(table: str) -> str:
@@ -46,17 +58,53 @@ SELECT expiry, exchange_ts, ce_oi, pe_oi, ce_volume, pe_volume FROM {table}
 WHERE symbol = $symbol AND exchange_ts >= $start AND exchange_ts <= $end"""
 
 
-def nearest_expiry_snapshots_sql(table: str) -> str:
-    """Snapshots in ``[$start, $end]`` of the nearest expiry live on each IST day."""
+def nearest_expiry_sql(table: str, columns: str = "s.expiry, s.exchange_ts") -> str:
+    """``columns`` of the rows of ``table`` (``s``) in ``[$start, $end]`` whose expiry is the
+    nearest one live on their IST day: one pass and a join, no correlated subquery."""
     return f"""
 WITH s AS (
-  SELECT expiry, exchange_ts,
-         CAST(timezone('Asia/Kolkata', exchange_ts) AS DATE) AS day
+  SELECT *, CAST(timezone('Asia/Kolkata', exchange_ts) AS DATE) AS day
   FROM {table}
   WHERE symbol = $symbol AND exchange_ts >= $start AND exchange_ts <= $end
-)
-SELECT DISTINCT expiry, exchange_ts FROM s
-WHERE expiry = (SELECT min(expiry) FROM s AS t WHERE t.day = s.day AND t.expiry >= t.day)"""
+),
+n AS (SELECT day, min(expiry) AS expiry FROM s WHERE expiry >= day GROUP BY day)
+SELECT DISTINCT {columns} FROM s SEMI JOIN n ON s.day = n.day AND s.expiry = n.expiry"""
+
+
+#: 2 when the database has both the snapshot index and ``snapshot_atm``.
+HAS_ATM = f"""
+SELECT count(*) AS n FROM duckdb_tables()
+WHERE table_name IN ('{SNAPSHOT_INDEX}', '{SNAPSHOT_ATM}') AND schema_name = 'main'
+  AND database_name = current_database()
+"""
+
+
+def atm_covers_sql() -> str:
+    """Whether ``snapshot_atm`` has a row for every snapshot of ``$symbol`` that
+    ``loaded_snapshots`` lists in ``[$start, $end]`` (the loader fills both in one
+    transaction; a database filled by hand may have neither or only one): one row, ``ok``."""
+    where = "WHERE symbol = $symbol AND exchange_ts >= $start AND exchange_ts <= $end"
+    return f"""
+SELECT (SELECT count(*) FROM {SNAPSHOT_INDEX} {where})
+     = (SELECT count(*) FROM {SNAPSHOT_ATM} {where}) AS ok"""
+
+
+#: The stored ATM rows of the nearest live expiry, each snapshot of ``[$start, $end]``.
+ATM_NEAREST = f"""
+SELECT * FROM ({nearest_expiry_sql(SNAPSHOT_ATM, "s.* EXCLUDE (day, symbol)")})
+WHERE atm_strike IS NOT NULL ORDER BY expiry, exchange_ts"""
+
+
+def atm_latest_sql() -> str:
+    """The stored ATM rows of each live expiry's latest snapshot in ``[$day_start, $at]``."""
+    return f"""
+SELECT a.expiry, a.exchange_ts, a.spot, a.atm_strike, a.straddle, a.atm_iv
+FROM {SNAPSHOT_ATM} AS a
+SEMI JOIN ({latest_per_expiry_sql(SNAPSHOT_ATM)}) AS l
+  ON a.expiry = l.expiry AND a.exchange_ts = l.exchange_ts
+WHERE a.symbol = $symbol AND a.exchange_ts >= $day_start AND a.exchange_ts <= $at
+  AND a.atm_strike IS NOT NULL
+ORDER BY a.expiry, a.exchange_ts"""
 
 
 def quotes_of_sql(snapshots: str) -> str:
@@ -68,27 +116,26 @@ WHERE symbol = $symbol AND exchange_ts >= $start AND exchange_ts <= $end
 
 
 #: Over ``q`` = quotes of several snapshots: the ATM strike (nearest the spot quoting both
-#: legs), straddle and ATM IV (mean of NSE's CE and PE IV) of each snapshot.
-ATM_BY_EXPIRY = """
-pairs AS (
-  SELECT expiry, exchange_ts, strike, max(underlying_value) AS spot,
-         any_value(last_price) FILTER (WHERE option_type = 'CE') AS ce_last_price,
-         any_value(last_price) FILTER (WHERE option_type = 'PE') AS pe_last_price,
-         nullif(any_value(iv) FILTER (WHERE option_type = 'CE'), 0) AS ce_iv,
-         nullif(any_value(iv) FILTER (WHERE option_type = 'PE'), 0) AS pe_iv
-  FROM q
-  WHERE abs(strike - underlying_value) <= 0.05 * underlying_value
-  GROUP BY expiry, exchange_ts, strike
-)
-SELECT expiry, exchange_ts, spot, strike AS atm_strike,
-       ce_last_price + pe_last_price AS straddle,
-       (coalesce(ce_iv, pe_iv) + coalesce(pe_iv, ce_iv)) / 2 AS atm_iv
-FROM pairs
-QUALIFY row_number() OVER (
-  PARTITION BY expiry, exchange_ts
-  ORDER BY (ce_last_price IS NULL OR pe_last_price IS NULL), abs(strike - spot), strike) = 1
+#: legs), straddle and ATM IV (mean of NSE's CE and PE IV) of each snapshot; the rule the
+#: loader stores per snapshot in ``snapshot_atm`` (``store.summaries``).
+ATM_BY_EXPIRY = f"""{ATM_PAIRS.strip()},
+atm AS ({ATM_PICK})
+SELECT expiry, exchange_ts, spot, atm_strike, straddle, atm_iv FROM atm
 ORDER BY expiry, exchange_ts
 """
+
+#: Source: the rows of two snapshots of one expiry (``$from_ts`` once if it is the same one).
+#: Two equality reads, each pruned by zone maps; an IN list or a range over a whole day
+#: (a window since the open) is read as one scan of every row between (~2.5x slower).
+TWO_SNAPSHOTS = """SELECT * FROM option_quotes
+WHERE symbol = $symbol AND expiry = $expiry AND exchange_ts = $exchange_ts
+UNION ALL
+SELECT * FROM option_quotes
+WHERE symbol = $symbol AND expiry = $expiry AND exchange_ts = $from_ts
+  AND $from_ts <> $exchange_ts"""
+
+#: Over ``q`` = one snapshot: its strikes.
+STRIKES = "s AS (SELECT DISTINCT strike FROM q) SELECT strike FROM s ORDER BY strike"
 
 #: Over ``q`` = one contract pair's rows (one strike, one expiry) through a day.
 STRIKE_DAY = """

@@ -13,7 +13,9 @@ What is checked:
 * duplicates: no two rows of ``option_quotes`` share (symbol, expiry, strike, option_type,
   exchange_ts);
 * lost: every quote key and every snapshot in every written tick file is in DuckDB, every
-  processed file is in the manifest, and the fetch log rows of all files are all loaded.
+  processed file is in the manifest, and the fetch log rows of all files are all loaded;
+* summaries: ``snapshot_atm`` (when the database has it) holds exactly one row for each
+  snapshot of ``loaded_snapshots``, none for any other.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import pyarrow.parquet as pq
 
 from nsechain.store.files import read_tick_info
 from nsechain.store.paths import TEMP_PREFIX, is_tick_file, list_tick_files
+from nsechain.store.summaries import SNAPSHOT_ATM
 
 __all__ = ["StoreReport", "check_store", "temp_files"]
 
@@ -50,6 +53,7 @@ class StoreReport:
     missing_keys: int = 0  # quote keys in files but not in DuckDB
     missing_snapshots: int = 0
     manifest_missing: list[str] = field(default_factory=list)  # processed, not in loaded_files
+    atm_mismatch: int = 0  # snapshots without exactly one snapshot_atm row, or extra rows
 
     @property
     def ok(self) -> bool:
@@ -60,6 +64,7 @@ class StoreReport:
             or self.missing_keys
             or self.missing_snapshots
             or self.manifest_missing
+            or self.atm_mismatch
             or self.db_fetch_rows != self.file_fetch_rows
         )
 
@@ -78,6 +83,8 @@ class StoreReport:
             )
         if self.manifest_missing:
             out.append(f"processed but not in loaded_files: {', '.join(self.manifest_missing[:5])}")
+        if self.atm_mismatch:
+            out.append(f"{self.atm_mismatch} snapshots without exactly one snapshot_atm row")
         if self.db_fetch_rows != self.file_fetch_rows:
             out.append(
                 f"fetch_log has {self.db_fetch_rows} rows, the files hold {self.file_fetch_rows}"
@@ -155,6 +162,7 @@ def _check_db(
         con,
         f"SELECT count(*) FROM (SELECT 1 FROM option_quotes GROUP BY {_KEY} HAVING count(*) > 1)",
     )
+    report.atm_mismatch = _atm_mismatch(con)
     loaded = {str(r[0]) for r in con.execute("SELECT file_name FROM loaded_files").fetchall()}
     report.manifest_missing = [p.name for p in processed if p.name not in loaded]
     if not readable:
@@ -172,4 +180,20 @@ def _check_db(
         "read_parquet($files) EXCEPT SELECT DISTINCT symbol, expiry, exchange_ts "
         "FROM option_quotes)",
         {"files": files},
+    )
+
+
+def _atm_mismatch(con: duckdb.DuckDBPyConnection) -> int:
+    """Snapshot keys that ``loaded_snapshots`` and ``snapshot_atm`` do not hold once each."""
+    if not _one(con, f"SELECT count(*) FROM duckdb_tables() WHERE table_name = '{SNAPSHOT_ATM}'"):
+        return 0
+    key = "symbol, expiry, exchange_ts"
+    return _one(
+        con,
+        f"""SELECT count(*) FROM (
+          (SELECT DISTINCT {key} FROM loaded_snapshots EXCEPT SELECT {key} FROM {SNAPSHOT_ATM})
+          UNION ALL
+          (SELECT {key} FROM {SNAPSHOT_ATM} EXCEPT SELECT {key} FROM loaded_snapshots)
+          UNION ALL
+          (SELECT {key} FROM {SNAPSHOT_ATM} GROUP BY ALL HAVING count(*) > 1))""",
     )

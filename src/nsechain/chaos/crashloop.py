@@ -130,6 +130,7 @@ class CrashResult:
             f"  rows               {s.db_rows} in DuckDB, {s.file_rows} in tick files",
             f"  fetch_log rows     {s.db_fetch_rows} in DuckDB, {s.file_fetch_rows} in tick files",
             f"  duplicates         {s.duplicates}",
+            f"  snapshot_atm off   {s.atm_mismatch} snapshots",
             f"  corrupt files      {len(s.corrupt)}",
             f"  temp files left    {len(s.temp_left)}",
             f"  missing in DuckDB  {s.missing_keys} quote keys, {s.missing_snapshots} snapshots, "

@@ -13,7 +13,7 @@ from rich.console import Console
 from nsechain.config import Settings, load_settings
 from nsechain.errors import ConfigError
 
-__all__ = ["err", "settings_or_exit"]
+__all__ = ["err", "setting_help", "settings_or_exit"]
 
 err = Console(stderr=True, soft_wrap=True)
 
@@ -33,3 +33,13 @@ def settings_or_exit(*, preflight: bool = False, **flags: Any) -> Settings:
         err.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(2) from None
     return settings
+
+
+def setting_help(field: str, extra: str = "") -> str:
+    """A flag's help: the Settings description, its default and its environment variable."""
+    info = Settings.model_fields[field]
+    default = info.default_factory() if info.default_factory else info.default  # type: ignore[call-arg]
+    if isinstance(default, list):
+        default = ",".join(default)
+    shown = "none" if default is None else default
+    return f"{info.description}{extra} [default: {shown}; env NSECHAIN_{field.upper()}]"

@@ -149,17 +149,22 @@ def run_demo(
     """Simulator + collector for ``minutes`` of wall time, then load and summarise.
 
     ``data_dir`` None: a fresh temp dir, removed at the end unless ``keep``. A given dir is
-    always kept. Raises ``ValueError`` for nonsensical arguments.
+    always kept; it is the data folder, as for every command (the database goes beside it:
+    the path rule of ``Settings``). Raises ``ValueError`` for nonsensical arguments.
     """
     if not (minutes > 0 and speed >= 0 and rate > 0 and interval_s > 0):
         raise ValueError("minutes, rate and interval must be > 0, speed >= 0")
     out = console or Console()
     temp = data_dir is None
-    root = Path(tempfile.mkdtemp(prefix="nsechain-demo-")) if data_dir is None else data_dir
-    root.mkdir(parents=True, exist_ok=True)
+    from nsechain.config import DATA_NAME, DB_NAME
+
+    root = Path(tempfile.mkdtemp(prefix="nsechain-demo-")) if temp else None
+    # Not from the environment's settings: the demo never writes into a real database.
+    data = root / DATA_NAME if root is not None else Path(data_dir or DATA_NAME)
+    data.mkdir(parents=True, exist_ok=True)
     result = DemoResult(
-        data_dir=root / "data",
-        db_path=root / "options_chain_data.duckdb",
+        data_dir=data,
+        db_path=data.parent / DB_NAME,
         kept=keep or not temp,
         budget=rate,
     )
@@ -168,7 +173,7 @@ def run_demo(
         _summarise(result)
         result.report = _report(result, out)
     finally:
-        if not result.kept:
+        if not result.kept and root is not None:
             shutil.rmtree(root, ignore_errors=True)
     return result
 
@@ -482,7 +487,10 @@ def demo(
     interval: Annotated[float, typer.Option(min=0.5, help="Seconds between ticks.")] = 5.0,
     data_dir: Annotated[
         Path | None,
-        typer.Option(help="Where to write (default: a fresh temp dir, removed unless --keep)."),
+        typer.Option(
+            help="The data folder, as for every command; the database goes beside it "
+            "(default: a fresh temp dir, removed unless --keep)."
+        ),
     ] = None,
     keep: Annotated[bool, typer.Option("--keep", help="Keep the temp data dir.")] = False,
     seed: Annotated[int, typer.Option(help="Simulated market seed.")] = 1,
@@ -511,8 +519,9 @@ def demo(
     )
     if result.kept:
         typer.echo(
-            f"Data kept in {result.data_dir.parent}: try `nsechain status --data-dir "
-            f"{result.data_dir} --db {result.db_path}`"
+            f"Data kept in {result.data_dir} (database {result.db_path}): try "
+            f"`nsechain status --data-dir {result.data_dir}` or "
+            f"`nsechain show NIFTY --db {result.db_path}`"
         )
     if result.rows == 0:
         raise typer.Exit(1)

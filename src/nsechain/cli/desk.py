@@ -15,14 +15,16 @@ from typing import Annotated, Any
 import typer
 from rich import box
 from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
+from nsechain.cli._settings import err
 from nsechain.config import load_settings
-from nsechain.errors import NsechainError
+from nsechain.errors import ConfigError, NsechainError
 from nsechain.timeutil import IST
 
-__all__ = ["chain_table", "register"]
+__all__ = ["chain_table", "fitted_chain_table", "register"]
 
 
 def _out(stderr: bool = False) -> Console:
@@ -70,8 +72,21 @@ def _cell(row: dict[str, Any], column: str, itm: bool) -> Text:
     return Text(_num(value, decimals), style=style.strip(), justify="right")
 
 
-#: Below this terminal width the chain drops its volume columns and uses short headers.
+#: Below this terminal width the chain uses thin rules and short headers (always with greeks).
 NARROW_WIDTH = 110
+#: Which leg columns go first when the chain is wider than the terminal, least useful first
+#: (both sides at once). LTP goes last; the strike is never dropped nor cut.
+_DROP_ORDER = (
+    "_volume",
+    "_vega",
+    "_gamma",
+    "_change_in_oi",
+    "_theta",
+    "_iv",
+    "_open_interest",
+    "_delta",
+    "_last_price",
+)
 
 
 def chain_table(
@@ -81,15 +96,16 @@ def chain_table(
     around: int,
     narrow: bool = False,
     greeks: bool = False,
+    leave_out: tuple[str, ...] = (),
 ) -> Table:
-    """The ``around`` strikes each side of ATM as a rich Table: CE | strike | PE."""
+    """The ``around`` strikes each side of ATM as a rich Table: CE | strike | PE, without
+    the leg columns whose names end in ``leave_out``."""
     strikes = [r["strike"] for r in chain]
     if spot is not None and strikes:
         mid = min(range(len(strikes)), key=lambda i: abs(strikes[i] - spot))
         chain = chain[max(mid - around, 0) : mid + around + 1]
     cols = _CE_GREEKS if greeks else _CE
-    drop = ("_gamma", "_vega", "_change_in_oi") if greeks else ("volume",)
-    ce = tuple(c for c in cols if not (narrow and c[0].endswith(drop)))
+    ce = tuple(c for c in cols if not (leave_out and c[0].endswith(leave_out)))
     pe = tuple(("pe" + c[2:], t) for c, t in reversed(ce))
     table = Table(show_lines=False, header_style="bold", title_justify="left")
     compact = narrow or greeks
@@ -123,6 +139,33 @@ def chain_table(
     return table
 
 
+def fitted_chain_table(
+    console: Console,
+    chain: list[dict[str, Any]],
+    spot: float | None,
+    *,
+    around: int,
+    greeks: bool = False,
+) -> tuple[Table, list[str]]:
+    """``chain_table`` as wide as fits ``console``: whole leg columns are left out (in
+    ``_DROP_ORDER``) until every cell fits, so no number, and never the strike, is cut.
+    Returns the table and the titles of the columns left out."""
+    narrow = console.width < NARROW_WIDTH
+    unbounded = console.options.update_width(10_000)  # measure the natural width, not clamped
+    titles = dict(_CE_GREEKS if greeks else _CE)
+    present = tuple(end for end in _DROP_ORDER if any(c.endswith(end) for c in titles))
+    # The boxed layout first (wide terminals), then thin rules, then fewer columns.
+    tries = [(narrow, ()), *((True, present[:n]) for n in range(len(present) + 1))]
+    for compact, out in tries:
+        table = chain_table(
+            chain, spot, around=around, narrow=compact, greeks=greeks, leave_out=out
+        )
+        if Measurement.get(console, unbounded, table).maximum <= console.width:
+            break
+    gone = [t for c, t in titles.items() if out and c.endswith(out)]
+    return table, gone
+
+
 def _date(text: str | None, flag: str) -> date | None:
     try:
         return None if text is None else date.fromisoformat(text)
@@ -133,8 +176,50 @@ def _date(text: str | None, flag: str) -> date | None:
 def _desk(db: Path | None) -> Any:
     from nsechain.query import connect
 
+    path = load_settings(db_path=db).db_path
+    if not path.is_file():  # a wrong --db is a bad argument (exit 2), not a failed read
+        raise ConfigError(
+            f"--db {path}: no such database; run the collector first, or pass the right --db"
+        )
     # hold=True: a command runs a few queries in well under a second, then closes.
-    return connect(load_settings(db_path=db).db_path, hold=True)
+    return connect(path, hold=True)
+
+
+def _recorded(desk: Any, symbols: list[str], expiry: date | None = None) -> list[str]:
+    """``symbols`` upper-cased; a LookupError listing what IS recorded if one (or the expiry)
+    is not: the same words as the web API's 404."""
+    from nsechain.web.service import check
+    from nsechain.web.service import symbols as listing
+
+    known = listing(desk)
+    names = [s.strip().upper() for s in symbols]
+    for name in names:
+        check(known, name, expiry)
+    return names
+
+
+def _at(text: str | None) -> str | None:
+    """``--at``: 'YYYY-MM-DD HH:MM[:SS]' (IST), or 'HH:MM[:SS]' on the day of the latest data."""
+    if text is None:
+        return None
+    clock = text.strip()
+    try:
+        if len(clock) in (5, 8) and clock[2] == ":":
+            time.fromisoformat(clock)
+            return clock
+        datetime.fromisoformat(clock)
+    except ValueError:
+        msg = f"{text!r} is not a time: use 'YYYY-MM-DD HH:MM' or 'HH:MM' (IST)"
+        raise typer.BadParameter(msg, param_hint="--at") from None
+    return clock
+
+
+def _on_latest_day(desk: Any, symbol: str, expiry: date | None, at: str | None) -> str | None:
+    """An ``HH:MM`` time on the day of the symbol's latest snapshot; other values unchanged."""
+    if at is None or len(at) not in (5, 8) or at[2] != ":":
+        return at
+    latest = desk.snapshot(symbol, expiry).exchange_ts.astimezone(IST)
+    return f"{latest:%Y-%m-%d} {at}"
 
 
 def _first(table: Any, column: str) -> Any:
@@ -172,7 +257,9 @@ def _show(
     since: str | None = None,
 ) -> None:
     with _desk(db) as desk:
-        snap = desk.snapshot(symbol, _date(expiry, "--expiry"), at)
+        day = _date(expiry, "--expiry")
+        symbol = _recorded(desk, [symbol], day)[0]
+        snap = desk.snapshot(symbol, day, _on_latest_day(desk, symbol, day, at))
         read = desk.chain_greeks if greeks else desk.chain
         chain = read(snap.symbol, snap.expiry, snap.exchange_ts)
         rows, note = chain.to_pylist(), "Chng OI: since the previous close (NSE)"
@@ -191,9 +278,11 @@ def _show(
         f"max pain {_num(_first(pain, 'max_pain'), 2)}   "
         f"ATM IV {'-' if iv is None else f'{iv:.2f}%'}"
     )
-    narrow = console.width < NARROW_WIDTH
-    console.print(chain_table(rows, spot, around=around, narrow=narrow, greeks=greeks))
+    table, gone = fitted_chain_table(console, rows, spot, around=around, greeks=greeks)
+    console.print(table)
     extra = "; IV and greeks: Black-76 on the parity forward" if greeks else ""
+    if gone:
+        extra += f"; left out to fit {console.width} columns: {', '.join(gone)} (widen it)"
     console.print(f"{note}{extra}", style="dim")
 
 
@@ -205,10 +294,9 @@ _BASIS = {
 
 def _pcr(symbol: str, expiry: str | None, db: Path | None, last: int, basis: str) -> None:
     with _desk(db) as desk:
-        if expiry:
-            rows = desk.pcr(symbol, _date(expiry, "--expiry"))
-        else:
-            rows = desk.pcr_steady(symbol, basis=basis)
+        day = _date(expiry, "--expiry")
+        symbol = _recorded(desk, [symbol], day)[0]
+        rows = desk.pcr(symbol, day) if day is not None else desk.pcr_steady(symbol, basis=basis)
     rows = rows.slice(max(rows.num_rows - last, 0))
     listed = rows.to_pylist()
     one_day = len({r["exchange_ts"].date() for r in listed}) <= 1
@@ -242,11 +330,18 @@ def _since(since: str | None, at: str | None) -> str | None:
 
 
 def _guard(action: Any, *args: Any) -> None:
-    """Run a command body; a known failure is one red line and exit 1, not a traceback."""
+    """Run a command body; a known failure is one red line, not a traceback.
+
+    Exit 2 when an argument is wrong (an unknown symbol or expiry, no database at --db, a
+    format), as for every bad flag; exit 1 when the data could not be read (locked, damaged).
+    """
     try:
         action(*args)
-    except (NsechainError, LookupError, ValueError) as exc:
-        _out(stderr=True).print(f"[red]error:[/red] {exc}")
+    except (ConfigError, LookupError, ValueError) as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    except NsechainError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(1) from None
 
 
@@ -258,20 +353,27 @@ def register(app: typer.Typer) -> None:
         symbol: Annotated[str, typer.Argument(help="Underlying, e.g. NIFTY or RELIANCE")],
         expiry: ExpiryOption = None,
         at: Annotated[
-            str | None, typer.Option(help="IST time 'YYYY-MM-DD HH:MM' (default: latest)")
+            str | None,
+            typer.Option(
+                help="IST time 'YYYY-MM-DD HH:MM', or 'HH:MM' on the latest day "
+                "(default: the latest snapshot)"
+            ),
         ] = None,
         db: DbOption = None,
-        strikes: Annotated[int, typer.Option(help="Strikes each side of ATM")] = 10,
+        strikes: Annotated[int, typer.Option(min=0, help="Strikes each side of ATM")] = 10,
         greeks: Annotated[
             bool, typer.Option("--greeks", help="Model IV, delta, gamma, theta, vega")
         ] = False,
         since: Annotated[
             str | None,
-            typer.Option(help="Chng OI over a window: open, minutes (5, 15...) or 'HH:MM'"),
+            typer.Option(
+                help="Chng OI over a window: open, minutes (5, 15...) or 'HH:MM' "
+                "(default: since the previous close, as NSE)"
+            ),
         ] = None,
     ) -> None:
         """Print the option chain around ATM, with spot, PCR, max pain and ATM IV."""
-        _guard(_show, symbol, expiry, at, db, strikes, greeks, _since(since, at))
+        _guard(_show, symbol, expiry, _at(at), db, strikes, greeks, _since(since, at))
 
     @app.command()
     def pcr(
@@ -280,7 +382,7 @@ def register(app: typer.Typer) -> None:
             str | None, typer.Option(help="Expiry YYYY-MM-DD (default: all expiries)")
         ] = None,
         db: DbOption = None,
-        last: Annotated[int, typer.Option(help="Rows to print (the latest)")] = 20,
+        last: Annotated[int, typer.Option(min=1, help="Rows to print (the latest)")] = 20,
         basis: Annotated[
             str, typer.Option(help="All expiries: constant (a fixed set per day) or ffill")
         ] = "constant",
@@ -303,10 +405,17 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Export recorded quotes of a date range to one Parquet or CSV file."""
         start, end = _date(from_, "--from"), _date(to, "--to")
-        names = [s for s in (symbols or "").split(",") if s.strip()] or None
+        if start is not None and end is not None and start > end:
+            msg = f"{from_} is after --to {to}: the range is empty"
+            raise typer.BadParameter(msg, param_hint="--from")
+        if fmt not in ("parquet", "csv"):
+            raise typer.BadParameter(f"{fmt!r}: use parquet or csv", param_hint="--format")
+        wanted = [s for s in (symbols or "").split(",") if s.strip()]
 
         def _export() -> None:
             with _desk(db) as desk:
+                names = _recorded(desk, wanted) or None
+                out.parent.mkdir(parents=True, exist_ok=True)  # the folder is created
                 n = desk.export(out, start=start, end=end, symbols=names, fmt=fmt)
             _out().print(f"exported {n} rows to {out}")
 

@@ -13,8 +13,8 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from nsechain.cli._settings import setting_help
 from nsechain.errors import NsechainError
 
 __all__ = ["register"]
@@ -22,7 +22,7 @@ __all__ = ["register"]
 _err = Console(stderr=True, soft_wrap=True)
 _out = Console(soft_wrap=True)
 
-DataDirOption = Annotated[Path | None, typer.Option(help="Root of Parquet, raw and quarantine.")]
+DataDirOption = Annotated[Path | None, typer.Option(help=setting_help("data_dir"))]
 DbOption = Annotated[Path | None, typer.Option("--db", help="DuckDB file (default: settings)")]
 
 
@@ -32,6 +32,14 @@ def _fail(exc: Exception, code: int = 1) -> typer.Exit:
 
 
 def _import(paths: list[Path], symbol: str | None, data_dir: Path | None, db: Path | None) -> None:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     from nsechain.cli._settings import settings_or_exit
     from nsechain.collector.manager import make_loader
     from nsechain.logs import configure_logging
@@ -87,14 +95,17 @@ def _reprocess(day: str, data_dir: Path | None, db: Path | None) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``import``, ``reprocess`` and ``replay`` to the ``nsechain`` app."""
+    """Add ``import``, ``reprocess``, ``replay`` and ``compact`` to the ``nsechain`` app."""
 
     @app.command("import")
     def import_(
         paths: Annotated[list[Path], typer.Argument(help="Files, folders, .gz, .zip, raw files")],
         symbol: Annotated[
             str | None,
-            typer.Option(help="Symbol of captures whose payload names none (before file names)"),
+            typer.Option(
+                help="Symbol of captures whose payload names none (before file names) "
+                "[default: from the payload]"
+            ),
         ] = None,
         data_dir: DataDirOption = None,
         db: DbOption = None,
@@ -122,8 +133,13 @@ def register(app: typer.Typer) -> None:
         out: Annotated[Path, typer.Option(help="Output file")],
         to: Annotated[str, typer.Option("--to", help="parquet or csv")] = "parquet",
         symbol: Annotated[str | None, typer.Option(help="One underlying (default: all)")] = None,
-        start: Annotated[str | None, typer.Option(help="IST 'YYYY-MM-DD[ HH:MM]'")] = None,
-        end: Annotated[str | None, typer.Option(help="IST 'YYYY-MM-DD[ HH:MM]' (included)")] = None,
+        start: Annotated[
+            str | None, typer.Option(help="IST 'YYYY-MM-DD[ HH:MM]' (default: the first snapshot)")
+        ] = None,
+        end: Annotated[
+            str | None,
+            typer.Option(help="IST 'YYYY-MM-DD[ HH:MM]' (included; default: the last snapshot)"),
+        ] = None,
         db: DbOption = None,
     ) -> None:
         """Write snapshots in exchange-time order (what desk.replay yields) to one file."""
@@ -137,3 +153,26 @@ def register(app: typer.Typer) -> None:
         except (NsechainError, ValueError) as exc:
             raise _fail(exc) from None
         _out.print(f"replayed {n} rows to {out}", highlight=False)
+
+    @app.command()
+    def compact(
+        db: DbOption = None,
+        lock_timeout: Annotated[
+            float, typer.Option(min=0.0, help="Seconds to wait for a running load.")
+        ] = 30.0,
+    ) -> None:
+        """Rewrite the database: closed days sorted, free blocks given back (after the close)."""
+        from nsechain.analytics.views import create_views
+        from nsechain.config import load_settings
+        from nsechain.store.compact import compact as run_compact
+
+        path = db or load_settings().db_path
+        try:
+            r = run_compact(path, lock_timeout_s=lock_timeout, schema_hook=create_views)
+        except NsechainError as exc:
+            raise _fail(exc) from None
+        _out.print(
+            f"compacted days={r.days} sorted_days={r.sorted_days} rows={r.quote_rows} "
+            f"bytes {r.bytes_before:,} -> {r.bytes_after:,} in {r.seconds:.1f} s",
+            highlight=False,
+        )

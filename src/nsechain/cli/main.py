@@ -8,21 +8,57 @@ configures logging, and hands both to the components. Commands: ``collect``, ``s
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
+import orjson
 import typer
 from rich.console import Console
-from rich.live import Live
+from typer.core import TyperGroup
 
-from nsechain.cli._settings import err, settings_or_exit
+from nsechain.cli._settings import err, setting_help, settings_or_exit
+from nsechain.collector.health import reader_verdict
 from nsechain.collector.status import read_status
-from nsechain.collector.view import status_view
+from nsechain.collector.view import status_view, verdict_line
 from nsechain.config import Settings
 from nsechain.errors import ConfigError, DatabaseLocked, NsechainError
-from nsechain.logs import configure_logging
+
+
+class OneLineErrors(TyperGroup):
+    """Every bad argument of every command is ONE line naming it, and exit 2.
+
+    Click (under typer) prints a usage box over several lines; here a usage error is
+    ``error: Invalid value for '--strikes': … (see `nsechain show --help`)`` on stderr.
+    """
+
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        run = super().main
+        if not standalone_mode:
+            return run(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = run(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except typer.Abort:
+            err.print("aborted")
+            sys.exit(1)
+        except typer.TyperException as exc:  # typer's click: usage and parameter errors
+            ctx = getattr(exc, "ctx", None)
+            see = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+            message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+            err.print(f"[red]error:[/red] {message}{see}", highlight=False)
+            sys.exit(getattr(exc, "exit_code", 2))
+        sys.exit(code if isinstance(code, int) else 0)
+
 
 app = typer.Typer(
+    cls=OneLineErrors,
     help="Record NSE option chains every minute into Parquet and DuckDB, and analyse them.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -31,13 +67,7 @@ console = Console()
 # soft_wrap: an error is one line however narrow the terminal (or none, under a supervisor).
 
 
-def _help(field: str) -> str:
-    """A flag's help: the Settings description, its default and its environment variable."""
-    info = Settings.model_fields[field]
-    default = info.default_factory() if info.default_factory else info.default  # type: ignore[call-arg]
-    if isinstance(default, list):
-        default = ",".join(default)
-    return f"{info.description} [default: {default}; env NSECHAIN_{field.upper()}]"
+_help = setting_help
 
 
 @app.command()
@@ -50,6 +80,7 @@ def collect(
     batch_interval: Annotated[float | None, typer.Option(help=_help("batch_interval_s"))] = None,
     rate: Annotated[float | None, typer.Option(help=_help("rate"))] = None,
     in_flight: Annotated[int | None, typer.Option(help=_help("in_flight"))] = None,
+    shard: Annotated[str | None, typer.Option(help=_help("shard"))] = None,
     data_dir: Annotated[Path | None, typer.Option(help=_help("data_dir"))] = None,
     db: Annotated[Path | None, typer.Option(help=_help("db_path"))] = None,
     base_url: Annotated[str | None, typer.Option(help=_help("base_url"))] = None,
@@ -70,7 +101,11 @@ def collect(
     dashboard_port: Annotated[int, typer.Option(min=0, max=65535, help="Its port.")] = 8765,
 ) -> None:
     """Collect option chains: ticks to Parquet, batches to DuckDB, until Ctrl+C."""
+    from rich.live import Live
+
     from nsechain.collector.manager import OptionsThreadedManager
+    from nsechain.collector.view import status_view
+    from nsechain.logs import configure_logging
 
     settings = settings_or_exit(
         preflight=True,
@@ -80,6 +115,7 @@ def collect(
         batch_interval_s=batch_interval,
         rate=rate,
         in_flight=in_flight,
+        shard=shard,
         data_dir=data_dir,
         db_path=db,
         base_url=base_url,
@@ -128,8 +164,12 @@ def _collect_once(manager: Any, settings: Settings) -> None:
 
 
 def _db_rows(settings: Settings) -> dict[str, tuple[int, str | None]] | None:
-    """Rows and latest NSE time per symbol from DuckDB; None if the file is absent or busy."""
-    from nsechain.store.loader import open_db
+    """Rows and latest NSE time per symbol from DuckDB; None if the file is absent or busy.
+
+    Reads the loader's small ``latest_snapshots`` table, not the quote rows: the same cost on
+    day 1 and day 500 (``store.latest.symbol_rows``)."""
+    from nsechain.store.db import open_db
+    from nsechain.store.latest import symbol_rows
 
     if not settings.db_path.exists():
         return None
@@ -138,9 +178,7 @@ def _db_rows(settings: Settings) -> dict[str, tuple[int, str | None]] | None:
     except DatabaseLocked:
         return None
     try:
-        rows = conn.execute(
-            "SELECT symbol, count(*), max(exchange_ts)::VARCHAR FROM option_quotes GROUP BY symbol"
-        ).fetchall()
+        rows = symbol_rows(conn)
     except Exception:  # a fresh file without tables yet
         return None
     finally:
@@ -152,22 +190,39 @@ def _db_rows(settings: Settings) -> dict[str, tuple[int, str | None]] | None:
 def status(
     data_dir: Annotated[Path | None, typer.Option(help=_help("data_dir"))] = None,
     db: Annotated[Path | None, typer.Option(help=_help("db_path"))] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the verdict and health as one JSON object.")
+    ] = False,
 ) -> None:
-    """Show what the collector is doing: threads, last tick, per-symbol freshness, errors."""
+    """Is the collector recording? One verdict, then threads and per-symbol freshness.
+
+    Exits 0 when recording, 1 when degraded, 2 when not recording (or stopped, or none ran).
+    """
     settings = settings_or_exit(data_dir=data_dir, db_path=db)
     st = read_status(settings.status_path)
-    if st is None:
-        err.print(
-            f"no status at {settings.status_path}: no collector has run with data dir "
-            f"{settings.data_dir} (start one with `nsechain collect`)"
-        )
-        raise typer.Exit(1)
+    verdict = reader_verdict(st, settings)
+    if as_json:
+        doc = {
+            **verdict,
+            "status_path": str(settings.status_path),
+            "updated_at": (st or {}).get("updated_at"),
+            "state": (st or {}).get("state"),
+            "pid": (st or {}).get("pid"),
+            "health": (st or {}).get("health"),
+        }
+        sys.stdout.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n")
+        raise typer.Exit(verdict["exit_code"])
     db_rows = _db_rows(settings)
-    console.print(status_view(st, db_rows))
-    if db_rows is None:
+    try:
+        view = None if st is None else status_view(st, db_rows, verdict=verdict)
+    except (KeyError, TypeError, ValueError, AttributeError):  # a status.json of another shape
+        view = None
+    console.print(verdict_line(verdict) if view is None else view, soft_wrap=True)
+    if view is not None and db_rows is None:
         console.print(
             f"[dim]database {settings.db_path} not readable now (absent or being loaded)[/dim]"
         )
+    raise typer.Exit(verdict["exit_code"])
 
 
 @app.command()
@@ -177,6 +232,7 @@ def ingest(
 ) -> None:
     """Load every pending Parquet file into DuckDB now (exactly once)."""
     from nsechain.collector.manager import make_loader
+    from nsechain.logs import configure_logging
 
     settings = settings_or_exit(data_dir=data_dir, db_path=db)
     configure_logging(settings.log_level, settings.log_format)
@@ -195,7 +251,7 @@ def ingest(
 
 def _register_subcommands() -> None:
     # One module per command group; they import their heavy modules lazily.
-    from nsechain.cli import demo, desk, history, market, serve, simulate
+    from nsechain.cli import demo, desk, doctor, history, lake, market, serve, simulate
 
     market.register(app)
     desk.register(app)
@@ -203,6 +259,8 @@ def _register_subcommands() -> None:
     demo.register(app)
     serve.register(app)
     history.register(app)
+    lake.register(app)
+    doctor.register(app)
 
 
 _register_subcommands()

@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+from nsechain.cli._settings import setting_help
 from nsechain.config import Settings, load_settings
 from nsechain.errors import ConfigError, NsechainError
 from nsechain.market.plan import make_plan, render_plan
@@ -51,11 +52,11 @@ def with_estimated_expiries(universe: Universe) -> tuple[Universe, int]:
 
 
 def plan(
-    symbols: Annotated[str | None, typer.Option(help="Symbols, or ALL.")] = None,
-    rate: Annotated[float | None, typer.Option(help="Request budget, req/s.")] = None,
-    interval: Annotated[float | None, typer.Option(help="Seconds between ticks.")] = None,
-    shard: Annotated[str | None, typer.Option(help="'i/N': this collector's share.")] = None,
-    data_dir: Annotated[Path | None, typer.Option(help="Where the caches live.")] = None,
+    symbols: Annotated[str | None, typer.Option(help=setting_help("symbols"))] = None,
+    rate: Annotated[float | None, typer.Option(help=setting_help("rate"))] = None,
+    interval: Annotated[float | None, typer.Option(help=setting_help("interval_s"))] = None,
+    shard: Annotated[str | None, typer.Option(help=setting_help("shard"))] = None,
+    data_dir: Annotated[Path | None, typer.Option(help=setting_help("data_dir"))] = None,
 ) -> None:
     """Print the request plan: per tier, pairs, cadence, requests per minute, full refresh."""
     from nsechain.collector.targets import Targets, policy_of
@@ -92,9 +93,11 @@ def plan(
 
 def calendar(
     fetch: Annotated[bool, typer.Option("--fetch", help="Ask NSE for this year's list.")] = False,
-    base_url: Annotated[str | None, typer.Option(help="NSE or a simulator.")] = None,
-    data_dir: Annotated[Path | None, typer.Option(help="Where the caches live.")] = None,
-    day: Annotated[str | None, typer.Option(help="Describe this date (YYYY-MM-DD).")] = None,
+    base_url: Annotated[str | None, typer.Option(help=setting_help("base_url"))] = None,
+    data_dir: Annotated[Path | None, typer.Option(help=setting_help("data_dir"))] = None,
+    day: Annotated[
+        str | None, typer.Option(help="Describe this date (YYYY-MM-DD) [default: today]")
+    ] = None,
 ) -> None:
     """Print today's market state and the next session (NSE F&O calendar, IST)."""
     from nsechain.collector.session import TradingCalendar

@@ -12,6 +12,8 @@ from typing import Annotated
 
 import typer
 
+from nsechain.cli._settings import setting_help
+
 __all__ = ["register"]
 
 
@@ -29,7 +31,7 @@ def serve(
     ] = None,
     data_dir: Annotated[
         Path | None,
-        typer.Option(help="Data dir of the collector (status.json, pending files)."),
+        typer.Option(help=setting_help("data_dir")),
     ] = None,
     refresh: Annotated[
         float, typer.Option(min=1.0, help="Seconds between the health page's refreshes.")

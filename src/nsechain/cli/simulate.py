@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from nsechain.sim.faults import FaultSpec
 from nsechain.sim.latency import DEFAULT_LATENCY, LatencyModel
-from nsechain.sim.server import SimConfig, Simulator
+
+if TYPE_CHECKING:  # the simulator is imported when the command runs, not for --help
+    from nsechain.sim.faults import FaultSpec
 
 __all__ = ["register", "simulate"]
 
@@ -27,6 +28,8 @@ def _faults(
     p5xx: float, pempty: float, pblock: float, ptrunc: float, pslow: float, slow_s: float,
     preset: float, pbr: float, pstale: float,
 ) -> dict[str, FaultSpec]:  # fmt: skip
+    from nsechain.sim.faults import FaultSpec
+
     probabilities = {
         "error_5xx": p5xx,
         "empty": pempty,
@@ -103,6 +106,8 @@ def simulate(
     ] = False,
 ) -> None:
     """Serve a simulated NSE (option chains, cookies, rate limits, faults) on loopback."""
+    from nsechain.sim.server import SimConfig, Simulator
+
     config = SimConfig(
         seed=seed,
         speed=speed,

@@ -33,6 +33,7 @@ class FetchRow(NamedTuple):
     exchange_ts: datetime | None
     attempt: int | None
     error: str | None
+    route: str | None
 
 
 assert FetchRow._fields == tuple(FETCH_LOG_SCHEMA.names), "FetchRow must follow FETCH_LOG_SCHEMA"
@@ -66,6 +67,7 @@ class FetchLog:
             exchange_ts=exchange_ts,
             attempt=ex.attempt,
             error=error if error is not None else ex.error,
+            route=ex.route,
         )
         self.rows.append(row)
         return row

@@ -22,7 +22,6 @@ and restarts stay on wall time.
 from __future__ import annotations
 
 import logging
-import math
 import os
 import signal
 import time
@@ -34,7 +33,8 @@ from typing import Any
 import httpx
 
 from nsechain.collector.batch import Batcher, make_loader
-from nsechain.collector.clock import Clock, WallClock
+from nsechain.collector.clock import Clock, WallClock, next_instant
+from nsechain.collector.health import VerdictTracker
 from nsechain.collector.inflight import InflightPool, default_in_flight
 from nsechain.collector.session import MarketClock, TradingCalendar, market_report
 from nsechain.collector.status import write_status
@@ -42,10 +42,11 @@ from nsechain.collector.tick import Collector, TickResult
 from nsechain.collector.workers import StopToken, Worker
 from nsechain.config import Settings, load_settings
 from nsechain.errors import StorageError
+from nsechain.logs import flush_repeats
 from nsechain.store.files import sweep_temp_files
 from nsechain.store.loader import LoadResult
 from nsechain.store.paths import list_tick_files
-from nsechain.timeutil import IST, iso, now_ist
+from nsechain.timeutil import iso, now_ist
 
 __all__ = ["OptionsThreadedManager", "make_loader"]  # make_loader: collector/batch.py
 
@@ -83,6 +84,8 @@ class OptionsThreadedManager:
             else TradingCalendar(self.settings, self.collector.holidays_body)
         )
         self.state = "starting"
+        self.stop_reason: str | None = None
+        self.verdict = VerdictTracker()
         self.last_tick: TickResult | None = None
         self.next_tick_at: datetime | None = None
         self._workers = {
@@ -122,7 +125,7 @@ class OptionsThreadedManager:
         """The status (also written to status.json), built from what each part reports."""
         tick = self.last_tick
         col, bat = self._workers["collection_thread"], self._workers["batch_thread"]
-        return {
+        status: dict[str, Any] = {
             "updated_at": iso(now_ist()),
             "pid": os.getpid(),
             "state": self.state,
@@ -145,7 +148,11 @@ class OptionsThreadedManager:
                 "last_error": self.batch.last_error or bat.last_crash,
             },
             "symbols": self.collector.symbols_report(),
+            "health": self.collector.health.report(),
+            "stop_reason": self.stop_reason,
         }
+        status["verdict"] = self.verdict.update(status, self.clock.now())
+        return status
 
     def _market_report(self) -> dict[str, Any] | None:
         state = getattr(self.market, "state", None)  # an injected MarketClock may have none
@@ -166,6 +173,7 @@ class OptionsThreadedManager:
             "in_flight": self.pool.workers,
             "interval_s": s.interval_s,
             "batch_interval_s": s.batch_interval_s,
+            "status_interval_s": s.status_interval_s,
             "base_url": s.base_url,
             "db_path": str(s.db_path),
             "data_dir": str(s.data_dir),
@@ -187,9 +195,11 @@ class OptionsThreadedManager:
             ok &= self._workers[name].join(max(0.1, deadline - time.monotonic()))
         ok &= self._monitor.join(max(0.1, deadline - time.monotonic()))
         self.pool.join(max(0.1, deadline - time.monotonic()))
+        self.stop_reason = self.stop_reason or "stopped by the program (stop_all_threads)"
         self.state = "stopped"
         self.next_tick_at = None
         self._write_status()
+        flush_repeats(force=True)
         self.collector.close()
         log.info("collector stopped clean=%s", ok)
         return ok
@@ -201,6 +211,7 @@ class OptionsThreadedManager:
         self.state = "collecting"
         tick = self._tick(self.clock.now())
         loaded = self.load_now()
+        self.stop_reason = "collect --once: one tick taken"
         self.state = "stopped"
         self._write_status()
         self.collector.close()
@@ -213,7 +224,10 @@ class OptionsThreadedManager:
         """
 
         def handler(signum: int, _frame: FrameType | None) -> None:
-            log.info("signal received signal=%s; stopping", signal.Signals(signum).name)
+            name = signal.Signals(signum).name
+            log.info("signal received signal=%s; stopping", name)
+            how = "Ctrl+C" if signum == signal.SIGINT else "asked to stop"
+            self.stop_reason = f"{name} received ({how})"
             self._stop.set()
 
         previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -278,7 +292,8 @@ class OptionsThreadedManager:
 
     def _interval(self, now: datetime) -> bool:
         """Wait for the next aligned instant, then write what completed; True if stopped."""
-        self.next_tick_at = self._next_instant(now)
+        last = self.last_tick.tick_at if self.last_tick is not None else None
+        self.next_tick_at = next_instant(now, last, self.settings.interval_s)
         paused_s = self._pause_remaining()  # wall seconds: NSE's block is wall time
         if paused_s > 0:
             resume = now + timedelta(seconds=paused_s * self.clock.speed)
@@ -296,6 +311,31 @@ class OptionsThreadedManager:
         result = self.collector.flush(at)
         self.collector.adapt_rate(result)
         self.last_tick = result
+        self._summary(result)
+
+    def _summary(self, result: TickResult) -> None:
+        """The one INFO line per interval: what was written, requests by outcome, the verdict."""
+        verdict = self.get_thread_status()["verdict"]
+        requests = self.collector.health.take_interval()
+        failed = sum(n for k, n in requests.items() if k not in ("ok", "stale"))
+        kinds = ",".join(
+            f"{k}:{n}" for k, n in sorted(requests.items()) if k not in ("ok", "stale")
+        )
+        log.info(
+            "interval at=%s verdict=%r rows=%d requests=%d ok=%d stale=%d failed=%d%s file=%s "
+            "reason=%r",
+            result.tick_at.isoformat(timespec="seconds"),
+            verdict["verdict"],
+            result.quote_rows,
+            sum(requests.values()),
+            requests["ok"],
+            requests["stale"],
+            failed,
+            f" ({kinds})" if kinds else "",
+            result.path.name if result.path else "-",
+            verdict["reason"],
+        )
+        flush_repeats()
 
     def _drain(self, grace_s: float) -> None:
         if not self.pool.drain(grace_s):
@@ -325,22 +365,6 @@ class OptionsThreadedManager:
         # The client's pause is on its own (monotonic) clock.
         until = self.collector.client.paused_until
         return 0.0 if until is None else until - time.monotonic()
-
-    def _next_instant(self, now: datetime) -> datetime:
-        """The instant after the last file's, if that one is less than an interval ago: a
-        write that overran (a loaded machine, a slow disk) delays the next file instead of
-        skipping it. Further behind (a stall, a new session), the next aligned instant."""
-        last = self.last_tick.tick_at if self.last_tick is not None else None
-        interval = timedelta(seconds=self.settings.interval_s)
-        if last is not None and now - interval < last + interval <= now:
-            return last + interval
-        return self._next_aligned(now)
-
-    def _next_aligned(self, now: datetime) -> datetime:
-        # Aligned on the clock, in IST: with a 60 s interval, ticks fall on whole minutes.
-        interval = self.settings.interval_s
-        epoch = now.timestamp()
-        return datetime.fromtimestamp(math.floor(epoch / interval + 1) * interval, IST)
 
     def _wait_for_open(self, now: datetime) -> None:
         opens = self.market.next_open(now)

@@ -65,10 +65,13 @@ def _check_db_path(path: Path) -> None:
     if path.is_dir():
         raise ConfigError(f"{name}: {path} is a folder; give a file path such as {path}/nse.duckdb")
     parent = path.parent
-    if not parent.exists():
-        raise ConfigError(
-            f"{name}: {path}: folder {parent} does not exist; create it or fix the path"
-        )
+    if not parent.exists():  # created, like the data dir, if it can be
+        base = _existing_ancestor(parent)
+        if not base.is_dir() or not os.access(base, os.W_OK | os.X_OK):
+            raise ConfigError(
+                f"{name}: {path}: folder {parent} cannot be created under {base}; fix the path"
+            )
+        parent.mkdir(parents=True, exist_ok=True)
     if not parent.is_dir():
         raise ConfigError(f"{name}: {path}: {parent} is a file, not a folder")
     if not os.access(parent, os.W_OK | os.X_OK):

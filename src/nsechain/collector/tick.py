@@ -29,6 +29,7 @@ import pyarrow as pa
 
 from nsechain.collector.clock import Clock, WallClock
 from nsechain.collector.fetchlog import FetchLog
+from nsechain.collector.health import HealthCounters
 from nsechain.collector.targets import Targets
 from nsechain.config import Settings
 from nsechain.contract import FAILED_OUTCOMES, QUOTES_SCHEMA
@@ -43,8 +44,9 @@ from nsechain.errors import (
     StorageError,
 )
 from nsechain.market.plan import Plan
-from nsechain.nse.client import Exchange, NseClient
+from nsechain.nse.client import Exchange
 from nsechain.nse.parse import ParsedChain, parse_chain, parse_expiries, parse_universe
+from nsechain.nse.routes import make_client
 from nsechain.store.files import quarantine_body, write_tick
 from nsechain.store.rawcapture import RawCapture
 from nsechain.timeutil import iso
@@ -112,14 +114,18 @@ class Collector:
         self.settings = settings
         self.clock: Clock = clock if clock is not None else WallClock()
         self._log = FetchLog()
-        self.client = NseClient(
+        # One NseClient per route (nse/routes.py); several routes share the plan's budget.
+        self.client = make_client(
             settings,
             transport=transport,
             on_exchange=self._on_exchange,
             sleep=sleep if sleep is not None else time.sleep,
             now=self.clock.now,  # fetched_at in market time; the budget stays wall time
         )
-        self.targets = Targets(settings, speed=self.clock.speed)
+        budget = settings.model_copy(update={"rate": self.client.effective_rate})
+        self.targets = Targets(budget, speed=self.clock.speed)
+        #: Live health from every request's outcome (``collector/health.py``).
+        self.health = HealthCounters(self.clock.now, speed=self.clock.speed)
         self._last_ts: dict[tuple[str, date], datetime] = {}
         self._backlog: deque[tuple[datetime, pa.Table, pa.Table]] = deque(maxlen=MAX_BACKLOG)
         self.freshness: dict[str, SymbolFreshness] = {}
@@ -134,6 +140,7 @@ class Collector:
         self._done_outcomes: Counter[str] = Counter()
         self._done_error: str | None = None
         self._write_lock = threading.Lock()
+        self._held = 0
 
     # --- the tick ---------------------------------------------------------------------------
     def run_tick(self, tick_at: datetime, stop: threading.Event | None = None) -> TickResult:
@@ -282,12 +289,14 @@ class Collector:
                 self._log.add_exchange(ex, outcome="stale", rows=0, exchange_ts=parsed.exchange_ts)
                 result.outcomes["stale"] += 1
                 fresh.last_outcome = "stale"
+                self.health.record("stale")
                 return None
             self._last_ts[key] = parsed.exchange_ts
             rows = parsed.table.num_rows
             self._log.add_exchange(ex, outcome="ok", rows=rows, exchange_ts=parsed.exchange_ts)
             (self._done if sink is None else sink).append(parsed.table)
             result.outcomes["ok"] += 1
+            self.health.record("ok")
             fresh.last_ok_at, fresh.exchange_ts, fresh.last_outcome = (
                 ex.fetched_at,
                 parsed.exchange_ts,
@@ -295,8 +304,7 @@ class Collector:
             )
         return None
 
-    @staticmethod
-    def _failed(fresh: SymbolFreshness, result: TickResult, exc: NsechainError) -> None:
+    def _failed(self, fresh: SymbolFreshness, result: TickResult, exc: NsechainError) -> None:
         # The client already logged a fetch_log row for every failed attempt.
         result.outcomes[exc.outcome] += 1
         fresh.last_outcome = exc.outcome
@@ -327,6 +335,7 @@ class Collector:
             with self._buf_lock:
                 self._log.add_exchange(ex)
                 self.targets.set_universe(universe, now)
+            self.health.record("ok", chain=False)
 
     def _refresh_expiries(self, symbol: str, now: datetime, result: TickResult) -> None:
         try:
@@ -343,6 +352,7 @@ class Collector:
             with self._buf_lock:
                 self._log.add_exchange(ex)
                 self.targets.set_expiries(symbol, dates, now)
+            self.health.record("ok", chain=False)
 
     def refresh_one(self, what: str | None, now: datetime) -> None:
         """One low-priority refresh from a worker: the universe (None) or one symbol's expiries."""
@@ -390,6 +400,8 @@ class Collector:
         """Every HTTP exchange the client reports (all but a request's final success)."""
         with self._buf_lock:
             self._log.add_exchange(ex)
+        # Every failed attempt counts (a retried one too): the health is per request sent.
+        self.health.record(ex.outcome, ex.error, chain=False)
         if ex.outcome == "bad_payload" and ex.body is not None:
             try:
                 quarantine_body(
@@ -422,12 +434,14 @@ class Collector:
                 # Disk full or read-only: keep the tick in memory and retry next tick.
                 result.error = f"{exc}; {len(self._backlog)} tick(s) held in memory, will retry"
                 log.error("write failed error=%r backlog=%d", str(exc), len(self._backlog))
+                self._held = len(self._backlog)
                 return
             self._backlog.popleft()
+            self._held = min(self._held, len(self._backlog))
             self.totals["rows_written"] += q.num_rows
             if at == tick_at:
                 result.path = path
-            log.info(
+            log.debug(  # the manager's interval line says it at INFO, with the verdict
                 "tick at=%s rows=%d fetches=%d file=%s",
                 at.isoformat(timespec="seconds"),
                 q.num_rows,
@@ -437,7 +451,8 @@ class Collector:
 
     @property
     def backlog(self) -> int:
-        return len(self._backlog)
+        """Intervals held in memory after a failed write (not the one being written now)."""
+        return self._held
 
     def report(self) -> dict[str, Any]:
         """The collection counters for the status: fetches by outcome, rows, the budget used."""

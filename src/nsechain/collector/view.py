@@ -16,7 +16,9 @@ from rich.text import Text
 
 from nsechain.timeutil import now_ist
 
-__all__ = ["age", "status_view"]
+__all__ = ["age", "status_view", "verdict_line"]
+
+_STYLE = {"recording": "bold green", "degraded": "bold yellow", "not recording": "bold red"}
 
 
 def age(iso: str | None, now: datetime | None = None) -> str:
@@ -163,15 +165,32 @@ def _schedule(st: dict[str, Any]) -> Table | None:
     return t
 
 
+def verdict_line(verdict: dict[str, Any]) -> Text:
+    """'● not recording since 09:15:03 — NSE is not answering: …' in the verdict's colour."""
+    since = f" since {_clock(verdict['since'])}" if verdict.get("since") else ""
+    line = Text(f"● {verdict['verdict']}{since}", style=_STYLE.get(verdict["verdict"], "bold"))
+    line.append(f" — {verdict['reason']}")
+    return line
+
+
 def status_view(
     st: dict[str, Any],
     db_rows: dict[str, tuple[int, str | None]] | None = None,
     limit: int | None = None,
+    verdict: dict[str, Any] | None = None,
 ) -> Group:
-    """The threads table, a one-line header, freshness per tier against the plan's promise,
-    and per-symbol freshness (``limit`` rows at most)."""
+    """The verdict, the threads table, a one-line header, freshness per tier against the
+    plan's promise, and per-symbol freshness.
+
+    ``limit``: symbols shown at most (the live view). ``verdict``: the reader's (see
+    ``health.reader_verdict``), else the one in ``st``.
+    """
+    parts: list[Any] = [_threads(st), _head(st)]
     schedule = _schedule(st)
-    parts: list[Table | Text] = [_threads(st), _head(st)]
     if schedule is not None:
         parts.append(schedule)
-    return Group(*parts, _symbols(st, db_rows, limit))
+    parts.append(_symbols(st, db_rows, limit))
+    shown = verdict if verdict is not None else st.get("verdict")
+    if isinstance(shown, dict):
+        parts.insert(0, verdict_line(shown))
+    return Group(*parts)

@@ -1,17 +1,15 @@
 """What an NSE HTTP response means, before its body is decoded.
 
-Where it sits: inside ``nse/``, used only by the client (``nse/client.py``). It turns one
-request's httpx errors into ``nsechain.errors`` (``translate_httpx_errors``, the one boundary
-where httpx errors are translated), classifies a response by status and body sniffing
-(``classify``) and reads how long NSE asks us to wait (``retry_after``, a 403 page's
-"try again after N minutes"). No I/O and no client state: pure functions of the response.
+Where it sits: inside ``nse/``, used only by the client (``nse/client.py``). It classifies
+an answer by status and body sniffing (``classify``), the same for every transport (each
+transport translates its own library's errors, ``nse/_httpx.py`` and ``nse/_curl.py``), and
+reads how long NSE asks us to wait (``retry_after``, a 403 page's "try again after N
+minutes"). No I/O and no client state: pure functions of the answer.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from email.utils import parsedate_to_datetime
@@ -20,8 +18,8 @@ from typing import TypedDict
 import httpx
 
 from nsechain import errors
-from nsechain.nse._wire import DEADLINE_PASSED
-from nsechain.nse.endpoints import Endpoint, format_expiry
+from nsechain.nse._wire import Reply
+from nsechain.nse.endpoints import BOOTSTRAP, Endpoint, format_expiry
 
 __all__ = [
     "Call",
@@ -32,14 +30,14 @@ __all__ = [
     "classify",
     "retry_after",
     "retry_scope",
-    "translate_httpx_errors",
 ]
 
 # 4xx answers that mean "not now" rather than "not here".
-_TRANSIENT_4XX = frozenset({408, 421, 425, 429})
+_TRANSIENT_4XX = frozenset({408, 425, 429})
 #: What the client's Accept-Encoding offers; httpx decodes these.
 _ASKED_ENCODINGS = frozenset({"", "gzip", "deflate", "identity"})
 _BLOCK_MINUTES = re.compile(rb"after\s+(\d+)\s+minute", re.IGNORECASE)
+_ACCESS_DENIED = re.compile(rb"<title>\s*access denied", re.IGNORECASE)
 
 Error = errors.FetchError | errors.PayloadError
 
@@ -87,47 +85,19 @@ class Failed:
     retry_after: float | None = None
 
 
-# --- the one boundary where httpx errors become nsechain errors -------------------------------
-@contextmanager
-def translate_httpx_errors(call: Call) -> Iterator[None]:
-    name, where = call.endpoint.name, call.where
-    try:
-        yield
-    except httpx.TimeoutException as exc:
-        if str(exc) == DEADLINE_PASSED:
-            raise errors.DeadlineExceeded(
-                f"{name}: no complete answer within the whole-request deadline (deadline_s); "
-                "NSE answered too slowly (a slow drip?)",
-                url=call.url,
-                **where,
-            ) from exc
-        raise errors.FetchTimeout(f"{name}: {type(exc).__name__}", url=call.url, **where) from exc
-    except httpx.DecodingError as exc:
-        # A Content-Encoding we cannot undo: the body is unusable, like NSE's old brotli replies.
-        raise errors.BadPayload(f"{name}: undecodable body: {exc}", **where) from exc
-    except httpx.ConnectError as exc:
-        host = httpx.URL(call.url).host
-        raise errors.NetworkError(
-            f"{name}: cannot connect to {host} ({exc}); check the network, or --base-url",
-            url=call.url,
-            **where,
-        ) from exc
-    except httpx.HTTPError as exc:  # read/protocol errors, redirect loops
-        raise errors.NetworkError(
-            f"{name}: {type(exc).__name__}: {exc}", url=call.url, **where
-        ) from exc
-
-
 # --- classifying responses -------------------------------------------------------------------
 def classify(
-    call: Call, response: httpx.Response, cooloff: float, body: bytes | None = None
+    call: Call, response: Reply | httpx.Response, cooloff: float, body: bytes | None = None
 ) -> Failed | None:
-    """The failure a response means, or None when its body should be decoded.
+    """The failure an answer means, or None when its body should be decoded.
 
-    ``body`` is the decoded body when the response was streamed (``response.content`` else).
+    ``body`` is the decoded body (``response.content`` of an in-memory httpx response else).
     """
+    if isinstance(response, httpx.Response):
+        body = response.content if body is None else body
+        response = Reply.of(response, call.url)
+    body = body or b""
     status, name, url, where = response.status_code, call.endpoint.name, call.url, call.where
-    body = response.content if body is None else body
     if status == 401:
         message = f"{name}: 401, session cookies missing or expired"
         return Failed(errors.Unauthorized(message, status=status, url=url, **where))
@@ -135,10 +105,25 @@ def classify(
         # Every NSE 403 is an Akamai edge decision ("Access Denied", "requests per second
         # exceeded"); sending more only extends it, so all of them pause the client.
         wait = max(cooloff, retry_after(response) or 0.0, _block_minutes(body) * 60)
+        if _bot_wall(call, body):
+            message = (
+                f"{name}: 403 Access Denied on the first page of a session: Akamai's bot wall "
+                "refuses this client (its TLS fingerprint), not its rate"
+            )
+            wall = errors.FingerprintBlocked(
+                message, retry_after=wait, status=status, url=url, **where
+            )
+            return Failed(wall)
         blocked = errors.RateBlocked(
             f"{name}: 403 blocked by NSE", retry_after=wait, status=status, url=url, **where
         )
         return Failed(blocked)
+    if status == 421:
+        message = (
+            f"{name}: HTTP 421 Misdirected Request ({response.http_version}); NSE refuses this "
+            "connection: try http2 = true, transport = curl, or another route"
+        )
+        return Failed(errors.Misdirected(message, status=status, url=url, **where))
     if status >= 500 or status in _TRANSIENT_4XX:
         error = errors.ServerError(f"{name}: HTTP {status}", status=status, url=url, **where)
         return Failed(error, retry_after(response))
@@ -159,13 +144,19 @@ def classify(
     return None
 
 
-def _not_2xx(call: Call, response: httpx.Response) -> errors.FetchError:
+def _bot_wall(call: Call, body: bytes) -> bool:
+    """Akamai's "Access Denied" on the bootstrap page: the first request of a session, so no
+    rate can be at fault (a rate block says "try again after N minutes")."""
+    return call.endpoint is BOOTSTRAP and bool(_ACCESS_DENIED.search(body[:4096]))
+
+
+def _not_2xx(call: Call, response: Reply) -> errors.FetchError:
     """A redirect (never followed: each hop would be a request outside the budget, and the
     target is not the data asked for), or a status no GET of ours should get (304, 1xx)."""
     status, name, where = response.status_code, call.endpoint.name, call.where
     location = response.headers.get("Location")
     if location is not None and 300 <= status < 400:
-        target = str(response.url.join(location))
+        target = str(httpx.URL(response.url).join(location))
         message = (
             f"{name}: HTTP {status} redirect to {target}; not followed (API calls never follow "
             "redirects). A login page means the session is refused; a new address means NSE "
@@ -182,7 +173,7 @@ def retry_scope(status: int | None) -> str:
     return "host" if status == 503 else "pair"
 
 
-def _undecoded_encoding(response: httpx.Response, body: bytes) -> str | None:
+def _undecoded_encoding(response: Reply, body: bytes) -> str | None:
     """A Content-Encoding we did not ask for, left undecoded (the body is not JSON text).
 
     NSE's ``br`` replies were undecodable (DESIGN.md §2). Without this check the parser would
@@ -207,7 +198,7 @@ def _block_minutes(body: bytes) -> int:
     return int(found.group(1)) if found else 0
 
 
-def retry_after(response: httpx.Response) -> float | None:
+def retry_after(response: Reply) -> float | None:
     """Retry-After in seconds (delta-seconds or an HTTP date), or None if absent/unreadable."""
     value = response.headers.get("Retry-After", "").strip()
     if not value:

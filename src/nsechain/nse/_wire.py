@@ -33,6 +33,7 @@ __all__ = [
     "DEADLINE_PASSED",
     "Body",
     "DeadlineBackend",
+    "Reply",
     "Watch",
     "WireError",
     "deadline",
@@ -45,12 +46,28 @@ DEADLINE_PASSED = "whole-request deadline passed"
 _local = threading.local()  # the deadline of this thread's request in flight (monotonic s)
 
 
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """The head of an answer, whichever transport brought it: status, headers
+    (case-insensitive) and the URL asked."""
+
+    status_code: int
+    headers: httpx.Headers
+    url: str
+    http_version: str = "HTTP/1.1"
+
+    @classmethod
+    def of(cls, response: httpx.Response, url: str | None = None) -> Reply:
+        url = str(response.url) if url is None else url
+        return cls(response.status_code, response.headers, url, response.http_version)
+
+
 @dataclass
 class Watch:
-    """What is known of a request in flight, kept when it fails half-way: the response head
+    """What is known of a request in flight, kept when it fails half-way: the answer's head
     (status) once it came, and the bytes of body read so far."""
 
-    response: httpx.Response | None = None
+    reply: Reply | None = None
     wire_bytes: int = 0
 
 
@@ -191,7 +208,7 @@ def read_body(
     ``watch.wire_bytes`` follows the bytes read, for a read that fails half-way.
     """
     watch = watch if watch is not None else Watch()
-    watch.response = response
+    watch.reply = Reply.of(response)
     if response.is_stream_consumed:
         # An in-memory response (httpx reads those eagerly, e.g. a MockTransport's): decoded.
         content = response.content

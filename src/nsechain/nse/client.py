@@ -3,9 +3,10 @@
 Where it sits: between NSE (or the simulator) and the parser. The collector calls
 ``fetch_chain`` / ``fetch_contract_info`` / ... with a ``decode`` callable (the parser); this
 module owns everything about talking HTTP to NSE (DESIGN.md §2 "Access", §5) and reports every
-HTTP exchange for ``fetch_log`` through ``on_exchange``. What a response means (status
-classification, Retry-After, the one place httpx errors become ``nsechain.errors``) lives in
-``nse/_responses.py``; nothing above this module sees httpx.
+HTTP exchange for ``fetch_log`` through ``on_exchange``. What an answer means (status
+classification, Retry-After) lives in ``nse/_responses.py``; the wire (connections, cookie
+jar, deadline, caps, library errors) is a transport's (``nse/transport.py``: httpx or curl);
+nothing above this module sees either library.
 
 One request() call is: refuse if paused → bootstrap cookies if missing or old → attempts, each
 taking a token from the shared bucket, classifying the response, then decoding it. Transient
@@ -30,18 +31,12 @@ import httpx
 from nsechain import errors
 from nsechain.config import Settings
 from nsechain.nse import endpoints as ep
-from nsechain.nse._responses import (
-    Call,
-    Error,
-    Failed,
-    HtmlBody,
-    classify,
-    retry_scope,
-    translate_httpx_errors,
-)
-from nsechain.nse._wire import Body, Watch, WireError, deadline, install_deadline, read_body
+from nsechain.nse._httpx import HttpxTransport
+from nsechain.nse._responses import Call, Error, Failed, HtmlBody, classify, retry_scope
+from nsechain.nse._wire import Body, Reply, Watch
 from nsechain.nse.endpoints import Endpoint, chain_type, format_expiry
 from nsechain.nse.ratelimit import TokenBucket
+from nsechain.nse.transport import CURL_MISSING, Transport, curl_available, make_transport
 from nsechain.timeutil import now_ist
 
 __all__ = ["Exchange", "NseClient"]
@@ -91,6 +86,7 @@ class Exchange:
     outcome: str
     error: str | None = None
     body: builtins.bytes | None = None  # builtins: the field `bytes` shadows the type here
+    route: str = "direct"  # the route (direct, or a proxy) the request went by
 
 
 def _discard(body: bytes, exchange: Exchange) -> None:
@@ -109,7 +105,9 @@ class NseClient:
         self,
         settings: Settings,
         *,
-        transport: httpx.BaseTransport | None = None,
+        transport: httpx.BaseTransport | Transport | None = None,
+        proxy: str | None = None,
+        route: str = "direct",
         on_exchange: Callable[[Exchange], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
@@ -133,24 +131,17 @@ class NseClient:
         self._pause_reason: str | None = None  # None: a 403 block; else a host-wide Retry-After
         self._gone: dict[tuple[str, str | None], float] = {}
         self._deferred: dict[str, float] = {}  # url -> clock() time before which it waits
-        if transport is None:
-            transport = httpx.HTTPTransport()
-            if not install_deadline(transport):
-                log.warning("deadline not installed: httpx changed; each read is still bounded")
-        self._http = httpx.Client(
-            transport=transport,
-            timeout=settings.timeout_s,
-            # Never: every hop would be a request outside the budget (see _responses._not_2xx).
-            follow_redirects=False,
-            headers={
-                "User-Agent": settings.user_agent,
-                "Accept": _JSON_ACCEPT,
-                "Accept-Language": "en-US,en;q=0.9",
-                # Never "br": NSE's brotli bodies came back undecodable (DESIGN.md §2).
-                "Accept-Encoding": "gzip, deflate",
-                "Referer": f"{self._base}{ep.BOOTSTRAP.path}",
-            },
-        )
+        self._proxy = proxy
+        self.route = route
+        self._switched = False  # transport=auto moved to curl after a bot-wall 403
+        self._retired: list[Transport] = []  # replaced transports, closed with the client
+        if isinstance(transport, httpx.BaseTransport):  # tests: an httpx mock or a custom one
+            transport = HttpxTransport(settings, route=route, inner=transport)
+        elif transport is None:
+            kind = "httpx" if settings.transport == "auto" else settings.transport
+            transport = make_transport(settings, kind, proxy=proxy, route=route)
+        self._transport: Transport = transport
+        self._referer = f"{self._base}{ep.BOOTSTRAP.path}"
 
     # --- public API --------------------------------------------------------------------------
     def request(
@@ -201,6 +192,11 @@ class NseClient:
         """Open/closed state per market (``/api/marketStatus``)."""
         return self.request(ep.MARKET_STATUS, {}, decode=decode)
 
+    def bootstrap(self) -> set[str]:
+        """Start a fresh session now (``nsechain doctor``); the names of the cookies it set."""
+        self._bootstrap()
+        return self._transport.cookie_names()
+
     @property
     def paused_until(self) -> float | None:
         """``clock()`` time until which the client refuses to send, or None if not paused."""
@@ -221,8 +217,14 @@ class NseClient:
         """The one token bucket every request of this client goes through."""
         return self._bucket
 
+    @property
+    def transport(self) -> str:
+        """The name of the transport in use: "httpx" or "curl"."""
+        return self._transport.name
+
     def close(self) -> None:
-        self._http.close()
+        for transport in (*self._retired, self._transport):
+            transport.close()
 
     def __enter__(self) -> Self:
         return self
@@ -276,14 +278,46 @@ class NseClient:
         """GET the option-chain page for fresh session cookies; its exchange is reported."""
         with self._cookie_lock:
             # A fresh session: cookies of an expired or blocked one only prolong the trouble.
-            self._http.cookies.clear()
-            _, exchange = self._send(self._call(ep.BOOTSTRAP, {}, None, None), _discard)
+            self._transport.clear_cookies()
+            try:
+                _, exchange = self._send(self._call(ep.BOOTSTRAP, {}, None, None), _discard)
+            except errors.FingerprintBlocked as exc:
+                if not self._switch_transport(exc):
+                    raise
+                self._transport.clear_cookies()
+                _, exchange = self._send(self._call(ep.BOOTSTRAP, {}, None, None), _discard)
             self._on_exchange(exchange)
             self._cookies_at = self._clock()
-            if not any(c.name == "nseappid" for c in self._http.cookies.jar):
+            if "nseappid" not in self._transport.cookie_names():
                 log.warning(
                     "bootstrap url=%s set no nseappid cookie; API calls may 401", exchange.url
                 )
+
+    def _switch_transport(self, wall: errors.FingerprintBlocked) -> bool:
+        """transport=auto: the bot wall refused httpx, so move to curl (said once). False
+        when that is not possible; the error then says what to do."""
+        if self._settings.transport != "auto" or self._transport.name == "curl":
+            return False
+        if not curl_available():
+            wall.add_note(f"transport=auto cannot switch: {CURL_MISSING}")
+            return False
+        old = self._transport
+        self._transport = make_transport(
+            self._settings, "curl", proxy=self._proxy, route=self.route
+        )
+        self._retired.append(old)  # other workers may still be inside it; closed with us
+        with self._state_lock:
+            if self._paused_until is not None and self._pause_reason is None:
+                self._paused_until = None  # the wall was the fingerprint's, not the rate's
+        if not self._switched:
+            log.warning(
+                "transport switch route=%s from=%s to=curl reason=%r",
+                self.route,
+                old.name,
+                "bot-wall 403 on the bootstrap page (transport=auto)",
+            )
+        self._switched = True
+        return True
 
     # --- attempts and retries ------------------------------------------------------------------
     def _send(self, call: Call, decode: Callable[[bytes, Exchange], T]) -> tuple[T, Exchange]:
@@ -309,6 +343,8 @@ class NseClient:
                         self._bootstrap()
                 continue
             if isinstance(error, errors.RateBlocked):
+                if isinstance(error, errors.FingerprintBlocked) and self._can_switch():
+                    raise error  # _bootstrap switches transports instead of pausing
                 self._pause(error.retry_after)
             if not _retried(error) or retries >= self._settings.max_retries:
                 raise _final(error, call)
@@ -317,6 +353,13 @@ class NseClient:
                 raise self._defer(call, error, result.retry_after or 0.0)
             retries += 1
             self._sleep(delay)  # may raise Interrupted: the collector is stopping
+
+    def _can_switch(self) -> bool:
+        return (
+            self._settings.transport == "auto"
+            and self._transport.name != "curl"
+            and curl_available()
+        )
 
     def _attempt(
         self, call: Call, attempt: int, decode: Callable[[bytes, Exchange], T]
@@ -328,16 +371,16 @@ class NseClient:
         self._raise_if_paused(call)
         started = self._clock()
         watch = Watch()
+        accept = _JSON_ACCEPT if call.endpoint.json else _HTML_ACCEPT
         try:
-            response, body = self._get(call, watch)
+            response, body = self._transport.get(
+                call, {"Accept": accept, "Referer": self._referer}, watch
+            )
         except (errors.FetchError, errors.PayloadError) as exc:
             # Failed half-way: the status and the bytes that did come are still true.
             partial = Body(b"", watch.wire_bytes)
-            exchange = self._exchange(call, attempt, started, watch.response, partial)
+            exchange = self._exchange(call, attempt, started, watch.reply, partial)
             return self._report(exchange, Failed(exc))
-        except _Unread as unread:
-            exchange = self._exchange(call, attempt, started, unread.response, unread.body)
-            return self._report(exchange, Failed(_wire_error(unread.error, call)))
         exchange = self._exchange(call, attempt, started, response, body)
         failed = classify(call, response, self._settings.block_cooloff_s, body.content)
         if failed is not None:
@@ -349,22 +392,6 @@ class NseClient:
         _log_exchange(exchange)
         return value, exchange
 
-    def _get(self, call: Call, watch: Watch) -> tuple[httpx.Response, Body]:
-        """One GET within the whole-request deadline, its body read within the size caps."""
-        s = self._settings
-        accept = _JSON_ACCEPT if call.endpoint.json else _HTML_ACCEPT
-        caps = {"max_wire": s.max_wire_bytes, "max_body": s.max_body_bytes}
-        with (
-            translate_httpx_errors(call),
-            deadline(s.deadline_s, watch),
-            self._http.stream("GET", call.url, headers={"Accept": accept}) as response,
-        ):
-            try:
-                body = read_body(response, **caps, watch=watch)
-            except WireError as exc:
-                raise _Unread(response, exc) from None
-        return response, body
-
     def _ms(self, started: float) -> float:
         return (self._clock() - started) * 1000.0
 
@@ -373,7 +400,7 @@ class NseClient:
         call: Call,
         attempt: int,
         started: float,
-        response: httpx.Response | None,
+        response: Reply | None,
         body: Body | None,
     ) -> Exchange:
         return Exchange(
@@ -387,6 +414,7 @@ class NseClient:
             bytes=0 if body is None else body.wire_bytes,  # as sent: the true byte count
             attempt=attempt,
             outcome="ok",
+            route=self.route,
         )
 
     def _report(self, exchange: Exchange, failed: Failed) -> Failed:
@@ -523,23 +551,8 @@ def _v3_params(symbol: str, expiry: date) -> dict[str, str]:
     return {"type": chain_type(symbol), "symbol": symbol, "expiry": format_expiry(expiry)}
 
 
-class _Unread(Exception):
-    """A response whose body broke a cap or did not inflate: the status is known, the body not."""
-
-    def __init__(self, response: httpx.Response, error: WireError) -> None:
-        self.response = response
-        self.error = error
-        self.body = Body(b"", len(error.raw))
-
-
-def _wire_error(exc: WireError, call: Call) -> errors.PayloadError:
-    # What was read is kept (at most the cap) so quarantine shows what NSE sent.
-    kind = errors.BodyTooLarge if exc.too_large else errors.BadPayload
-    return kind(f"{call.endpoint.name}: {exc}", body=exc.raw, **call.where)
-
-
 def _with_context(
-    exc: errors.PayloadError, call: Call, response: httpx.Response, body: Body
+    exc: errors.PayloadError, call: Call, response: Reply, body: Body
 ) -> errors.PayloadError:
     """The decoder's error, made to say which request it was about and to carry the body."""
     if exc.symbol is None and call.symbol is not None:

@@ -27,6 +27,7 @@ from typing import Any, cast
 
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from nsechain.contract import QUOTES_SCHEMA
 from nsechain.errors import BadPayload, EmptyChain, Implausible
@@ -56,6 +57,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _TS_TYPE = QUOTES_SCHEMA.field("exchange_ts").type
+#: Where ``iv`` sits in the parsed columns (they start at ``expiry``, after 3 head columns).
+_IV = QUOTES_SCHEMA.get_field_index("iv") - QUOTES_SCHEMA.get_field_index("expiry")
 _NUM = frozenset({int, float, type(None)})
 _REAL = frozenset({int, float})
 
@@ -187,7 +190,7 @@ def _parse_chain(
             # _columns does not check as it goes; find the exact row and field now.
             problem = find_problem(rows, shape) or f"{type(exc).__name__}: {exc}"
             raise BadBodyError(problem) from None
-    arrays = _unique_contracts(arrays)
+    arrays = _iv_missing_as_null(_unique_contracts(arrays))
     _check(arrays, present, shape, expiry, expiry_dates, exchange_ts, now)
     n = len(arrays[0])
     head = [
@@ -217,6 +220,14 @@ def _check(
     if now is not None:
         _plausible.check_ts(exchange_ts, now, f"{prefix}timestamp")
     _plausible.check_columns(arrays, expiry_key)
+
+
+def _iv_missing_as_null(arrays: list[Any]) -> list[Any]:
+    """NSE writes an IV of 0 where it has none (no trade to imply it from): stored as null,
+    so storage, the CLI, the web page and the API all say "missing", never "0 %"."""
+    iv = arrays[_IV]
+    arrays[_IV] = pc.if_else(pc.equal(iv, 0.0), pa.scalar(None, iv.type), iv)
+    return arrays
 
 
 def _unique_contracts(arrays: list[Any]) -> list[Any]:

@@ -87,6 +87,15 @@ class TokenBucket:
         self.acquire()
         self._prepaid.held = True
 
+    def try_prepay(self) -> float:
+        """``prepay`` without waiting: 0 when a token was taken and held for this thread's next
+        ``acquire``, else the seconds until one exists (for a pool of buckets, one per route)."""
+        with self._lock:
+            wait = self._take()
+        if wait == 0.0:
+            self._prepaid.held = True
+        return wait
+
     def refund(self) -> None:
         """Give back this thread's unused prepaid token (nothing was sent with it)."""
         if getattr(self._prepaid, "held", False):

@@ -22,9 +22,32 @@ Typical use in a test::
         assert sim.counters()["faults"]["reset"] >= 1
 """
 
-from nsechain.sim.faults import KINDS as FAULT_KINDS
-from nsechain.sim.faults import FaultSpec
-from nsechain.sim.process import SimulatorProcess
-from nsechain.sim.server import SimConfig, Simulator
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from nsechain.sim.faults import KINDS as FAULT_KINDS
+    from nsechain.sim.faults import FaultSpec
+    from nsechain.sim.process import SimulatorProcess
+    from nsechain.sim.server import SimConfig, Simulator
 
 __all__ = ["FAULT_KINDS", "FaultSpec", "SimConfig", "Simulator", "SimulatorProcess"]
+
+# Imported on first use: a light submodule (``sim.latency`` for the CLI's defaults) must not
+# pull in the whole server, so ``nsechain --help`` stays fast.
+_WHERE = {
+    "FAULT_KINDS": ("nsechain.sim.faults", "KINDS"),
+    "FaultSpec": ("nsechain.sim.faults", "FaultSpec"),
+    "SimConfig": ("nsechain.sim.server", "SimConfig"),
+    "Simulator": ("nsechain.sim.server", "Simulator"),
+    "SimulatorProcess": ("nsechain.sim.process", "SimulatorProcess"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    where = _WHERE.get(name)
+    if where is None:
+        raise AttributeError(f"module 'nsechain.sim' has no attribute {name!r}")
+    return getattr(importlib.import_module(where[0]), where[1])

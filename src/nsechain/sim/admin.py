@@ -44,6 +44,7 @@ class Counters:
             self._requests: defaultdict[str, Counter[str]] = defaultdict(Counter)
             self._faults: Counter[str] = Counter()
             self._chains: Counter[str] = Counter()
+            self._clients: Counter[str] = Counter()  # requests per client IP (per route)
             self._blocks = self._refused = self._bootstraps = 0
 
     def request(self, path: str, status: str) -> None:
@@ -53,6 +54,10 @@ class Counters:
     def fault(self, kind: str) -> None:
         with self._lock:
             self._faults[kind] += 1
+
+    def client(self, ip: str) -> None:
+        with self._lock:
+            self._clients[ip] += 1
 
     def chain(self, symbol: str) -> None:
         with self._lock:
@@ -82,6 +87,7 @@ class Counters:
                 "faults": dict(self._faults),
                 "bootstraps": self._bootstraps,
                 "chains": dict(self._chains),
+                "clients": dict(self._clients),
             }
 
 

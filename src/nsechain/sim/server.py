@@ -21,6 +21,7 @@ import contextlib
 import gzip
 import logging
 import socket
+import ssl
 import struct
 import threading
 from collections.abc import Mapping
@@ -41,6 +42,7 @@ from nsechain.sim.latency import LatencyModel, LatencySource
 from nsechain.sim.market import Market
 from nsechain.sim.render import mon
 from nsechain.sim.routes import API_PATHS, JSON, Api, Reply
+from nsechain.sim.tlshello import peek_hello
 from nsechain.sim.universe import UNIVERSE
 
 __all__ = ["SimConfig", "Simulator"]
@@ -49,6 +51,7 @@ log = logging.getLogger(__name__)
 
 HTML = "text/html; charset=utf-8"
 _BOOTSTRAP_PATHS = ("/", "/option-chain")
+_conn = threading.local()  # of the connection this thread serves: .browser (its ClientHello)
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,8 @@ class SimConfig:
     cache_entries: int = 2048  #: rendered bodies kept (each 2-250 kB)
     prewarm: bool = False  #: build today's contracts for the whole universe in the background
     latency: LatencyModel = field(default_factory=LatencyModel)  #: answer delay; default none
+    tls: tuple[str, str] | None = None  #: (certificate PEM, key PEM): serve https
+    bot_wall: bool = False  #: over TLS, Akamai's 403 to every client without browser markers
 
     def start_time(self) -> datetime | None:
         if isinstance(self.start, str):
@@ -85,7 +90,34 @@ class _Server(ThreadingHTTPServer):
         self.sim = sim
         self.connections: set[socket.socket] = set()
         self.conn_lock = threading.Lock()
+        self.tls: ssl.SSLContext | None = None
+        if sim.config.tls is not None:
+            self.tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            self.tls.load_cert_chain(*sim.config.tls)
+            self.tls.set_alpn_protocols(["http/1.1"])  # the simulator speaks HTTP/1.1 only
         super().__init__(address, _Handler)
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        # Runs in the connection's own thread: the TLS handshake never holds up accept().
+        _conn.browser = True
+        if self.tls is None:
+            super().finish_request(request, client_address)
+            return
+        try:
+            hello = peek_hello(request)
+        except OSError as exc:
+            log.debug("no TLS ClientHello from %s: %s", client_address, exc)
+            return
+        _conn.browser = hello is not None and hello.browser
+        tls = self.tls.wrap_socket(request, server_side=True, do_handshake_on_connect=False)
+        with tls:  # the wrapped socket owns the connection now; closed here
+            try:
+                tls.do_handshake()
+            except OSError as exc:  # ssl.SSLError included
+                log.debug("TLS handshake failed from %s: %s", client_address, exc)
+                return
+            tls.settimeout(None)
+            super().finish_request(tls, client_address)
 
 
 class Simulator:
@@ -167,7 +199,8 @@ class Simulator:
 
     @property
     def base_url(self) -> str:
-        return f"http://{self.config.host}:{self.port}"
+        scheme = "https" if self.config.tls else "http"
+        return f"{scheme}://{self.config.host}:{self.port}"
 
     def counters(self) -> dict[str, Any]:
         """Requests by path and status, rate-limit hits, faults by kind, bootstraps, chains."""
@@ -249,8 +282,15 @@ class _Handler(BaseHTTPRequestHandler):
             status, payload = admin(sim, self.command, path, body)
             self._send(status, payload, JSON)
             return
+        sim.stats.client(self.client_address[0])
         if self.command != "GET":
             self._send(405, pages.not_found(), HTML, path=path)
+            return
+        if sim.config.bot_wall and not getattr(_conn, "browser", True):
+            # Akamai's bot manager: a TLS client without browser markers gets Access Denied.
+            sim.stats.fault("bot_wall")
+            page = pages.access_denied(f"https://{self._host()}{self.path}", "bot-wall")
+            self._send(403, page, HTML, path=path)
             return
         verdict = sim.limiter.check(self.client_address[0])
         if verdict != "ok":

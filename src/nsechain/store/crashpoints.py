@@ -1,7 +1,7 @@
 """The store's crash points: where a test can SIGKILL the collector at a narrow window.
 
 Where it sits: in the store, which owns its crash windows; imported by ``store.files`` (point
-``write``: a tick file half written, no footer yet), ``store.db`` (``load``: rows inserted,
+``write``: a tick file half written, no footer yet), ``store.batch`` (``load``: rows inserted,
 transaction not committed) and ``store.loader`` (``move``: committed, files not yet moved to
 processed). The harness (``chaos.crashloop``, above the product) imports ``POINTS`` from here,
 starts the collector with the environment below, waits for the marker line, then kills it there.

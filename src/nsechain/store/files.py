@@ -34,6 +34,7 @@ from pyarrow import ipc
 
 from nsechain.contract import (
     FETCH_LOG_SCHEMA,
+    FETCH_LOG_V1_SCHEMA,
     QUOTES_SCHEMA,
     SNAPSHOT_KEY,
     SNAPSHOTS_SCHEMA,
@@ -269,6 +270,16 @@ def _meta_table(
     raise ValueError(f"metadata {key} has schema {table.schema}, want {schema}")
 
 
+def _fetch_log(kv: dict[bytes, bytes]) -> pa.Table | None:
+    """The tick's fetch log; one written before routes gets a null ``route`` column."""
+    try:
+        return _meta_table(kv, META_FETCH_LOG, FETCH_LOG_SCHEMA)
+    except ValueError:
+        old = _meta_table(kv, META_FETCH_LOG, FETCH_LOG_V1_SCHEMA)
+        assert old is not None  # the key is there: the first read found it
+        return old.append_column("route", pa.nulls(old.num_rows, pa.string()))
+
+
 def read_tick_info(path: Path) -> TickInfo:
     """Footer of a tick file: row count, fetch log, snapshots. CorruptFile if it is unusable.
 
@@ -282,7 +293,7 @@ def read_tick_info(path: Path) -> TickInfo:
             if diff is not None:
                 raise CorruptFile(f"schema differs from QUOTES_SCHEMA: {diff}", path=path)
             kv = pf.metadata.metadata or {}
-            fetch_log = _meta_table(kv, META_FETCH_LOG, FETCH_LOG_SCHEMA)
+            fetch_log = _fetch_log(kv)
             snapshots = _meta_table(kv, META_SNAPSHOTS, SNAPSHOTS_SCHEMA, older=SNAPSHOTS_V1_SCHEMA)
             if snapshots is None:
                 snapshots = snapshots_of(pf.read(columns=list(SNAPSHOT_INPUTS)))

@@ -1,8 +1,9 @@
 """History in: ``import_paths`` (captures → tick files → the loader) and ``reprocess_day``
 (a day of raw capture → the current parser → that day's rows replaced in one transaction).
 
-Where it sits: above ``store.importer`` (parsing and choosing), ``store.loader`` and
-``store.db``; the CLI (``cli.history``) calls these two functions and prints their reports.
+Where it sits: above ``store.importer`` (parsing and choosing), ``store.loader``,
+``store.db`` and ``store.tables``; the CLI (``cli.history``) calls these two functions and
+prints their reports.
 """
 
 from __future__ import annotations
@@ -22,11 +23,14 @@ import pyarrow as pa
 from nsechain.config import Settings
 from nsechain.contract import SNAPSHOT_TOTALS
 from nsechain.errors import ConfigError
-from nsechain.store.db import ensure_tables, open_db, upgrade_tables
+from nsechain.store.db import open_db
 from nsechain.store.files import fsync_dir, move_file, read_tick_info
 from nsechain.store.importer import Conflict, Importer, ImportReport, Rejected
+from nsechain.store.latest import refresh as refresh_latest
 from nsechain.store.loader import Loader
 from nsechain.store.rawcapture import list_raw_files
+from nsechain.store.summaries import SNAPSHOT_ATM, fill_atm
+from nsechain.store.tables import ensure_tables, upgrade_tables
 
 __all__ = ["ReprocessReport", "import_paths", "reprocess_day"]
 
@@ -167,6 +171,7 @@ def _replace(
         )
         con.execute(f"DELETE FROM option_quotes a USING _new b WHERE {_KEY_JOIN}")
         con.execute(f"DELETE FROM loaded_snapshots a USING _new b WHERE {_KEY_JOIN}")
+        con.execute(f"DELETE FROM {SNAPSHOT_ATM} a USING _new b WHERE {_KEY_JOIN}")
         report.rows_after = _count(
             con, f"INSERT INTO option_quotes BY NAME SELECT * FROM read_parquet({listing})"
         )
@@ -175,11 +180,13 @@ def _replace(
             "INSERT INTO loaded_snapshots BY NAME SELECT symbol, expiry, exchange_ts, file_name,"
             f" rows, {totals} FROM _new"
         )
+        fill_atm(con, "SELECT DISTINCT symbol, expiry, exchange_ts FROM _new")
         con.execute(
             "INSERT INTO loaded_files SELECT file_name, day, quote_rows, 0, ?, now()"
             " FROM _manifest",
             [load_id],
         )
+        refresh_latest(con, "_new")  # rows were replaced: recount those (symbol, expiry)
         report.uncovered = _count(
             con,
             "SELECT count(*) FROM loaded_snapshots a ANTI JOIN _new b ON "

@@ -2,7 +2,7 @@
 
 Where it sits: the collector's batch thread calls ``Loader.load_pending()`` every few minutes
 (and ``recover()`` once at start); the CLI calls it for ``nsechain load``. It reads what
-``store.files`` wrote, runs the SQL of ``store.db`` and moves files along ``store.paths``.
+``store.files`` wrote, runs one batch with ``store.batch`` and moves files along ``store.paths``.
 
 Exactly once, at two grains:
 
@@ -40,15 +40,9 @@ import pyarrow.parquet as pq
 
 from nsechain.errors import ConfigError, CorruptFile, StorageError
 from nsechain.store import paths
+from nsechain.store.batch import BatchStats, load_batch
 from nsechain.store.crashpoints import pause_point  # crash-test hook; inert unless env asks
-from nsechain.store.db import (
-    BatchStats,
-    ensure_tables,
-    load_batch,
-    manifest_hits,
-    open_db,
-    upgrade_tables,
-)
+from nsechain.store.db import open_db
 from nsechain.store.files import (
     TickInfo,
     fsync_dir,
@@ -57,6 +51,7 @@ from nsechain.store.files import (
     read_tick_info,
     sweep_temp_files,
 )
+from nsechain.store.tables import ensure_tables, manifest_hits, upgrade_tables
 from nsechain.timeutil import now_ist
 
 __all__ = ["LoadResult", "Loader", "open_db"]

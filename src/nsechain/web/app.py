@@ -22,24 +22,31 @@ Routes (``/openapi.json`` documents the API; ``/docs`` renders it offline):
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter, FastAPI, Query, Request
-from fastapi import Path as PathParam
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
 from nsechain.collector.clock import Clock, WallClock
-from nsechain.collector.session import TradingCalendar, market_report
-from nsechain.collector.status import read_status
+from nsechain.collector.health import reader_verdict
+from nsechain.collector.session import market_report
 from nsechain.config import Settings
 from nsechain.errors import DatabaseLocked, StorageError
 from nsechain.timeutil import now_ist
 from nsechain.web import desk_api, service
+from nsechain.web.backend import (
+    AtParam,
+    Backend,
+    DayParam,
+    ExpiryParam,
+    SinceParam,
+    StrikesParam,
+    SymbolParam,
+)
 from nsechain.web.models import (
     ChainResponse,
     HealthResponse,
@@ -61,67 +68,6 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 #: A status.json older than this many status intervals (and 30 s) means no collector writes it.
 _STALE_INTERVALS = 10
-
-
-@dataclass
-class Backend:
-    """What the routes read: settings, the reader, and the collector's status."""
-
-    settings: Settings
-    reader: Reader
-    manager: OptionsThreadedManager | None
-    refresh_s: float
-    #: Market time, as the collector's: what "now" is for freshness, the fetch window and the
-    #: calendar. The status heartbeat's age stays on wall time (status.json is written so).
-    clock: Clock
-    calendar: TradingCalendar = field(init=False)
-
-    def __post_init__(self) -> None:
-        # No fetch function: the dashboard never calls NSE; cache or bundled holiday list.
-        self.calendar = TradingCalendar(self.settings)
-
-    def status(self) -> dict[str, Any] | None:
-        if self.manager is not None:
-            return self.manager.get_thread_status()
-        return read_status(self.settings.status_path)
-
-    def listing(self) -> list[dict[str, Any]]:
-        listing: list[dict[str, Any]] = self.reader.cached(("symbols",), service.symbols)
-        return listing
-
-    def checked(self, symbol: str, expiry: date | None = None) -> str:
-        sym = symbol.strip().upper()
-        service.check(self.listing(), sym, expiry)
-        return sym
-
-
-# --- parameters ------------------------------------------------------------------------------
-SymbolParam = Annotated[
-    str,
-    PathParam(
-        pattern=r"^[A-Za-z0-9&._-]{1,40}$",
-        description="NSE symbol, e.g. NIFTY or M&M (URL-encoded: M%26M); case-insensitive.",
-        examples=["NIFTY"],
-    ),
-]
-ExpiryParam = Annotated[
-    date | None,
-    Query(description="Expiry (YYYY-MM-DD); default: the nearest expiry still live."),
-]
-AtParam = Annotated[
-    datetime | None,
-    Query(
-        description="Show the latest snapshot at or before this time (ISO 8601; no zone = "
-        "IST); default: the latest snapshot."
-    ),
-]
-DayParam = Annotated[
-    date | None,
-    Query(description="IST day (YYYY-MM-DD); default: the day of the latest snapshot."),
-]
-StrikesParam = Annotated[
-    int, Query(ge=1, le=200, description="Strikes on each side of ATM to return.")
-]
 
 
 def create_app(
@@ -252,7 +198,7 @@ def _api(app: FastAPI, backend: Backend) -> None:
         at: AtParam = None,
         strikes: StrikesParam = 12,
         greeks: bool = False,
-        since: desk_api.SinceParam = None,
+        since: SinceParam = None,
     ) -> dict[str, Any]:
         """The wide chain (CE | strike | PE, as on NSE's page) of one snapshot, ``strikes``
         each side of ATM, with spot, ATM IV, straddle, PCR, max pain, support/resistance;
@@ -348,6 +294,7 @@ def _health(backend: Backend) -> dict[str, Any]:
         market = market_report(lambda: backend.calendar.calendar(now).state(now))
     errors = _errors_of(status, report)
     return {
+        "verdict": _verdict(backend, status),
         "generated_at": now,
         "mode": backend.reader.mode,
         "db_path": str(backend.reader.db_path),
@@ -364,6 +311,13 @@ def _health(backend: Backend) -> dict[str, Any]:
         "errors": errors,
         "notes": notes,
     }
+
+
+def _verdict(backend: Backend, status: dict[str, Any] | None) -> dict[str, Any]:
+    """The collector's verdict: its own when in its process, else as ``nsechain status`` says."""
+    if backend.manager is not None and status is not None and "verdict" in status:
+        return dict(status["verdict"])
+    return reader_verdict(status, backend.settings)
 
 
 def _rate(

@@ -6,10 +6,9 @@ symbol with the backend, then reads through the cached ``Reader`` and the Desk m
 ``analytics/trader.py``. Answers are plain JSON (Arrow rows cleaned by ``service.clean``).
 """
 
-# No ``from __future__ import annotations``: FastAPI must see the route parameter types,
-# which are imported inside ``register`` (``web/app.py`` imports this module).
+# No ``from __future__ import annotations``: FastAPI reads the route parameter types at run time.
 from datetime import date
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import pyarrow as pa
 from fastapi import APIRouter, FastAPI, Query
@@ -17,11 +16,10 @@ from fastapi import APIRouter, FastAPI, Query
 from nsechain.analytics.positioning import GEX_SIGN
 from nsechain.query import Desk
 from nsechain.web import service
+from nsechain.web.backend import AtParam, Backend, DayParam, ExpiryParam, SymbolParam
+from nsechain.web.service import window_arg
 
-if TYPE_CHECKING:
-    from nsechain.web.app import Backend
-
-__all__ = ["GEX_CONVENTION", "merge_window", "register", "window_arg"]
+__all__ = ["GEX_CONVENTION", "register"]
 
 GEX_CONVENTION = (
     "Dealers are assumed long the calls and short the puts the public holds: call gamma "
@@ -30,29 +28,6 @@ GEX_CONVENTION = (
     + "). GEX = sign x gamma x OI x lot x spot^2 x 1 %: rupees of delta dealers must trade "
     "per 1 % move. Positive total: dealers damp moves; negative: they chase them."
 )
-SinceParam = Annotated[
-    str | None,
-    Query(
-        description="OI change window: 'open', minutes back (5, 15, 30, 60) or an ISO time; "
-        "default: NSE's change since the previous close."
-    ),
-]
-
-
-def window_arg(since: str) -> Any:
-    """A ``since`` query value as ``Desk.oi_window`` takes it."""
-    return int(since) if since.isdigit() else since
-
-
-def merge_window(desk: Desk, snap: Any, rows: list[dict[str, Any]], since: str) -> Any:
-    """Add ``ce_oi_window``/``pe_oi_window`` (change over the window) to chain rows; returns
-    the window's start snapshot time."""
-    win = desk.oi_window(snap.symbol, snap.expiry, snap.exchange_ts, window_arg(since))
-    by = {r["strike"]: r for r in win.to_pylist()}
-    for r in rows:
-        got = by.get(r["strike"], {})
-        r["ce_oi_window"], r["pe_oi_window"] = got.get("ce_oi_change"), got.get("pe_oi_change")
-    return win.column("from_ts")[0].as_py() if win.num_rows else None
 
 
 def _rows(table: pa.Table) -> list[dict[str, Any]]:
@@ -60,10 +35,8 @@ def _rows(table: pa.Table) -> list[dict[str, Any]]:
     return cleaned
 
 
-def register(app: FastAPI, backend: "Backend") -> None:
+def register(app: FastAPI, backend: Backend) -> None:
     """Add the desk routes under ``/api/chain/{symbol}/...`` and ``/api/pcr/{symbol}``."""
-    from nsechain.web.app import AtParam, DayParam, ExpiryParam, SymbolParam
-
     api = APIRouter(prefix="/api", tags=["desk"])
     reader = backend.reader
 

@@ -162,6 +162,10 @@ class HealthResponse(BaseModel):
     """Collection health, from the collector's status and the database's fetch log."""
 
     generated_at: datetime
+    verdict: dict[str, Any] = Field(
+        description="recording / degraded / not recording, with reason, since and exit_code: "
+        "the same verdict as `nsechain status`."
+    )
     mode: str = Field(description="'in-process' (collect --dashboard) or 'read-only' (serve).")
     db_path: str
     data_dir: str

@@ -24,18 +24,20 @@ from nsechain.contract import FAILED_OUTCOMES, OUTCOMES
 from nsechain.query import Desk
 from nsechain.store.paths import list_tick_files
 from nsechain.timeutil import IST
-from nsechain.web import desk_api, sql
+from nsechain.web import sql
 
 __all__ = [
     "NotFound",
     "chain",
     "fetch_report",
     "freshness",
+    "merge_window",
     "quarantine",
     "series",
     "smile",
     "snapshot_times",
     "symbols",
+    "window_arg",
 ]
 
 #: What ``series`` gives per snapshot, besides its time.
@@ -155,6 +157,22 @@ def _window(rows: list[dict[str, Any]], center: float | None, each_side: int) ->
     return rows[max(mid - each_side, 0) : mid + each_side + 1]
 
 
+def window_arg(since: str) -> Any:
+    """A ``since`` query value as ``Desk.oi_window`` takes it."""
+    return int(since) if since.isdigit() else since
+
+
+def merge_window(desk: Desk, snap: Any, rows: list[dict[str, Any]], since: str) -> Any:
+    """Add ``ce_oi_window``/``pe_oi_window`` (change over the window) to chain rows; returns
+    the window's start snapshot time."""
+    win = desk.oi_window(snap.symbol, snap.expiry, snap.exchange_ts, window_arg(since))
+    by = {r["strike"]: r for r in win.to_pylist()}
+    for r in rows:
+        got = by.get(r["strike"], {})
+        r["ce_oi_window"], r["pe_oi_window"] = got.get("ce_oi_change"), got.get("pe_oi_change")
+    return win.column("from_ts")[0].as_py() if win.num_rows else None
+
+
 def chain(
     desk: Desk,
     symbol: str,
@@ -170,7 +188,7 @@ def chain(
     ts = snap.exchange_ts
     read = desk.chain_greeks if greeks else desk.chain
     wide = _rows(read(snap.symbol, snap.expiry, ts))
-    window_from = desk_api.merge_window(desk, snap, wide, since) if since else None
+    window_from = merge_window(desk, snap, wide, since) if since else None
     atm = _first(desk.atm(snap.symbol, snap.expiry, ts))
     pain = _first(desk.max_pain(snap.symbol, snap.expiry, ts))
     pcr = _first(desk.pcr(snap.symbol, snap.expiry, ts, ts))

@@ -10,6 +10,7 @@ Usage::
 
     python -m nsechain.web.shots docs            # docs/chain.png and docs/health.png
     python -m nsechain.web.shots docs --live-s 120
+    python -m nsechain.web.shots docs --verdicts  # docs/health-{not-recording,recording}.png
 """
 
 from __future__ import annotations
@@ -140,11 +141,65 @@ def make_docs_screenshots(out_dir: Path, *, live_s: float = 600.0) -> None:
                 manager.stop_all_threads(timeout=60)
 
 
+def make_verdict_screenshots(out_dir: Path, *, timeout_s: float = 120.0) -> None:
+    """The health page in both states: a collector whose NSE is a dead port (not recording,
+    with the reason), then one against the simulator (recording)."""
+    import socket
+
+    from nsechain.collector.manager import OptionsThreadedManager
+    from nsechain.config import load_settings
+    from nsechain.sim.server import SimConfig, Simulator
+    from nsechain.web.server import start_dashboard
+
+    def shoot(base_url: str, want: str, name: str, root: Path) -> None:
+        settings = load_settings(
+            base_url=base_url,
+            data_dir=root / "data",
+            symbols="NIFTY,BANKNIFTY,RELIANCE,M&M",
+            expiries_per_symbol=2,
+            interval_s=10.0,
+            batch_interval_s=10.0,
+            ignore_market_hours=True,
+            check_exchange_ts=False,  # the simulator replays another day than the wall clock
+            timeout_s=2.0,
+            backoff_base_s=0.2,
+        )
+        manager = OptionsThreadedManager(settings)
+        manager.start_all_threads()
+        try:
+            with start_dashboard(manager, port=0) as dash, open_browser() as browser:
+                deadline = time.monotonic() + timeout_s
+                while manager.get_thread_status()["verdict"]["verdict"] != want:
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"the verdict never became {want!r}")
+                    time.sleep(0.5)
+                time.sleep(25.0)  # a couple of intervals and a load: the charts have something
+                page = browser.new_page(viewport=VIEWPORT)
+                screenshot(page, f"{dash.url}/health", out_dir / name)
+                page.close()
+        finally:
+            manager.stop_all_threads(timeout=60)
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="nsechain-shots-") as tmp, socket.socket() as dead:
+        dead.bind(("127.0.0.1", 0))  # bound, never listening: every connect is refused
+        port = dead.getsockname()[1]
+        shoot(
+            f"http://127.0.0.1:{port}", "not recording", "health-not-recording.png", Path(tmp) / "a"
+        )
+        with Simulator(SimConfig(seed=11, speed=6, start="2026-11-25T10:00:00")) as sim:
+            shoot(sim.base_url, "recording", "health-recording.png", Path(tmp) / "b")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("out_dir", type=Path, help="where chain.png and health.png go")
     parser.add_argument("--live-s", type=float, default=600.0, help="live collection before")
+    parser.add_argument("--verdicts", action="store_true", help="the health page in both states")
     args = parser.parse_args(argv)
+    if args.verdicts:
+        make_verdict_screenshots(args.out_dir)
+        return
     make_docs_screenshots(args.out_dir, live_s=args.live_s)
 
 

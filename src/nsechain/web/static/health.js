@@ -166,7 +166,12 @@
   function errors(h) {
     const rows = h.errors || [];
     $("errcount").textContent = rows.length ? rows.length + (rows.length === 1 ? " kind" : " kinds") : "";
-    if (!rows.length) { $("errors").innerHTML = "<div class='empty good'>No errors in the window ✓</div>"; return; }
+    if (!rows.length) {
+      // Only a recording collector earns the tick: no error logged is not the same as healthy.
+      const ok = h.verdict && h.verdict.verdict === "recording";
+      $("errors").innerHTML = ok ? "<div class='empty good'>No errors in the window ✓</div>" : "<div class='empty'>No errors logged in the window; see the verdict above</div>";
+      return;
+    }
     let html = "<table class='data'><thead><tr><th>What</th><th>Message</th><th class='num'>Count</th><th>Last</th><th>Symbols</th></tr></thead><tbody>";
     for (const e of rows) {
       const where = e.outcome ? "<span class='badge bad'>" + esc(e.outcome.replace("_", " ")) + "</span>" + (e.http_status ? "<div class='sub'>HTTP " + e.http_status + "</div>" : "")
@@ -177,11 +182,21 @@
     $("errors").innerHTML = html + "</tbody></table>";
   }
 
+  // The collector's verdict, as text (never HTML): the same words `nsechain status` prints.
+  function verdict(h) {
+    const v = h.verdict || {};
+    const el = $("verdict");
+    el.className = "card verdict " + ({ recording: "good", degraded: "warn", "not recording": "bad" }[v.verdict] || "dim");
+    el.querySelector(".word").textContent = v.verdict || "–";
+    el.querySelector(".since").textContent = v.since ? "since " + when(v.since).slice(0, -5) + hms(v.since) : "";
+    el.querySelector(".reason").textContent = v.reason || "";
+  }
+
   function render(h) {
     $("mode").innerHTML = (h.mode === "in-process" ? "in the collector's process" : "read-only") + " · <b>" + esc(h.db_path.split("/").pop()) + "</b>";
     $("mode").title = h.db_path;
     $("notes").innerHTML = (h.notes || []).map((n) => "<div class='note'>" + esc(n) + "</div>").join("");
-    threads(h); market(h); rate(h); fetches(h); files(h);
+    verdict(h); threads(h); market(h); rate(h); fetches(h); files(h);
     outcomeChart(h); tiers(h); freshness(h); errors(h);
     $("updated").textContent = hms(h.generated_at);
   }

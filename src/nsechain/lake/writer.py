@@ -1,0 +1,220 @@
+"""The lake writer: this collector's processed tick files into the Iceberg tables, exactly once.
+
+Where it sits: above ``store`` (it reads processed tick files, never pending ones: a file is in
+the lake only after DuckDB holds it) and ``lake.tables``/``lake.ledger``; ``nsechain lake
+commit`` runs it once or on a schedule.
+
+One batch, start to end:
+
+1. journal it (``ledger.start``: a new batch id and its file list) before anything else;
+2. for each table (``option_quotes``, then ``fetch_log``): refresh, and if a snapshot summary
+   already holds the batch id, that table is done; else stage the files into the warehouse and
+   register them with ``add_files`` under a summary carrying the batch id, in one commit;
+   a concurrent commit makes the attempt start over from the refresh (``commit_with_retry``);
+3. ``ledger.finish``: the journal moves to done/.
+
+A crash anywhere leaves the journal in open/, and the next run finishes that batch under the
+same id, so no file is committed twice and none is forgotten. Staging writes the same bytes to
+the same name again, so a re-stage after a crash is harmless; a file staged but never
+committed (the batch's commit died) is an orphan until the batch is finished, and
+``maintain.remove_orphans`` spares young files for exactly that reason.
+
+Staging rewrites a tick file rather than copying it: the instants are relabelled UTC (what
+Iceberg stores), the fetch log comes out of the footer into a file of its own, and a tick file
+whose rows span two days (the first tick of a morning can hold the previous close) is split
+into one file per day, as a ``day()`` partition requires of every file.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from nsechain.config import Settings
+from nsechain.lake.ledger import Batch, Ledger
+from nsechain.lake.tables import (
+    BATCH_KEY,
+    TABLES,
+    LakeError,
+    commit_with_retry,
+    open_catalog,
+    open_table,
+    to_utc,
+)
+from nsechain.store import paths
+from nsechain.store.files import read_tick_info
+
+if TYPE_CHECKING:
+    from pyiceberg.catalog import Catalog
+    from pyiceberg.table import Table
+
+__all__ = ["CommitReport", "LakeWriter", "has_batch"]
+
+log = logging.getLogger(__name__)
+_DAY_US = 86_400_000_000
+_EPOCH = date(1970, 1, 1)
+
+
+@dataclass
+class CommitReport:
+    batches: int = 0
+    files: int = 0
+    rows: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TABLES, 0))
+    resumed: int = 0  # journals found open at the start (a previous run stopped mid-batch)
+    already: int = 0  # (batch, table) pairs found committed on a re-check: not committed again
+    conflicts: int = 0  # commit attempts that lost a race and started over
+
+    def line(self) -> str:
+        rows = " ".join(f"{k}_rows={v}" for k, v in self.rows.items())
+        return (
+            f"batches={self.batches} files={self.files} {rows} resumed={self.resumed} "
+            f"already_committed={self.already} conflicts={self.conflicts}"
+        )
+
+
+def has_batch(table: Table, batch_id: str) -> bool:
+    """Whether any snapshot of ``table`` (still in its metadata) carries ``batch_id``."""
+    return any(
+        s.summary is not None and s.summary.get(BATCH_KEY) == batch_id
+        for s in table.metadata.snapshots
+    )
+
+
+def _read_kind(kind: str, source: Path) -> pa.Table:
+    if kind == "option_quotes":
+        return pq.read_table(source)
+    return read_tick_info(source).fetch_log
+
+
+def _day_numbers(data: pa.Table, column: str) -> pa.Array:
+    micros = pc.cast(data.column(column), pa.int64())
+    return pc.divide(micros, _DAY_US)  # integer division: instants after 1970 only
+
+
+def _write(table: Table, path: str, data: pa.Table) -> None:
+    with table.io.new_output(path).create(overwrite=True) as sink:
+        pq.write_table(data, sink, compression="zstd")
+
+
+class LakeWriter:
+    """Commits ``settings.processed_dir``'s tick files to the lake; one instance per run."""
+
+    def __init__(self, settings: Settings, catalog: Catalog | None = None) -> None:
+        self.settings = settings
+        self._owns_catalog = catalog is None
+        self.catalog = catalog if catalog is not None else open_catalog(settings)
+        self.ledger = Ledger(settings.data_dir / "lake")
+        self.writer_id = f"{socket.gethostname()}:{settings.data_dir.resolve()}"
+        self._tables = {k: open_table(self.catalog, settings.lake_namespace, k) for k in TABLES}
+
+    def close(self) -> None:
+        """Close the catalog's connections (if this writer opened it)."""
+        if self._owns_catalog:
+            self.catalog.close()
+
+    def __enter__(self) -> LakeWriter:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def pending_files(self) -> list[str]:
+        """Processed tick files no batch holds yet, oldest first, relative to processed_dir."""
+        root = self.settings.processed_dir
+        taken = self.ledger.committed()
+        taken.update(f for b in self.ledger.open_batches() for f in b.files)
+        found = (p.relative_to(root).as_posix() for p in paths.list_tick_files(root))
+        return [f for f in found if f not in taken]
+
+    def commit_pending(
+        self, now: datetime, on_batch: Callable[[Batch], None] | None = None
+    ) -> CommitReport:
+        """Finish open batches, then commit every pending file in batches of lake_batch_files.
+
+        ``now`` (the injected clock) only stamps new batch ids so that they sort by time.
+        """
+        report = CommitReport()
+        todo = self.ledger.open_batches()
+        report.resumed = len(todo)
+        for batch in todo:
+            self._finish(batch, report, on_batch)
+        files = self.pending_files()
+        size = self.settings.lake_batch_files
+        for n in range(0, len(files), size):
+            stamp = (now + timedelta(microseconds=n)).strftime("%Y%m%dT%H%M%S%f")
+            self._finish(self.ledger.start(files[n : n + size], stamp), report, on_batch)
+        return report
+
+    def _finish(
+        self, batch: Batch, report: CommitReport, on_batch: Callable[[Batch], None] | None
+    ) -> None:
+        for kind in TABLES:
+            self._commit(kind, batch, report)
+        if on_batch is not None:
+            on_batch(batch)  # crash-test hook: between the lake commits and the journal's end
+        self.ledger.finish(batch)
+        report.batches += 1
+        report.files += len(batch.files)
+        log.info("lake_batch batch=%s files=%d", batch.batch_id, len(batch.files))
+
+    def _stage(self, kind: str, batch: Batch) -> tuple[list[str], int]:
+        """Write the batch's rows of ``kind`` into the warehouse; (paths, rows)."""
+        table, spec = self._tables[kind], TABLES[kind]
+        root = table.location().rstrip("/")
+        staged, rows = [], 0
+        for rel in batch.files:
+            source = self.settings.processed_dir / rel
+            if not source.is_file():
+                raise LakeError(
+                    f"batch {batch.batch_id}: tick file {source} is gone; restore it, or remove "
+                    f"{self.ledger.open_dir / batch.batch_id}.json to give the batch up"
+                )
+            data = _read_kind(kind, source)
+            if data.num_rows == 0:
+                continue
+            data = data.cast(to_utc(data.schema))
+            days = _day_numbers(data, spec.day_column)
+            unique = sorted(pc.unique(days).to_pylist())
+            stem = Path(rel).stem
+            for day in unique:
+                part = data if len(unique) == 1 else data.filter(pc.equal(days, day))
+                iso = (_EPOCH + timedelta(days=day)).isoformat()
+                name = f"{stem}.parquet" if len(unique) == 1 else f"{stem}-{iso}.parquet"
+                path = f"{root}/data/{spec.day_column}_day={iso}/{name}"
+                _write(table, path, part)
+                staged.append(path)
+            rows += data.num_rows
+        return staged, rows
+
+    def _commit(self, kind: str, batch: Batch, report: CommitReport) -> None:
+        table = self._tables[kind]
+        staged: list[tuple[list[str], int]] = []  # staged once, reused by every retry
+
+        def attempt() -> None:
+            table.refresh()
+            if has_batch(table, batch.batch_id):
+                report.already += 1
+                return
+            if not staged:
+                staged.append(self._stage(kind, batch))
+            files, rows = staged[0]
+            if files:
+                props = {BATCH_KEY: batch.batch_id, "nsechain.writer": self.writer_id}
+                table.add_files(files, snapshot_properties=props)
+            report.rows[kind] += rows
+
+        def conflict() -> None:
+            report.conflicts += 1
+
+        what = f"lake commit {kind} batch={batch.batch_id}"
+        deadline = self.settings.lake_commit_deadline_s
+        commit_with_retry(attempt, deadline, what, on_conflict=conflict)

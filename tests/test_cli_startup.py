@@ -1,0 +1,71 @@
+"""The CLI starts light: ``--help``, ``status``, ``plan`` and ``calendar`` import neither the
+dashboard (fastapi), nor the simulator, nor scipy (issue 20). Each runs in a fresh process,
+which then lists the heavy modules it ended up with. Times are measured in bench/bench_flat.py,
+never asserted here."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+HEAVY = ("fastapi", "uvicorn", "scipy", "nsechain.sim", "nsechain.web", "nsechain.analytics")
+
+_PROBE = """
+import json, sys
+from nsechain.cli import app
+try:
+    app(sys.argv[1:], prog_name="nsechain")
+except SystemExit:
+    pass
+heavy = json.loads({heavy!r})
+print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in heavy or
+                        any(m == h or m.startswith(h + ".") for h in heavy))))
+"""
+
+_STATUS = {
+    "state": "test",
+    "collection_thread": {
+        "alive": True, "restarts": 0, "last_error": None, "last_tick_at": None,
+        "fetches": {}, "ticks": 0, "rows_written": 0,
+    },
+    "batch_thread": {
+        "alive": True, "restarts": 0, "last_error": None, "last_batch_at": None,
+        "batches": 0, "files_loaded": 0, "rows_loaded": 0, "pending_files": 0,
+    },
+    "symbols": {},
+}  # fmt: skip
+
+
+def imported(args: list[str], cwd: Path) -> list[str]:
+    code = _PROBE.format(heavy=json.dumps(list(HEAVY)))
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        check=True,
+        env={"PATH": "/usr/bin:/bin", "NSECHAIN_DATA_DIR": str(cwd / "data")},
+    )
+    found: list[str] = json.loads(done.stdout.strip().splitlines()[-1])
+    return found
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--help"], ["status"], ["plan"], ["calendar"], ["show", "--help"]],
+    ids=" ".join,
+)
+def test_light_commands_import_no_dashboard_simulator_or_scipy(
+    args: list[str], tmp_path: Path
+) -> None:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "status.json").write_bytes(orjson.dumps(_STATUS))
+    # The latency model's defaults (a pure dataclass) name `simulate`'s options; the server is
+    # what must stay out.
+    light = {"nsechain.sim", "nsechain.sim.latency"}
+    assert [m for m in imported(args, tmp_path) if m not in light] == []
