@@ -8,11 +8,20 @@ to show. How a planned fetch "eventually succeeds" is defined in ``nsechain/chao
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from nsechain.chaos.soak import FAULT_CLASSES, SoakConfig, SoakResult, fault_class, run_soak
+from nsechain.chaos.soak import (
+    FAULT_CLASSES,
+    SoakConfig,
+    SoakResult,
+    fault_class,
+    group_fetches,
+    run_soak,
+)
 
 
 def assert_soak(result: SoakResult) -> None:
@@ -75,3 +84,33 @@ def test_fault_class_of_a_fetch_log_row(
 ) -> None:
     assert fault_class(outcome, status, error) == expected
     assert expected is None or expected in FAULT_CLASSES
+
+
+def _row(
+    sec: float, attempt: int, outcome: str, endpoint: str = "option-chain-v3"
+) -> dict[str, Any]:
+    at = datetime(2026, 11, 25, 10, 0) + timedelta(seconds=sec)
+    return {"symbol": "NIFTY", "expiry": "2026-12-01", "endpoint": endpoint, "fetched_at": at,
+            "attempt": attempt, "outcome": outcome, "http_status": 200}  # fmt: skip
+
+
+def test_a_fetch_is_its_attempts_whatever_files_they_landed_in() -> None:
+    # With the continuous scheduler a flush can fall between two attempts of one fetch, and
+    # one file can hold two fetches of a pair: files are not fetches.
+    rows = [
+        (0, _row(1, 1, "timeout")),
+        (0, _row(2, 2, "unauthorized")),
+        (1, _row(3, 3, "ok")),  # the same fetch, written in the next file
+        (1, _row(4, 1, "ok")),  # the next fetch, same file
+        (2, _row(6, 1, "http_error")),  # the primary endpoint is gone…
+        (2, _row(7, 1, "ok", "nextapi-getOptionChainData")),  # …the fallback, same fetch
+        (3, _row(5, 1, "stale")),  # written late (the stop's flush): ordered by fetched_at
+    ]
+    fetches = group_fetches(rows)
+    assert [[o for o, _ in f.outcomes] for f in fetches] == [
+        ["timeout", "unauthorized", "ok"],
+        ["ok"],
+        ["stale"],
+        ["http_error", "ok"],
+    ]
+    assert [f.tick for f in fetches] == [0, 1, 3, 2]

@@ -6,19 +6,47 @@ hands out on an injected clock.
 
 from __future__ import annotations
 
-from datetime import date
+from collections import Counter
+from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 from conftest import e2e_settings, wait_for
+from nsechain.collector.clock import ScaledClock
 from nsechain.collector.inflight import default_in_flight
 from nsechain.collector.manager import OptionsThreadedManager
-from nsechain.collector.scheduler import DueQueue
+from nsechain.collector.scheduler import DueQueue, Slot
+from nsechain.collector.tick import TickResult
+from nsechain.collector.workers import StopToken
+from nsechain.config import Settings
 from nsechain.market.plan import PlanItem, make_plan
 from nsechain.sim.latency import LatencyModel
 from nsechain.sim.process import SimulatorProcess
 from nsechain.sim.server import SimConfig
 from nsechain.store.files import read_tick_fetch_log
-from nsechain.store.paths import list_tick_files
+from nsechain.store.paths import list_tick_files, tick_time_of_name
+from nsechain.timeutil import IST
+
+
+class SimDay:
+    """The collector's clock here: the simulator's date and time (NSE's timestamps are judged
+    on its day), with intervals and waits in wall seconds, as on the wall clock (like
+    conftest's ``SimTime``, for a simulator in its own process)."""
+
+    speed = 1.0
+
+    def __init__(self, sim: SimulatorProcess, config: SimConfig) -> None:
+        assert config.start is not None
+        start = datetime.fromisoformat(config.start).replace(tzinfo=IST)
+        sim.set_clock(start.isoformat(), config.speed)  # both restart together
+        self._clock = ScaledClock(start, config.speed)
+
+    def now(self) -> datetime:
+        return self._clock.now()
+
+    def wait(self, stop: StopToken, seconds: float) -> bool:
+        return stop.wait(max(0.0, seconds))
+
 
 E1, E2 = date(2026, 12, 1), date(2026, 12, 29)
 
@@ -60,6 +88,49 @@ def test_a_pair_far_behind_is_not_fetched_twice_to_catch_up() -> None:
     assert slot.due == 600.0  # due now, behind whatever else is overdue; not at 60, 120 ...
 
 
+def _two_tiers(queue: DueQueue) -> tuple[Slot, Slot]:
+    plan = make_plan(
+        [PlanItem("NIFTY", True, (E1,)), *(PlanItem(f"S{i}", False, (E1, E2)) for i in range(9))],
+        budget=0.1,
+        interval_s=60.0,
+    )
+    queue.sync(plan, 60.0, now=0.0)
+    by_tier = {s.tier: s for s in queue.slots()}
+    near, far = by_tier["index-near"], by_tier["far"]
+    assert far.period_s >= 5 * near.period_s
+    return near, far
+
+
+def test_a_shortfall_costs_every_tier_the_same_share_of_its_promise() -> None:
+    # Both late (a slow spell): the index pair by a quarter of its short period, the far pair
+    # by more seconds but a far smaller share of its long one. The index pair goes first:
+    # plain "most overdue in seconds" would break its promise to keep the far one's.
+    q = DueQueue(lead=0.0)
+    near, far = _two_tiers(q)
+    for s in q.slots():
+        s.due = 10_000.0  # none due yet
+    near.due = 1000.0
+    far.due = 1000.0 - 0.2 * near.period_s
+    q.sync_due()
+    now = near.due + 0.25 * near.period_s
+    assert q.take(now) is near
+    assert q.take(now) is far
+
+
+def test_when_the_most_urgent_pair_may_not_go_yet_a_longer_period_may() -> None:
+    q = DueQueue(lead=0.5)
+    near, far = _two_tiers(q)
+    for s in q.slots():
+        s.due = 10_000_000.0
+    # The index pair is due soonest, but beyond half its period; the far pair is due later
+    # and within half of its (longer) period: the spare token goes to the far pair.
+    near.due = 1000.0 + 0.6 * near.period_s
+    far.due = near.due + 1.0
+    q.sync_due()
+    assert q.take(1000.0) is far
+    assert q.take(1000.0) is None
+
+
 def test_default_in_flight_fills_the_budget_at_slow_answers() -> None:
     # Little's law: rate x latency requests are in flight on average.
     assert default_in_flight(3.0) >= 3.0 * 1.5 * 1.5
@@ -86,10 +157,12 @@ def test_the_limiter_holds_with_many_requests_in_flight(tmp_path: Path) -> None:
             tmp_path, sim.base_url, symbols="NIFTY,BANKNIFTY,TCS,INFY,SBIN,RELIANCE",
             rate=8.0, burst=1, in_flight=12, interval_s=2.0,
         )  # fmt: skip
-        m = OptionsThreadedManager(settings)
+        m = OptionsThreadedManager(settings, clock=SimDay(sim, config))
         m.start_all_threads()
         try:
             wait_for(lambda: sim.counters()["requests_total"] >= 60, timeout=60)
+            m.get_thread_status()  # the rate is counted between two reports
+            schedule = m.get_thread_status()["collection_thread"]["schedule"]
         finally:
             assert m.stop_all_threads(timeout=30)
         counters = sim.counters()
@@ -102,3 +175,89 @@ def test_the_limiter_holds_with_many_requests_in_flight(tmp_path: Path) -> None:
     served = sum(counters["requests"]["/api/option-chain-v3"].values())
     assert served - len(chains) <= 12  # at most the ones still in flight at the stop
     assert chains
+    # The status shows the achieved rate against the budget and freshness per tier.
+    assert schedule["budget_rps"] == 8.0 and schedule["achieved_rps"] is not None
+    tiers = {t["tier"]: t for t in schedule["tiers"]}
+    assert tiers["index-near"]["pairs_fetched"] > 0
+    assert all(t["promise_s"] > 0 and t["max_gap_s"] is not None for t in tiers.values())
+
+
+def _chain_rows(settings: Settings) -> list[dict[str, Any]]:
+    files = list_tick_files(settings.pending_dir) + list_tick_files(settings.processed_dir)
+    return [
+        r
+        for f in files
+        for r in read_tick_fetch_log(f).to_pylist()
+        if r["endpoint"] == "option-chain-v3"
+    ]
+
+
+def test_one_pair_answering_in_30_s_delays_no_other(tmp_path: Path) -> None:
+    # TCS's chain answers after 30 s; every other pair answers at once. While TCS's request
+    # is out, the others are fetched again and again: a slow answer holds one worker only.
+    slow = {"every": 1, "delay_s": 30.0, "symbols": ["TCS"], "paths": ["/api/option-chain-v3"]}
+    config = SimConfig(seed=6, speed=60, start="2026-11-25T10:00:00", faults={"slow": slow})
+    with SimulatorProcess(config) as sim:
+        settings = e2e_settings(
+            tmp_path, sim.base_url, symbols="NIFTY,TCS,SBIN", expiries_per_symbol=1,
+            rate=20.0, in_flight=3, timeout_s=60.0, deadline_s=60.0,
+        )  # fmt: skip
+        m = OptionsThreadedManager(settings, clock=SimDay(sim, config))
+        m.start_all_threads()
+        try:
+            # A guard against a hang, shorter than TCS's answer: not a timing assertion.
+            wait_for(
+                lambda: min(sim.counters()["chains"].get(s, 0) for s in ("NIFTY", "SBIN")) >= 5,
+                timeout=25,
+            )
+            counters = sim.counters()
+        finally:
+            m.stop_all_threads(timeout=10)  # TCS's answer is not waited for
+    assert counters["faults"]["slow"] >= 1  # TCS's request went out ...
+    assert counters["chains"].get("TCS", 0) == 0  # ... and had not been answered
+    done = Counter(r["symbol"] for r in _chain_rows(settings) if r["outcome"] == "ok")
+    assert done["NIFTY"] >= 5 and done["SBIN"] >= 5 and done["TCS"] == 0
+
+
+def test_a_file_every_interval_while_fetches_are_still_running(tmp_path: Path) -> None:
+    # Every chain answer takes 2.5 s, the interval is 1 s: at every flush fetches are in
+    # flight. Still one file per interval, none skipped, and the answers land in later files.
+    config = SimConfig(
+        seed=7, speed=60, start="2026-11-25T10:00:00", latency=LatencyModel(median_s=2.5)
+    )
+    with SimulatorProcess(config) as sim:
+        settings = e2e_settings(
+            tmp_path, sim.base_url, symbols="NIFTY,TCS,SBIN", expiries_per_symbol=2,
+            rate=10.0, interval_s=1.0, timeout_s=30.0,
+            batch_interval_s=3600.0,  # the files stay pending while the test reads them
+            # The files are counted per wall second, so the collector keeps the wall clock;
+            # the simulator runs another day at 60x (fresh snapshots every second), whose
+            # timestamps the plausibility check would refuse.
+            check_exchange_ts=False,
+        )  # fmt: skip
+        m = OptionsThreadedManager(settings)
+        m.start_all_threads()
+        in_flight_at_flush: list[int] = []
+        flush = m.collector.flush
+
+        def counting_flush(at: datetime) -> TickResult:
+            in_flight_at_flush.append(m.pool.in_flight)
+            return flush(at)
+
+        m.collector.flush = counting_flush  # type: ignore[method-assign]
+        try:
+            wait_for(lambda: sum(1 for r in _chain_rows(settings) if r["outcome"] == "ok") >= 12)
+        finally:
+            assert m.stop_all_threads(timeout=30)
+    files = sorted(list_tick_files(settings.pending_dir) + list_tick_files(settings.processed_dir))
+    ticks = [tick_time_of_name(f.name) for f in files]
+    seconds = sorted({int(t.timestamp()) for t in ticks if t is not None})
+    # Every interval from the first file on has its file; the stop writes one more at its
+    # own moment, after the fetches in flight had a few seconds to end.
+    aligned = seconds[:-1]
+    assert aligned == list(range(aligned[0], aligned[-1] + 1)), seconds
+    assert len(seconds) >= 4
+    assert sum(n > 0 for n in in_flight_at_flush) >= len(in_flight_at_flush) - 2
+    with_chains = [f for f in files if any(r["endpoint"] == "option-chain-v3" for r in
+                                           read_tick_fetch_log(f).to_pylist())]  # fmt: skip
+    assert len(with_chains) >= 3

@@ -22,7 +22,7 @@ import pytest
 from conftest import SimTime
 from nsechain import OptionsThreadedManager
 from nsechain.chaos.checks import check_store
-from nsechain.collector import manager as manager_module
+from nsechain.collector import batch as batch_module
 from nsechain.config import load_settings
 from nsechain.sim.server import SimConfig, Simulator
 
@@ -61,7 +61,7 @@ class Lines(logging.Handler):
 @pytest.fixture
 def manager_log() -> Iterator[Lines]:
     handler = Lines()
-    logger = logging.getLogger("nsechain.collector.manager")
+    logger = logging.getLogger("nsechain.collector")  # the manager and its batch thread
     logger.addHandler(handler)
     level = logger.level
     logger.setLevel(logging.INFO)
@@ -85,8 +85,8 @@ def test_loads_wait_for_a_held_database_then_catch_up_losing_nothing(
     sim: Simulator, tmp_path: Path, manager_log: Lines, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Retry as often as the batch interval, so a few seconds show several attempts.
-    monkeypatch.setattr(manager_module, "LOAD_RETRY_S", 0.5)
-    monkeypatch.setattr(manager_module, "LOAD_LOCK_WAIT_S", 0.0)  # refused at once
+    monkeypatch.setattr(batch_module, "LOAD_RETRY_S", 0.5)
+    monkeypatch.setattr(batch_module, "LOAD_LOCK_WAIT_S", 0.0)  # refused at once
     settings = load_settings(
         base_url=sim.base_url,
         data_dir=tmp_path / "data",

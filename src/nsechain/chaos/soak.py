@@ -23,15 +23,18 @@ cookie expiry         401 HTML after the simulator's cookie life            unau
 ``stale``             the previous snapshot again                           stale
 ====================  ==================================================  ===============
 
-Success ratio. A *planned fetch* is one (symbol, expiry) the tick's plan asked for and the
-collector sent: the chain requests of that pair in one tick file, first attempt, in-tick
-retries and the re-bootstrap after a 401 included. It *met only transient faults* when none of
-its attempts was a terminal failure (an HTTP 4xx other than 401/403/408/421/425/429: an
-endpoint gone). It *eventually succeeded* when it ended ``ok`` or ``stale`` itself, or, failing
-that, when the same pair's next planned fetch that was sent (the next tick that had it in its
-plan, after any 403 cool-off) ended ``ok`` or ``stale``. Failed fetches with no later fetch of
-their pair before the end are *censored* and left out. The ratio is eventually succeeded /
-(transient-only planned fetches − censored); the target is ≥ 99 %.
+Success ratio. A *planned fetch* is one fetch of a (symbol, expiry) the scheduler sent: the
+pair's chain requests from a first attempt (``attempt`` 1) up to the next first attempt, in-line
+retries and the re-bootstrap after a 401 included (a 401 retry counts on, so it stays in the
+fetch). The rows are read from every file and ordered by ``fetched_at``: with the continuous
+scheduler a fetch's retries can land in two files (a flush fell between its attempts) and one
+file can hold two fetches of a pair, so a file is not a unit of fetching. It *met only
+transient faults* when none of its attempts was a terminal failure (an HTTP 4xx other than
+401/403/408/421/425/429: an endpoint gone). It *eventually succeeded* when it ended ``ok`` or
+``stale`` itself, or, failing that, when the same pair's next fetch (after any 403 cool-off)
+ended ``ok`` or ``stale``. Failed fetches with no later fetch of their pair before the end are
+*censored* and left out. The ratio is eventually succeeded / (transient-only planned fetches −
+censored); the target is ≥ 99 %.
 """
 
 from __future__ import annotations
@@ -62,6 +65,7 @@ __all__ = [
     "SoakResult",
     "analyse",
     "fault_class",
+    "group_fetches",
     "run_soak",
 ]
 
@@ -78,7 +82,8 @@ FAULT_CLASSES: dict[str, str] = {
     "stale": "stale",
 }
 
-CHAIN_ENDPOINTS = frozenset({"option-chain-v3", "nextapi-getOptionChainData"})
+_PRIMARY = "option-chain-v3"
+CHAIN_ENDPOINTS = frozenset({_PRIMARY, "nextapi-getOptionChainData"})
 _SUCCESS = frozenset({"ok", "stale"})
 _TRANSIENT_4XX = frozenset({401, 403, 408, 421, 425, 429})
 
@@ -179,9 +184,9 @@ class SoakConfig:
 
 @dataclass
 class Fetch:
-    """One planned fetch: a pair's chain requests within one tick."""
+    """One planned fetch: a pair's chain requests from a first attempt to its last retry."""
 
-    tick: int
+    tick: int  # the file its first attempt was written in
     symbol: str
     expiry: Any
     outcomes: list[tuple[str, int | None]]
@@ -202,12 +207,12 @@ class SoakResult:
     collector_up: bool = False  # alive at the end of the day, threads never restarted
     exit_code: int | None = None
     ticks: int = 0
-    ticks_cut_by_block: int = 0
+    block_pauses: int = 0  # 403 blocks the client paused every worker for
     requests: int = 0  # fetch_log rows
     planned: int = 0  # planned fetches sent
     transient_only: int = 0
     first_try: int = 0  # ok/stale at attempt 1
-    in_tick: int = 0  # ok/stale within their own tick (retries, re-bootstrap)
+    in_tick: int = 0  # ok/stale within the fetch itself (retries, re-bootstrap)
     recovered_next: int = 0  # failed in their tick, ok/stale at the pair's next planned fetch
     never: int = 0  # failed, and the pair's next planned fetch failed too
     censored: int = 0
@@ -245,8 +250,8 @@ class SoakResult:
             f"  wall time          {self.seconds:.0f} s; collector stayed up: "
             f"{'yes' if self.collector_up else 'NO'} (exit {self.exit_code}, "
             f"thread restarts {self.status_restarts})",
-            f"  ticks              {self.ticks} ({self.ticks_cut_by_block} cut short by a 403 "
-            "cool-off)",
+            f"  files              {self.ticks} ({self.block_pauses} pause(s) after a 403 block: "
+            "no request during the cool-off)",
             f"  requests logged    {self.requests}  "
             + " ".join(f"{k}={v}" for k, v in sorted(self.outcomes.items())),
             "  simulator faults   "
@@ -262,7 +267,7 @@ class SoakResult:
             f"  planned fetches    {self.planned} sent, {self.transient_only} met only "
             f"transient faults (or none)",
             f"    ok/stale first try          {self.first_try}",
-            f"    ok/stale within their tick  {self.in_tick} (retries, re-bootstrap)",
+            f"    ok/stale within the fetch   {self.in_tick} (retries, re-bootstrap)",
             f"    recovered at the next fetch {self.recovered_next}",
             f"    not recovered               {self.never}",
             f"    censored (no later fetch)   {self.censored}",
@@ -321,6 +326,13 @@ def _read_status(path: Path) -> dict[str, Any] | None:
     return doc if isinstance(doc, dict) else None
 
 
+def _wait_until_up(proc: subprocess.Popen[bytes], status_path: Path, limit_s: float) -> None:
+    """Until the collector's first status file (its threads run), it exits, or ``limit_s``."""
+    deadline = time.monotonic() + limit_s
+    while proc.poll() is None and not status_path.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
 def run_soak(cfg: SoakConfig, progress: Callable[[str], None] | None = None) -> SoakResult:
     """Run the day, stop the collector gracefully, analyse. Blocks ~(6h17m / speed)."""
     started = time.monotonic()
@@ -339,6 +351,12 @@ def run_soak(cfg: SoakConfig, progress: Callable[[str], None] | None = None) -> 
         end = datetime.fromisoformat(f"{cfg.day}T00:00:00+05:30") + _SESSION_END
         proc = _collector(cfg, sim.base_url, log_path)
         try:
+            # The day starts when the collector is up: its start-up (imports, recovery) takes
+            # seconds on a loaded machine, and a soak must not lose its block window to that.
+            _wait_until_up(proc, status_path, cfg.stop_timeout_s)
+            httpx.post(
+                f"{sim.base_url}/__admin/clock", json={"time": f"{cfg.day}T{cfg.start}"}, timeout=10
+            )
             wall_limit = (
                 time.monotonic() + (end - _sim_now(sim.base_url)).total_seconds() / cfg.speed + 60
             )
@@ -378,7 +396,7 @@ def run_soak(cfg: SoakConfig, progress: Callable[[str], None] | None = None) -> 
         int(by_status.get("401", 0)) for by_status in counters.get("requests", {}).values()
     )
     log_text = log_path.read_text(encoding="utf-8", errors="replace")
-    result.ticks_cut_by_block = log_text.count("tick paused")
+    result.block_pauses = log_text.count("reason=403-block")  # the client's pause line
     analyse(cfg.data_dir, result)
     result.store = check_store(cfg.data_dir, cfg.db_path)
     result.seconds = time.monotonic() - started
@@ -386,23 +404,41 @@ def run_soak(cfg: SoakConfig, progress: Callable[[str], None] | None = None) -> 
 
 
 def _fetches(files: list[Path], result: SoakResult) -> list[Fetch]:
-    """Group each tick file's chain requests by pair: the planned fetches, in tick order."""
-    fetches: list[Fetch] = []
+    """Count every fetch_log row of ``files``; return the chain fetches (``group_fetches``)."""
+    chain_rows: list[tuple[int, dict[str, Any]]] = []
     for tick, path in enumerate(files):
         flog = read_tick_fetch_log(path).to_pylist()
         result.requests += len(flog)
-        groups: dict[tuple[str, Any], list[dict[str, Any]]] = defaultdict(list)
         for row in flog:
             result.outcomes[row["outcome"]] += 1
             cls = fault_class(row["outcome"], row["http_status"], row["error"])
             if cls is not None:
                 result.classes[cls] += 1
             if row["endpoint"] in CHAIN_ENDPOINTS and row["symbol"] is not None:
-                groups[(row["symbol"], row["expiry"])].append(row)
-        for (symbol, expiry), rows in groups.items():
-            rows.sort(key=lambda r: (r["fetched_at"], r["attempt"] or 0))
-            outcomes = [(str(r["outcome"]), r["http_status"]) for r in rows]
-            fetches.append(Fetch(tick, symbol, expiry, outcomes))
+                chain_rows.append((tick, row))
+    return group_fetches(chain_rows)
+
+
+def group_fetches(chain_rows: list[tuple[int, dict[str, Any]]]) -> list[Fetch]:
+    """(file index, chain fetch_log row) pairs → every pair's fetches, in the order sent.
+
+    A new fetch starts at each first attempt; the fallback endpoint's first attempt right
+    after the primary endpoint's failure belongs to the same fetch (the client fell back).
+    """
+    chain_rows.sort(key=lambda tr: (tr[1]["fetched_at"], tr[1]["attempt"] or 0))
+    fetches: list[Fetch] = []
+    open_fetch: dict[tuple[str, Any], tuple[Fetch, str]] = {}  # pair → (fetch, last endpoint)
+    for tick, row in chain_rows:
+        pair = (row["symbol"], row["expiry"])
+        last = open_fetch.get(pair)
+        fell_back = last is not None and row["endpoint"] != last[1] and row["endpoint"] != _PRIMARY
+        if last is None or ((row["attempt"] or 1) == 1 and not fell_back):
+            fetch = Fetch(tick, row["symbol"], row["expiry"], [])
+            fetches.append(fetch)
+        else:
+            fetch = last[0]
+        fetch.outcomes.append((str(row["outcome"]), row["http_status"]))
+        open_fetch[pair] = (fetch, row["endpoint"])
     return fetches
 
 

@@ -71,6 +71,10 @@ def simulate(
     rate_limit: Annotated[
         float | None, typer.Option(min=0.0, help="Requests/s per client IP (default: off).")
     ] = None,
+    rate_burst: Annotated[
+        float | None,
+        typer.Option(min=1.0, help="Requests a client may send at once (default: a second's)."),
+    ] = None,
     cool_off: Annotated[
         float, typer.Option(min=0.0, help="Seconds a client stays blocked after a rate-limit hit.")
     ] = 600.0,
@@ -111,6 +115,7 @@ def simulate(
         host=host,
         port=port,
         rate_limit=rate_limit or None,
+        rate_burst=rate_burst,
         cool_off_s=cool_off,
         cookie_max_age_s=cookie_max_age,
         faults=_faults(

@@ -1,25 +1,60 @@
-"""The batch thread's counters and the database's health, for the manager's status.
+"""The batch thread's work: load every pending tick file into DuckDB, exactly once.
 
-Where it sits: under ``collector/manager.py``, whose batch thread calls the loader every few
-minutes. Collection never depends on the database: when a load cannot open or write the DuckDB
-file (damaged, zero bytes, truncated, a full disk under it), the collector keeps writing Parquet
-to pending, this records since when the database is unhealthy and why, says so in one log line
-(repeats of the same error are collapsed to DEBUG), and the batch thread retries. A later
-successful load clears it and says how long it lasted.
+Where it sits: under ``OptionsThreadedManager`` (``collector/manager.py``), which runs
+``Batcher.loop`` on its supervised batch thread and calls ``recover`` before the first
+interval. The loading itself (one transaction per batch, the manifest, the moves to
+processed) is ``store/loader.py``; here are the schedule around it (every
+``batch_interval_s``, sooner after a failed load, a final load once collection has written its
+last file) and the counters the status shows. A locked database only delays a load.
+
+Collection never depends on the database: when a load cannot open or write the DuckDB file
+(damaged, zero bytes, truncated, a full disk under it), the collector keeps writing Parquet to
+pending, ``BatchStats`` records since when the database is unhealthy and why, says so in one
+log line (repeats of the same error are collapsed to DEBUG), and the batch thread retries. A
+later successful load clears it and says how long it lasted.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from nsechain.store.loader import LoadResult
+from nsechain.analytics.views import create_views
+from nsechain.collector.workers import StopToken
+from nsechain.config import Settings
+from nsechain.errors import DatabaseLocked, StorageError
+from nsechain.store.loader import Loader, LoadResult
+from nsechain.store.paths import list_tick_files
 from nsechain.timeutil import iso, now_ist
 
-__all__ = ["BatchStats"]
+__all__ = ["LOAD_LOCK_WAIT_S", "BatchStats", "Batcher", "make_loader"]
 
 log = logging.getLogger(__name__)
+
+#: After a failed load (lock held, disk trouble) try again sooner than a full batch interval.
+LOAD_RETRY_S = 15.0
+#: How long a load waits for readers in other processes to give the file up (they see its flag).
+LOAD_LOCK_WAIT_S = 2.0
+
+
+def make_loader(settings: Settings) -> Loader:
+    """The batch loader for these settings, creating the analytics views on its first load.
+
+    It waits up to ``LOAD_LOCK_WAIT_S`` for the file: readers in other processes see its flag
+    (``store.loadflag``) and give way, so a busy dashboard delays a load by its reads in
+    progress only.
+    """
+    return Loader(
+        settings.db_path,
+        settings.pending_dir,
+        settings.processed_dir,
+        settings.quarantine_dir,
+        schema_hook=create_views,
+        lock_timeout_s=LOAD_LOCK_WAIT_S,
+    )
 
 
 class BatchStats:
@@ -82,3 +117,63 @@ class BatchStats:
             "db_unhealthy_since": iso(self.db_unhealthy_since),
             "db_error": self.db_error,
         }
+
+
+class Batcher:
+    """Loads pending files on demand or on a schedule; one load at a time."""
+
+    def __init__(self, settings: Settings, loader: Loader) -> None:
+        self.settings = settings
+        self.loader = loader
+        self.stats = BatchStats()
+        self._lock = threading.Lock()
+
+    def recover(self) -> None:
+        """Reconcile the manifest with the folders and load what a previous run left."""
+        with self._lock:
+            try:
+                result = self.loader.recover()
+            except DatabaseLocked as exc:
+                self.stats.lock_waits += 1
+                self.stats.last_error = str(exc)
+                log.warning("recover waiting error=%r", str(exc))
+                return
+            except StorageError as exc:  # a damaged database: collect anyway, say so
+                self._db_failed(exc)
+                return
+        if result.files:
+            self.stats.files_loaded += result.files
+            self.stats.rows_loaded += result.quote_rows
+            log.info("recovered files=%d rows=%d", result.files, result.quote_rows)
+
+    def loop(self, stop: StopToken, collection_done: Callable[[float], object]) -> None:
+        """Load every ``batch_interval_s``; once stopping, wait for the collection thread's
+        last file (``collection_done(timeout)``), then load a last time."""
+        self.load_now()  # whatever a previous run left pending
+        wait = self.settings.batch_interval_s
+        while not stop.wait(wait):
+            retry = min(LOAD_RETRY_S, self.settings.batch_interval_s)
+            wait = self.settings.batch_interval_s if self.load_now() else retry
+        collection_done(self.settings.timeout_s * 2 + 10)
+        self.load_now()
+
+    def load_now(self) -> LoadResult | None:
+        """Load every pending file now; None when the load could not run (logged, retried)."""
+        with self._lock:
+            try:
+                result = self.loader.load_pending()
+            except DatabaseLocked as exc:
+                self.stats.lock_waits += 1
+                retry = min(LOAD_RETRY_S, self.settings.batch_interval_s)
+                self.stats.last_error = f"{exc}; will retry in {retry:.0f} s"
+                log.warning("load waiting error=%r", str(exc))
+                return None
+            except StorageError as exc:
+                self._db_failed(exc)
+                return None
+            self.stats.loaded(result)
+            return result
+
+    def _db_failed(self, exc: StorageError) -> None:
+        pending = len(list_tick_files(self.settings.pending_dir))
+        self.stats.db_failed(str(exc), db_path=str(self.settings.db_path), pending_files=pending)

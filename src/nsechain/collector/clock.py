@@ -40,7 +40,7 @@ from nsechain.timeutil import IST, now_ist
 if TYPE_CHECKING:
     from nsechain.config import Settings
 
-__all__ = ["Clock", "FixedClock", "ScaledClock", "WallClock", "clock_of"]
+__all__ = ["Clock", "FixedClock", "ScaledClock", "WallClock", "clock_of", "next_instant"]
 
 
 class Clock(Protocol):
@@ -156,3 +156,15 @@ def _aware_ist(moment: datetime) -> datetime:
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(f"need an aware start, got naive {moment!r}")
     return moment.astimezone(IST)
+
+
+def next_instant(now: datetime, last: datetime | None, interval_s: float) -> datetime:
+    """When the next interval's file is due: the instant after the last file's (``last``) if
+    that one is less than an interval ago, so a write that overran (a loaded machine, a slow
+    disk) delays the next file instead of skipping it; further behind (a stall, a new
+    session) or with no last file, the next instant aligned on the clock in IST (with a 60 s
+    interval, files fall on whole minutes)."""
+    interval = timedelta(seconds=interval_s)
+    if last is not None and now - interval < last + interval <= now:
+        return last + interval
+    return datetime.fromtimestamp(math.floor(now.timestamp() / interval_s + 1) * interval_s, IST)

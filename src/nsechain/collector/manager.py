@@ -10,8 +10,9 @@ Python API is seed-compatible::
 
 Threads: *collection* (during market hours the fetch workers of ``collector/inflight.py`` keep
 requests in flight; at every aligned interval what completed is written → Parquet), *batch*
-(every ``batch_interval_s`` → DuckDB, exactly once), *monitor* (restarts dead threads with
-backoff, writes ``data/status.json`` atomically every ``status_interval_s``).
+(every ``batch_interval_s`` → DuckDB, exactly once: ``collector/batch.py``), *monitor*
+(restarts dead threads with backoff, writes ``data/status.json`` atomically every
+``status_interval_s``).
 
 Time: the collection thread lives on ``clock`` (``collector/clock.py``): IST wall time by
 default, or a ``ScaledClock`` that runs a simulated day in seconds. Batch loads, status writes
@@ -21,10 +22,8 @@ and restarts stay on wall time.
 from __future__ import annotations
 
 import logging
-import math
 import os
 import signal
-import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -33,9 +32,8 @@ from typing import Any
 
 import httpx
 
-from nsechain.analytics.views import create_views
-from nsechain.collector.batch import BatchStats
-from nsechain.collector.clock import Clock, clock_of
+from nsechain.collector.batch import Batcher, make_loader
+from nsechain.collector.clock import Clock, clock_of, next_instant
 from nsechain.collector.health import VerdictTracker
 from nsechain.collector.inflight import InflightPool, default_in_flight
 from nsechain.collector.session import MarketClock, TradingCalendar, market_report
@@ -43,43 +41,22 @@ from nsechain.collector.status import write_status
 from nsechain.collector.tick import Collector, TickResult
 from nsechain.collector.workers import StopToken, Worker
 from nsechain.config import Settings, load_settings
-from nsechain.errors import DatabaseLocked, StorageError
+from nsechain.errors import StorageError
 from nsechain.logs import flush_repeats
 from nsechain.store.dirlock import DataDirLock
 from nsechain.store.files import sweep_temp_files
-from nsechain.store.loader import Loader, LoadResult
+from nsechain.store.loader import LoadResult
 from nsechain.store.paths import list_tick_files
-from nsechain.timeutil import IST, iso, now_ist
+from nsechain.timeutil import iso, now_ist
 
-__all__ = ["OptionsThreadedManager", "make_loader"]
+__all__ = ["OptionsThreadedManager", "make_loader"]  # make_loader: collector/batch.py
 
 log = logging.getLogger(__name__)
 
-#: After a failed load (lock held, disk trouble) try again sooner than a full batch interval.
-LOAD_RETRY_S = 15.0
-#: How long a load waits for readers in other processes to give the file up (they see its flag).
-LOAD_LOCK_WAIT_S = 2.0
 #: Expiry and universe refreshes run this long before the open (09:00-09:15), at low priority.
 PRE_OPEN = timedelta(minutes=15)
 #: On a stop, wall seconds to let the fetches in flight finish before the last file is written.
 STOP_GRACE_S = 5.0
-
-
-def make_loader(settings: Settings) -> Loader:
-    """The batch loader for these settings, creating the analytics views on its first load.
-
-    It waits up to ``LOAD_LOCK_WAIT_S`` for the file: readers in other processes see its flag
-    (``store.loadflag``) and give way, so a busy dashboard delays a load by its reads in
-    progress only.
-    """
-    return Loader(
-        settings.db_path,
-        settings.pending_dir,
-        settings.processed_dir,
-        settings.quarantine_dir,
-        schema_hook=create_views,
-        lock_timeout_s=LOAD_LOCK_WAIT_S,
-    )
 
 
 class OptionsThreadedManager:
@@ -100,18 +77,18 @@ class OptionsThreadedManager:
             self.settings, transport=transport, sleep=self._stop.sleep, clock=self.clock
         )
         self.loader = make_loader(self.settings)
+        self.batcher = Batcher(self.settings, self.loader)
+        self.batch = self.batcher.stats
         self.market: MarketClock = (
             market
             if market is not None
             else TradingCalendar(self.settings, self.collector.holidays_body)
         )
-        self.batch = BatchStats()
         self.state = "starting"
         self.stop_reason: str | None = None
         self.verdict = VerdictTracker()
         self.last_tick: TickResult | None = None
         self.next_tick_at: datetime | None = None
-        self._load_lock = threading.Lock()
         self._workers = {
             "collection_thread": Worker("collection", self._collection_loop),
             "batch_thread": Worker("batch", self._batch_loop),
@@ -311,21 +288,7 @@ class OptionsThreadedManager:
             sweep_temp_files(self.settings.data_dir, tree=True)
         except OSError as exc:  # a read-only disk: the preflight and the writers say more
             log.warning("temp sweep failed error=%r", str(exc))
-        with self._load_lock:
-            try:
-                result = self.loader.recover()
-            except DatabaseLocked as exc:
-                self.batch.lock_waits += 1
-                self.batch.last_error = str(exc)
-                log.warning("recover waiting error=%r", str(exc))
-                return
-            except StorageError as exc:  # a damaged database: collect anyway, say so
-                self._db_failed(exc)
-                return
-        if result.files:
-            self.batch.files_loaded += result.files
-            self.batch.rows_loaded += result.quote_rows
-            log.info("recovered files=%d rows=%d", result.files, result.quote_rows)
+        self.batcher.recover()
 
     # --- collection -------------------------------------------------------------------------
     def _collection_loop(self) -> None:
@@ -343,7 +306,8 @@ class OptionsThreadedManager:
                     continue
                 was_open = True
                 self.pool.resume()
-                if self._interval(now):
+                # Now, not the loop's start: the calendar may have just asked NSE (seconds).
+                if self._interval(self.clock.now()):
                     break
         finally:
             # Stopping (or crashing): what completed is written, whatever is still in flight.
@@ -354,7 +318,8 @@ class OptionsThreadedManager:
 
     def _interval(self, now: datetime) -> bool:
         """Wait for the next aligned instant, then write what completed; True if stopped."""
-        self.next_tick_at = self._next_aligned(now)
+        last = self.last_tick.tick_at if self.last_tick is not None else None
+        self.next_tick_at = next_instant(now, last, self.settings.interval_s)
         paused_s = self._pause_remaining()  # wall seconds: NSE's block is wall time
         if paused_s > 0:
             resume = now + timedelta(seconds=paused_s * self.clock.speed)
@@ -427,12 +392,6 @@ class OptionsThreadedManager:
         until = self.collector.client.paused_until
         return 0.0 if until is None else until - time.monotonic()
 
-    def _next_aligned(self, now: datetime) -> datetime:
-        # Aligned on the clock, in IST: with a 60 s interval, ticks fall on whole minutes.
-        interval = self.settings.interval_s
-        epoch = now.timestamp()
-        return datetime.fromtimestamp(math.floor(epoch / interval + 1) * interval, IST)
-
     def _wait_for_open(self, now: datetime) -> None:
         opens = self.market.next_open(now)
         if opens - now <= PRE_OPEN:
@@ -456,35 +415,12 @@ class OptionsThreadedManager:
 
     # --- batch ------------------------------------------------------------------------------
     def _batch_loop(self) -> None:
-        self.load_now()  # whatever a previous run left pending
-        wait = self.settings.batch_interval_s
-        while not self._stop.wait(wait):
-            retry = min(LOAD_RETRY_S, self.settings.batch_interval_s)
-            wait = self.settings.batch_interval_s if self.load_now() else retry
-        # Final batch once the collection thread has written its last tick.
-        self._workers["collection_thread"].join(self.settings.timeout_s * 2 + 10)
-        self.load_now()
+        # The final load must see the collection thread's last file: it waits for it.
+        self.batcher.loop(self._stop, self._workers["collection_thread"].join)
 
     def load_now(self) -> LoadResult | None:
         """Load every pending file now; None when the load could not run (logged, retried)."""
-        with self._load_lock:
-            try:
-                result = self.loader.load_pending()
-            except DatabaseLocked as exc:
-                self.batch.lock_waits += 1
-                retry = min(LOAD_RETRY_S, self.settings.batch_interval_s)
-                self.batch.last_error = f"{exc}; will retry in {retry:.0f} s"
-                log.warning("load waiting error=%r", str(exc))
-                return None
-            except StorageError as exc:
-                self._db_failed(exc)
-                return None
-            self.batch.loaded(result)
-            return result
-
-    def _db_failed(self, exc: StorageError) -> None:
-        pending = len(list_tick_files(self.settings.pending_dir))
-        self.batch.db_failed(str(exc), db_path=str(self.settings.db_path), pending_files=pending)
+        return self.batcher.load_now()
 
     # --- monitor ----------------------------------------------------------------------------
     def _monitor_loop(self) -> None:

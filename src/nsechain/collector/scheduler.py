@@ -3,7 +3,7 @@
 Where it sits: between the request plan (``market/plan.py``, via ``Targets``) and the worker
 threads (``collector/inflight.py``). The plan gives every pair a tier and a cadence; here that
 becomes a period in clock seconds (``cadence × interval_s``) and a due time. A worker asks
-``take(now)`` for the most overdue pair that is not already in flight and reports back with
+``take(now)`` for the most urgent pair that is not already in flight and reports back with
 ``done``. Nothing here does I/O or sleeps; one lock makes it safe for many workers.
 
 Scheduling rules (DESIGN.md §5):
@@ -17,6 +17,11 @@ Scheduling rules (DESIGN.md §5):
   being fetched again and again.
 - New pairs (a start, a longer expiry list) are spread over their tier's period, so a burst
   of them never delays pairs that are due.
+- Most urgent = the earliest deadline, ``due + DEADLINE_SLACK × period``: the moment the pair
+  would break its promise (a gap of at most 1.1 × the period). Plain "most overdue in
+  seconds" spread a shortfall (a slow machine, a 403 pause) evenly in seconds, so a 60 s
+  index pair 30 s late waited behind a 30-minute far pair 40 s late: 1.5 × its promise
+  against 1.02 ×. By deadline, a shortfall costs every tier the same share of its promise.
 - Ties go to the higher-priority tier (the plan's order), then to the plan's pair order.
 """
 
@@ -30,10 +35,12 @@ from dataclasses import dataclass
 
 from nsechain.market.plan import Pair, Plan
 
-__all__ = ["DEFAULT_LEAD", "DueQueue", "Slot"]
+__all__ = ["DEADLINE_SLACK", "DEFAULT_LEAD", "DueQueue", "Slot"]
 
 #: How early (a fraction of its period) a pair may be fetched when nothing is overdue.
 DEFAULT_LEAD = 0.5
+#: How late (a fraction of its period) a pair may be before it breaks its tier's promise.
+DEADLINE_SLACK = 0.1
 
 
 @dataclass(slots=True)
@@ -47,6 +54,11 @@ class Slot:
     due: float  # clock seconds (epoch) when it should be fetched next
     busy: bool = False
     fetches: int = 0
+
+    @property
+    def deadline(self) -> float:
+        """When this pair breaks its promise: the queue's order."""
+        return self.due + DEADLINE_SLACK * self.period_s
 
 
 class DueQueue:
@@ -87,26 +99,49 @@ class DueQueue:
                     slot.due = min(slot.due, now + period)  # a faster tier applies at once
             self._rebuild()
 
+    def sync_due(self) -> None:
+        """Re-sort after due times were set from outside (tests, a restored schedule)."""
+        with self._lock:
+            self._rebuild()
+
     def _rebuild(self) -> None:
-        self._heap = [(s.due, s.rank, s.pair) for s in self._slots.values() if not s.busy]
+        self._heap = [(s.deadline, s.rank, s.pair) for s in self._slots.values() if not s.busy]
         heapq.heapify(self._heap)
+
+    def _push(self, slot: Slot) -> None:
+        if self._slots.get(slot.pair) is slot:
+            heapq.heappush(self._heap, (slot.deadline, slot.rank, slot.pair))
 
     # --- workers ----------------------------------------------------------------------------
     def take(self, now: float) -> Slot | None:
-        """The most overdue idle pair (marked busy), or None if none may go yet."""
+        """The idle pair with the earliest deadline that may go now (marked busy), or None.
+
+        A pair may go once it is within ``lead`` of its period of being due. When the most
+        urgent pair may not go yet, a less urgent one with a longer period may (its lead is
+        longer): one pass over the pairs finds it, so the headroom is not left unused.
+        """
         with self._lock:
             while self._heap:
-                due, _rank, pair = self._heap[0]
+                deadline, _rank, pair = self._heap[0]
                 slot = self._slots.get(pair)
-                if slot is None or slot.busy or slot.due != due:
+                if slot is None or slot.busy or slot.deadline != deadline:
                     heapq.heappop(self._heap)  # an entry left by sync or done: skip it
                     continue
-                if due - now > self.lead * slot.period_s:
-                    return None
-                heapq.heappop(self._heap)
-                slot.busy = True
-                return slot
-            return None
+                if slot.due - now <= self.lead * slot.period_s:
+                    heapq.heappop(self._heap)
+                    slot.busy = True
+                    return slot
+                break
+            early = [
+                s
+                for s in self._slots.values()
+                if not s.busy and s.due - now <= self.lead * s.period_s
+            ]
+            if not early:
+                return None
+            slot = min(early, key=lambda s: (s.deadline, s.rank))
+            slot.busy = True  # its heap entry is skipped as busy, then as stale
+            return slot
 
     def done(self, slot: Slot, started: float, *, not_before: float | None = None) -> None:
         """A fetch of ``slot`` that started at ``started`` ended (whatever its outcome).
@@ -117,15 +152,13 @@ class DueQueue:
             slot.busy = False
             slot.fetches += 1
             slot.due = max(slot.due + slot.period_s, started, not_before or 0.0)
-            if self._slots.get(slot.pair) is slot:
-                heapq.heappush(self._heap, (slot.due, slot.rank, slot.pair))
+            self._push(slot)
 
     def put_back(self, slot: Slot) -> None:
         """A fetch that never went out (paused, stopping): the pair keeps its due time."""
         with self._lock:
             slot.busy = False
-            if self._slots.get(slot.pair) is slot:
-                heapq.heappush(self._heap, (slot.due, slot.rank, slot.pair))
+            self._push(slot)
 
     # --- reading ----------------------------------------------------------------------------
     def overdue(self, now: float) -> bool:

@@ -134,6 +134,40 @@ def _head(st: dict[str, Any], now: datetime) -> Text:
     )
 
 
+def _secs(x: float | None) -> str:
+    return "-" if x is None else (f"{x:.0f}s" if x < 120 else f"{x / 60:.1f}m")
+
+
+def _schedule(st: dict[str, Any]) -> Table | None:
+    """Achieved rate against the budget, achieved freshness per tier against the promise."""
+    sched = st["collection_thread"].get("schedule")
+    if not sched:
+        return None
+    got, ratio = sched.get("achieved_rps"), sched.get("achieved_over_budget")
+    rate = (
+        "achieved rate -"
+        if got is None
+        else f"achieved {got:.2f} of {sched['budget_rps']:g} req/s ({ratio:.0%} of the budget, "
+        f"last {sched.get('rate_window_s') or 0:.0f} s)"
+    )
+    if sched.get("effective_budget_rps", sched["budget_rps"]) < sched["budget_rps"]:
+        rate += f"; budget cut to {sched['effective_budget_rps']:.2f} after a block"
+    t = Table(title=f"freshness per tier · {rate}", title_justify="left")
+    for name in ("tier", "promise", "pairs fetched", "median gap", "max gap", "max/promise"):
+        t.add_column(name)
+    for tier in sched.get("tiers", []):
+        over = tier.get("max_over_promise")
+        t.add_row(
+            tier["tier"],
+            f"every {_secs(tier['promise_s'])}",
+            f"{tier['pairs_fetched']}/{tier['pairs']}",
+            _secs(tier.get("median_gap_s")),
+            _secs(tier.get("max_gap_s")),
+            Text("-" if over is None else f"{over:.2f}x", style="red" if (over or 0) > 1.1 else ""),
+        )
+    return t
+
+
 def verdict_line(verdict: dict[str, Any], now: datetime | None = None) -> Text:
     """'● not recording since 09:15:03 — NSE is not answering: …' in the verdict's colour."""
     at = now if now is not None else now_ist()
@@ -150,7 +184,8 @@ def status_view(
     verdict: dict[str, Any] | None = None,
     now: datetime | None = None,
 ) -> Group:
-    """The verdict, the threads table, a one-line header, and per-symbol freshness.
+    """The verdict, the threads table, a one-line header, freshness per tier against the
+    plan's promise, and per-symbol freshness.
 
     ``limit``: symbols shown at most (the live view). ``verdict``: the reader's (see
     ``health.reader_verdict``), else the one in ``st``. ``now``: the collector's market time
@@ -158,7 +193,11 @@ def status_view(
     time. Status writes and loads are wall-stamped.
     """
     at = now if now is not None else now_ist()
-    parts: list[Any] = [_threads(st, at), _head(st, at), _symbols(st, db_rows, limit, at)]
+    parts: list[Any] = [_threads(st, at), _head(st, at)]
+    schedule = _schedule(st)
+    if schedule is not None:
+        parts.append(schedule)
+    parts.append(_symbols(st, db_rows, limit, at))
     shown = verdict if verdict is not None else st.get("verdict")
     if isinstance(shown, dict):
         parts.insert(0, verdict_line(shown, at))

@@ -353,7 +353,8 @@ def render_plan(summary: PlanSummary) -> str:
     lines += [
         f"{_universe_text(s)}, {s.pairs} (symbol, expiry) pairs",
         "",
-        f"{'tier':<12}{'weight':>7}{'pairs':>7}  {'every':<22}{'req/tick':>9}{'req/min':>9}",
+        f"{'tier':<12}{'weight':>7}{'pairs':>7}  {'promised every':<22}{'req/tick':>9}"
+        f"{'req/min':>9}",
     ]
     for t in s.tiers:
         every = f"{t.cadence} tick{'s' if t.cadence > 1 else ''} ({_duration(t.cadence_s)})"
@@ -366,6 +367,7 @@ def render_plan(summary: PlanSummary) -> str:
         "",
         f"Full refresh of every pair: {_duration(s.full_refresh_s)}."
         f" Spare for retries and expiry refreshes: {s.spare_per_tick} requests/tick.",
+        "Promised: the longest wait between two snapshots of a pair (`nsechain status`: achieved).",
     ]
     return "\n".join(lines)
 

@@ -18,7 +18,8 @@ Kinds (``KINDS``), each off by default:
 A fault fires when any of its triggers does: ``probability`` (a seeded draw per request),
 ``every`` (the Nth, 2Nth, ... request it could apply to) or ``windows`` (simulated IST
 time-of-day ranges ``("11:00", "11:05")``). ``paths`` limits it to paths starting with one of
-the given prefixes (default: every ``/api/`` path).
+the given prefixes (default: every ``/api/`` path); ``symbols`` to requests for those symbols
+(a pair that answers slowly while the others do not).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class FaultSpec:
     every: int = 0
     windows: tuple[tuple[str, str], ...] = ()
     paths: tuple[str, ...] = ()
+    symbols: tuple[str, ...] = ()
     status: int = 503  #: error_5xx only
     delay_s: float = 2.0  #: slow only
     fraction: float = 0.5  #: truncate only
@@ -64,8 +66,9 @@ class FaultSpec:
     def active(self) -> bool:
         return bool(self.probability or self.every or self.windows)
 
-    def applies_to(self, path: str) -> bool:
-        return not self.paths or path.startswith(self.paths)
+    def applies_to(self, path: str, symbol: str | None = None) -> bool:
+        in_paths = not self.paths or path.startswith(self.paths)
+        return in_paths and (not self.symbols or symbol in self.symbols)
 
     def in_window(self, now: datetime) -> bool:
         t = now.time()
@@ -95,8 +98,9 @@ def parse_faults(raw: Mapping[str, Any]) -> dict[str, FaultSpec]:
         args = dict(given)
         if "windows" in args:
             args["windows"] = tuple((str(a), str(b)) for a, b in args["windows"])
-        if "paths" in args:
-            args["paths"] = tuple(str(p) for p in args["paths"])
+        for name in ("paths", "symbols"):
+            if name in args:
+                args[name] = tuple(str(p) for p in args[name])
         out[kind] = FaultSpec(**args)
     return out
 
@@ -124,13 +128,13 @@ class FaultPlan:
         with self._lock:
             return {k: asdict(s) for k, s in self.specs.items()}
 
-    def draw(self, path: str, sim_now: datetime) -> dict[str, FaultSpec]:
+    def draw(self, path: str, sim_now: datetime, symbol: str | None = None) -> dict[str, FaultSpec]:
         """The faults that fire for this request, in ``KINDS`` order, with their specs."""
         fired = {}
         with self._lock:
             for kind in KINDS:
                 spec = self.specs.get(kind)
-                if spec is None or not spec.active or not spec.applies_to(path):
+                if spec is None or not spec.active or not spec.applies_to(path, symbol):
                     continue
                 if kind == "stale" and not path.startswith(_CHAIN_PATHS):
                     continue

@@ -31,7 +31,7 @@ from email.utils import formatdate
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from nsechain.sim import pages
 from nsechain.sim.admin import Counters, admin
@@ -312,7 +312,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._api(sim, path, parts.query)
 
     def _api(self, sim: Simulator, path: str, query: str) -> None:
-        fired = sim.faults.draw(path, sim.clock.now())
+        symbol = parse_qs(query).get("symbol", [None])[0]
+        fired = sim.faults.draw(path, sim.clock.now(), symbol)
         if "reset" in fired:
             sim.stats.fault("reset")
             sim.stats.request(path, "reset")

@@ -18,7 +18,7 @@ DuckDB's rules (DESIGN.md §6) decide the two strategies:
   while the loader holds it, and the loader cannot open it while we do. ``ReadOnlyReader``
   goes through the query API's retry-on-lock path (``open_read_only``), holding the file
   only for one request; if the loader's open happens to collide with it, the load is retried
-  15 s later (the manager's ``LOAD_RETRY_S``) and nothing is lost.
+  15 s later (``collector/batch.py``'s ``LOAD_RETRY_S``) and nothing is lost.
 
 Both wrap the same result cache: a database changes only when a batch commits, so results are
 cached under the file's stamp (size and mtime of the file and its WAL). An auto-refreshing

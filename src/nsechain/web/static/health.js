@@ -118,6 +118,30 @@
     });
   }
 
+  // The collector's own count: gaps between successive snapshots of a pair, per tier, against
+  // the plan's promise, and the requests it sent against the budget (collection_thread.schedule).
+  function tiers(h) {
+    const sc = h.status && h.status.collection_thread && h.status.collection_thread.schedule;
+    if (!sc || !sc.tiers || !sc.tiers.length) {
+      $("tier-rate").textContent = "against the plan's promise";
+      $("tiers").innerHTML = "<div class='empty'>no schedule yet: the collector reports one once it fetches in a session</div>";
+      return;
+    }
+    const secs = (x) => x === null || x === undefined ? "–" : x < 120 ? num(x, 0) + " s" : num(x / 60, 1) + " min";
+    $("tier-rate").textContent = "against the plan's promise · achieved " +
+      (sc.achieved_rps === null ? "–" : num(sc.achieved_rps, 2)) + " of " + num(sc.budget_rps, sc.budget_rps % 1 ? 1 : 0) +
+      " req/s" + (sc.achieved_over_budget === null ? "" : " (" + num(100 * sc.achieved_over_budget, 0) + "% of the budget, last " + num(sc.rate_window_s, 0) + " s)");
+    let html = "<table class='data'><thead><tr><th>Tier</th><th>Promise</th><th class='num'>Pairs fetched</th><th class='num'>Median gap</th><th class='num'>Max gap</th><th class='num'>Max / promise</th></tr></thead><tbody>";
+    for (const t of sc.tiers) {
+      const over = t.max_over_promise;
+      const cls = over === null ? "dim" : over <= 1.1 ? "good" : over <= 2 ? "warn" : "bad";
+      html += "<tr><td><b>" + esc(t.tier) + "</b></td><td>every " + secs(t.promise_s) + "</td><td class='num'>" + num(t.pairs_fetched) + " / " + num(t.pairs) +
+        "</td><td class='num'>" + secs(t.median_gap_s) + "</td><td class='num'>" + secs(t.max_gap_s) +
+        "</td><td class='num'><span class='badge " + cls + "'>" + (over === null ? "–" : num(over, 2) + "×") + "</span></td></tr>";
+    }
+    $("tiers").innerHTML = html + "</tbody></table>";
+  }
+
   let lastHealth = null;
   function freshness(h) {
     lastHealth = h;
@@ -181,7 +205,7 @@
     $("mode").title = h.db_path;
     fill("notes", (h.notes || []).map((n) => el("div", { class: "note" }, n)));
     verdict(h); threads(h); market(h); rate(h); fetches(h); files(h);
-    outcomeChart(h); freshness(h); errors(h);
+    outcomeChart(h); tiers(h); freshness(h); errors(h);
     $("updated").textContent = hms(h.generated_at);
   }
 
