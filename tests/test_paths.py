@@ -9,6 +9,7 @@ reads the status of X's own collector. Folders that do not exist yet are created
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -42,8 +43,20 @@ def test_the_rule_holds_for_the_environment_too(monkeypatch: pytest.MonkeyPatch)
 
 def test_status_with_only_db_reads_the_status_of_that_run(tmp_path: Path) -> None:
     run = tmp_path / "run"
-    stopped = {"updated_at": "2026-11-25T15:30:00+05:30", "state": "stopped", "pid": 7}
-    stopped["stop_reason"] = "SIGTERM received (asked to stop)"
+    stopped: dict[str, Any] = {
+        "updated_at": "2026-11-25T15:30:00+05:30", "state": "stopped", "pid": 7,
+        "stop_reason": "SIGTERM received (asked to stop)",
+        # The parts every collector's status has (status.json is checked when read).
+        "collection_thread": {
+            "alive": False, "restarts": 0, "last_error": None, "last_tick_at": None,
+            "fetches": {}, "ticks": 0, "rows_written": 0,
+        },
+        "batch_thread": {
+            "alive": False, "restarts": 0, "last_error": None, "last_batch_at": None,
+            "batches": 0, "files_loaded": 0, "rows_loaded": 0, "pending_files": 0,
+        },
+        "symbols": {},
+    }  # fmt: skip
     write_status(run / "data" / "status.json", stopped)
     write_status(tmp_path / "data" / "status.json", {"state": "another run"})  # ./data
     result = CliRunner().invoke(

@@ -124,22 +124,27 @@
     const sc = h.status && h.status.collection_thread && h.status.collection_thread.schedule;
     if (!sc || !sc.tiers || !sc.tiers.length) {
       $("tier-rate").textContent = "against the plan's promise";
-      $("tiers").innerHTML = "<div class='empty'>no schedule yet: the collector reports one once it fetches in a session</div>";
+      fill("tiers", el("div", { class: "empty" }, "no schedule yet: the collector reports one once it fetches in a session"));
       return;
     }
     const secs = (x) => x === null || x === undefined ? "–" : x < 120 ? num(x, 0) + " s" : num(x / 60, 1) + " min";
     $("tier-rate").textContent = "against the plan's promise · achieved " +
       (sc.achieved_rps === null ? "–" : num(sc.achieved_rps, 2)) + " of " + num(sc.budget_rps, sc.budget_rps % 1 ? 1 : 0) +
       " req/s" + (sc.achieved_over_budget === null ? "" : " (" + num(100 * sc.achieved_over_budget, 0) + "% of the budget, last " + num(sc.rate_window_s, 0) + " s)");
-    let html = "<table class='data'><thead><tr><th>Tier</th><th>Promise</th><th class='num'>Pairs fetched</th><th class='num'>Median gap</th><th class='num'>Max gap</th><th class='num'>Max / promise</th></tr></thead><tbody>";
+    const head = el("thead", null, el("tr", null,
+      el("th", null, "Tier"), el("th", null, "Promise"), el("th", { class: "num" }, "Pairs fetched"),
+      el("th", { class: "num" }, "Median gap"), el("th", { class: "num" }, "Max gap"), el("th", { class: "num" }, "Max / promise")));
+    const body = el("tbody");
     for (const t of sc.tiers) {
       const over = t.max_over_promise;
       const cls = over === null ? "dim" : over <= 1.1 ? "good" : over <= 2 ? "warn" : "bad";
-      html += "<tr><td><b>" + esc(t.tier) + "</b></td><td>every " + secs(t.promise_s) + "</td><td class='num'>" + num(t.pairs_fetched) + " / " + num(t.pairs) +
-        "</td><td class='num'>" + secs(t.median_gap_s) + "</td><td class='num'>" + secs(t.max_gap_s) +
-        "</td><td class='num'><span class='badge " + cls + "'>" + (over === null ? "–" : num(over, 2) + "×") + "</span></td></tr>";
+      body.append(el("tr", null,
+        el("td", null, b(t.tier)), el("td", null, "every " + secs(t.promise_s)),
+        el("td", { class: "num" }, num(t.pairs_fetched) + " / " + num(t.pairs)),
+        el("td", { class: "num" }, secs(t.median_gap_s)), el("td", { class: "num" }, secs(t.max_gap_s)),
+        el("td", { class: "num" }, el("span", { class: "badge " + cls }, over === null ? "–" : num(over, 2) + "×"))));
     }
-    $("tiers").innerHTML = html + "</tbody></table>";
+    fill("tiers", el("table", { class: "data" }, head, body));
   }
 
   let lastHealth = null;
