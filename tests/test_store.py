@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import IO
@@ -587,7 +588,11 @@ def test_an_unknown_file_in_pending_is_quarantined_with_a_reason(tmp_path: Path)
     strangers = [day / "notes.txt", pending / "tick_copy.parquet", day / "tick_2026.parquet"]
     for path in strangers:
         path.write_bytes(b"not ours")
-    (day / ".tmp-tick_x.parquet.1234abcd").write_bytes(b"a writer's")  # temp: not a stranger
+    temp = day / ".tmp-tick_x.parquet.1234abcd"
+    temp.write_bytes(b"a writer's")  # temp: not a stranger
+    # Written "now" by the process clock: under libfaketime file times stay real, and a temp
+    # file that looks years old would be swept as a dead writer's.
+    os.utime(temp, (time.time(), time.time()))
     loader = _Loader(tmp_path / "db.duckdb", pending, tmp_path / "processed", quarantine)
     result = loader.load_pending()
     assert sorted(p.name for p in result.quarantined) == sorted(p.name for p in strangers)
@@ -597,4 +602,4 @@ def test_an_unknown_file_in_pending_is_quarantined_with_a_reason(tmp_path: Path)
         reason = json.loads(sidecar.read_text())["reason"]
         assert reason.startswith("not a tick file") and "nsechain import" in reason
         assert next(quarantine.rglob(path.name)).read_bytes() == b"not ours"  # kept, not lost
-    assert (day / ".tmp-tick_x.parquet.1234abcd").exists()
+    assert temp.exists()
