@@ -169,19 +169,8 @@ class Collector:
             log.warning("tick deferred reason=%r", str(host.error))
         self.progress = None
         self._adapt_rate(result)
-        with self._buf_lock:  # anything workers completed meanwhile goes in with its log rows
-            tables, self._done = self._done + tables, []
-            result.outcomes.update(self._done_outcomes)
-            self._done_outcomes = Counter()
-            flog = self._drain_log()
-        quotes = pa.concat_tables(tables) if tables else QUOTES_SCHEMA.empty_table()
-        result.quote_rows = quotes.num_rows
-        with self._write_lock:
-            self._write(tick_at, quotes, result, flog)
-        if self.raw is not None:
-            self.raw.flush(tick_at)
-        self.totals.update(result.outcomes)
-        self.totals["ticks"] += 1
+        # Anything workers completed meanwhile goes in too, with its log rows.
+        self._write_done(result, tables)
         return result
 
     def _adapt_rate(self, result: TickResult) -> None:
@@ -224,13 +213,22 @@ class Collector:
 
     def flush(self, at: datetime) -> TickResult:
         """Write whatever completed since the last flush as one file (an empty one if nothing)."""
+        result = TickResult(tick_at=at)
+        result.planned = self._write_done(result)
+        return result
+
+    def _write_done(self, result: TickResult, tables: list[pa.Table] | None = None) -> int:
+        """Write what workers completed since the last write, plus ``tables``, as the file of
+        ``result.tick_at``, with its fetch_log rows and raw captures; returns the chains
+        written."""
+        at = result.tick_at
         with self._buf_lock:  # one swap: a chain and its fetch_log row land in the same file
-            tables, self._done = self._done, []
-            result = TickResult(tick_at=at, outcomes=self._done_outcomes, error=self._done_error)
+            done, self._done = [*self._done, *(tables or [])], []
+            result.outcomes.update(self._done_outcomes)
+            result.error = result.error or self._done_error
             self._done_outcomes, self._done_error = Counter(), None
             flog = self._drain_log()
-        result.planned = len(tables)
-        quotes = pa.concat_tables(tables) if tables else QUOTES_SCHEMA.empty_table()
+        quotes = pa.concat_tables(done) if done else QUOTES_SCHEMA.empty_table()
         result.quote_rows = quotes.num_rows
         with self._write_lock:  # the backlog has one writer at a time
             self._write(at, quotes, result, flog)
@@ -238,7 +236,7 @@ class Collector:
                 self.raw.flush(at)
         self.totals.update(result.outcomes)
         self.totals["ticks"] += 1
-        return result
+        return len(done)
 
     def adapt_rate(self, result: TickResult) -> None:
         """AIMD after an interval of the continuous scheduler (see ``_adapt_rate``)."""
