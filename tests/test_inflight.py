@@ -11,13 +11,12 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from conftest import e2e_settings, wait_for
+from conftest import SimTime, e2e_settings, wait_for
 from nsechain.collector.clock import ScaledClock
 from nsechain.collector.inflight import default_in_flight
 from nsechain.collector.manager import OptionsThreadedManager
 from nsechain.collector.scheduler import DueQueue, Slot
 from nsechain.collector.tick import TickResult
-from nsechain.collector.workers import StopToken
 from nsechain.config import Settings
 from nsechain.market.plan import PlanItem, make_plan
 from nsechain.sim.latency import LatencyModel
@@ -28,24 +27,14 @@ from nsechain.store.paths import list_tick_files, tick_time_of_name
 from nsechain.timeutil import IST
 
 
-class SimDay:
+def sim_day(sim: SimulatorProcess, config: SimConfig) -> SimTime:
     """The collector's clock here: the simulator's date and time (NSE's timestamps are judged
-    on its day), with intervals and waits in wall seconds, as on the wall clock (like
-    conftest's ``SimTime``, for a simulator in its own process)."""
-
-    speed = 1.0
-
-    def __init__(self, sim: SimulatorProcess, config: SimConfig) -> None:
-        assert config.start is not None
-        start = datetime.fromisoformat(config.start).replace(tzinfo=IST)
-        sim.set_clock(start.isoformat(), config.speed)  # both restart together
-        self._clock = ScaledClock(start, config.speed)
-
-    def now(self) -> datetime:
-        return self._clock.now()
-
-    def wait(self, stop: StopToken, seconds: float) -> bool:
-        return stop.wait(max(0.0, seconds))
+    on its day), waits in wall seconds — conftest's ``SimTime`` over a ``ScaledClock`` that
+    restarts with the simulator (in its own process, it has no ``now`` to read)."""
+    assert config.start is not None
+    start = datetime.fromisoformat(config.start).replace(tzinfo=IST)
+    sim.set_clock(start.isoformat(), config.speed)  # both restart together
+    return SimTime(ScaledClock(start, config.speed))  # type: ignore[arg-type]
 
 
 E1, E2 = date(2026, 12, 1), date(2026, 12, 29)
@@ -157,7 +146,7 @@ def test_the_limiter_holds_with_many_requests_in_flight(tmp_path: Path) -> None:
             tmp_path, sim.base_url, symbols="NIFTY,BANKNIFTY,TCS,INFY,SBIN,RELIANCE",
             rate=8.0, burst=1, in_flight=12, interval_s=2.0,
         )  # fmt: skip
-        m = OptionsThreadedManager(settings, clock=SimDay(sim, config))
+        m = OptionsThreadedManager(settings, clock=sim_day(sim, config))
         m.start_all_threads()
         try:
             wait_for(lambda: sim.counters()["requests_total"] >= 60, timeout=60)
@@ -202,7 +191,7 @@ def test_one_pair_answering_in_30_s_delays_no_other(tmp_path: Path) -> None:
             tmp_path, sim.base_url, symbols="NIFTY,TCS,SBIN", expiries_per_symbol=1,
             rate=20.0, in_flight=3, timeout_s=60.0, deadline_s=60.0,
         )  # fmt: skip
-        m = OptionsThreadedManager(settings, clock=SimDay(sim, config))
+        m = OptionsThreadedManager(settings, clock=sim_day(sim, config))
         m.start_all_threads()
         try:
             # A guard against a hang, shorter than TCS's answer: not a timing assertion.
