@@ -160,7 +160,7 @@ def _listing(table: Table) -> list[tuple[str, datetime]]:
 
     root = table.location().rstrip("/")
     parsed = urlparse(root)
-    filesystem = table.io.fs_by_scheme(parsed.scheme, parsed.netloc)  # type: ignore[attr-defined]
+    filesystem = table.io.fs_by_scheme(parsed.scheme, parsed.netloc)  # type: ignore[attr-defined,unused-ignore]
     out = []
     for sub in ("data", "metadata"):
         selector = pafs.FileSelector(f"{_key(root)}/{sub}", recursive=True, allow_not_found=True)
