@@ -27,7 +27,7 @@ test: $(STAMP)
 # in market hours), the date-sensitive modules at the six others (CI time: ~5 + 6 x ~1.5 min).
 # Monotonic time stays real (FAKETIME_DONT_FAKE_MONOTONIC=1): timeouts and budgets still work;
 # tests/faketime/sitecustomize.py works around libfaketime breaking time.sleep on Python 3.11+.
-# The browser test is left out: Chromium and Playwright's driver inherit LD_PRELOAD and stall
+# The browser tests (marker `browser`) are left out: Chromium and Playwright's driver inherit LD_PRELOAD and stall
 # under libfaketime (its pages read a simulator pinned to 2026-11-25 anyway; `make test` runs it).
 DATES_FULL   := 2028-02-29T11:00
 DATES_MODULE := 2026-12-03T11:00 2026-12-03T03:00 2026-12-06T12:00 2026-12-25T11:00 \
@@ -41,7 +41,7 @@ FAKE = PYTHONPATH=$(CURDIR)/tests/faketime FAKETIME_DONT_FAKE_MONOTONIC=1 faketi
 test-dates: $(STAMP)
 	@command -v faketime >/dev/null || { echo "test-dates needs libfaketime: apt-get install faketime" >&2; exit 2; }
 	@set -e; for at in $(DATES_FULL); do echo "== $$at IST: whole suite"; \
-	  $(FAKE) $(BIN)/pytest -q -p no:cacheprovider --ignore=tests/test_web_browser.py $(ARGS); done
+	  $(FAKE) $(BIN)/pytest -q -p no:cacheprovider -m 'not live and not slow and not browser' $(ARGS); done
 	@set -e; for at in $(DATES_MODULE); do echo "== $$at IST: date-sensitive modules"; \
 	  $(FAKE) $(BIN)/pytest -q -p no:cacheprovider $(DATE_TESTS) $(ARGS); done
 

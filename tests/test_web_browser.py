@@ -49,6 +49,8 @@ if CHROMIUM is None:
         "needs it (apt-get install -y chromium)"
     )
 
+pytestmark = pytest.mark.browser
+
 TICKS = 30
 STRIKES_EACH_SIDE = 12
 

@@ -114,6 +114,7 @@ def test_no_page_script_parses_html_strings() -> None:
             assert sink not in text, f"{name} uses {sink}"
 
 
+@pytest.mark.browser
 def test_hostile_status_renders_as_text_in_chromium(dash_url: str) -> None:
     chromium = find_chromium()
     try:

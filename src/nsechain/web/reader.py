@@ -31,6 +31,7 @@ and opens nothing.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -41,7 +42,7 @@ from typing import Any, Literal
 import duckdb
 
 from nsechain.analytics.db import open_read_only
-from nsechain.errors import StorageError
+from nsechain.errors import DatabaseLocked, StorageError
 from nsechain.query import Desk
 from nsechain.store.db import open_db
 
@@ -49,6 +50,8 @@ __all__ = ["NoDatabase", "ReadOnlyReader", "Reader", "SharedReader", "Stamp"]
 
 Stamp = tuple[int, ...]
 Mode = Literal["in-process", "read-only"]
+# Read-only requests holding the file at once (one per core on the machines we target).
+MAX_OPEN = max(1, min(4, os.cpu_count() or 1))
 
 
 class NoDatabase(StorageError):
@@ -131,9 +134,35 @@ class ReadOnlyReader(Reader):
 
     mode: Mode = "read-only"
 
-    def __init__(self, db_path: Path, *, timeout_s: float = 10.0, cache_size: int = 256) -> None:
+    def __init__(
+        self,
+        db_path: Path,
+        *,
+        timeout_s: float = 10.0,
+        cache_size: int = 256,
+        max_open: int = MAX_OPEN,
+    ) -> None:
         super().__init__(db_path, cache_size=cache_size)
         self.timeout_s = timeout_s
+        self._holders = threading.BoundedSemaphore(max_open)
+
+    @contextmanager
+    def desk(self) -> Iterator[Desk]:
+        # Few holders at a time: twenty requests reading at once on two cores each hold the
+        # file twenty times longer, and the loader (which waits only LOAD_LOCK_WAIT_S once
+        # its flag is up) would find the file never free. Queued requests wait here, before
+        # the load flag check, so a load goes ahead of all of them.
+        if not self._holders.acquire(timeout=self.timeout_s):
+            raise DatabaseLocked(
+                f"the dashboard is busy: {self.timeout_s:.0f} s without a free reader slot; "
+                "try again, or give the dashboard a longer lock timeout",
+                path=self.db_path,
+            )
+        try:
+            with super().desk() as desk:
+                yield desk
+        finally:
+            self._holders.release()
 
     def _open(self) -> duckdb.DuckDBPyConnection:
         return open_read_only(self.db_path, timeout_s=self.timeout_s)
