@@ -133,3 +133,21 @@ def test_a_stop_with_the_disk_still_full_says_what_it_lost(
     assert lost >= 2 and f"intervals_lost={lost}" in stopped[-1]
     drops = [r for r in caplog.records if "interval dropped" in r.getMessage()]
     assert len(drops) == lost and all("stopped while the disk" in r.getMessage() for r in drops)
+
+
+def test_an_interval_being_written_is_not_reported_as_held(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The status thread reads the report while the writer works: the interval in hand is not
+    a refused one (a healthy run read "degraded: 1 interval(s) held in memory" now and then)."""
+    backlog = backlog_mod.Backlog(tmp_path, None)
+    seen: list[int] = []
+
+    def write(root: Path, at: datetime, quotes: pa.Table, flog: pa.Table) -> Path:
+        seen.append(backlog.report()["backlog_ticks"])
+        return root / "tick.parquet"
+
+    monkeypatch.setattr(backlog_mod, "write_tick", write)
+    empty = pa.table({"x": pa.array([], pa.int64())})
+    backlog.write(datetime.fromisoformat("2026-11-25T10:00:00+05:30"), empty, empty)
+    assert seen == [0] and backlog.report()["backlog_ticks"] == 0

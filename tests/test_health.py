@@ -97,12 +97,13 @@ def test_simulator_is_recording_then_stopped(sim: Simulator, tmp_path: Path) -> 
     m.start_all_threads()
     try:
         wait_for(lambda: written_verdict(settings.status_path).get("verdict") == "recording")
-        assert m.get_thread_status()["verdict"]["verdict"] == "recording"
+        verdict = m.get_thread_status()["verdict"]
+        assert verdict["verdict"] == "recording", verdict
         code, out = status_cli(settings.data_dir)
         assert code == 0, out
         assert out.startswith("● recording since ")
         code, out = status_cli(settings.data_dir, "--json")
-        assert code == 0 and orjson.loads(out)["verdict"] == "recording"
+        assert code == 0 and orjson.loads(out)["verdict"] == "recording", out
     finally:
         assert m.stop_all_threads(timeout=20)
     code, out = status_cli(settings.data_dir)

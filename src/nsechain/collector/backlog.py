@@ -59,9 +59,14 @@ class Backlog:
         self.fetches_dropped = 0
         self.dropped_ranges: deque[dict[str, Any]] = deque(maxlen=KEEP_RANGES)
         self.last_error: str | None = None
+        # Intervals the disk refused, as last counted by the writer. Not len(self._held): the
+        # status thread reads this while an interval is being written, and that one is in
+        # self._held for a moment without anything being wrong (it made a healthy run read
+        # "degraded" once in a while).
+        self.refused = 0
 
     def __len__(self) -> int:
-        return len(self._held)
+        return self.refused
 
     def write(
         self, at: datetime, quotes: pa.Table, fetch_log: pa.Table
@@ -78,7 +83,8 @@ class Backlog:
                 spilled = self._spill(item, exc)
                 if spilled is None:
                     self._trim()
-                    self.last_error = f"{exc}; {len(self._held)} tick(s) held in memory, will retry"
+                    self.refused = len(self._held)
+                    self.last_error = f"{exc}; {self.refused} tick(s) held in memory, will retry"
                     log.error("write failed error=%r held=%d", str(exc), len(self._held))
                     return mine, self.last_error
                 path = spilled
@@ -96,6 +102,7 @@ class Backlog:
                 path.name,
             )
         self.last_error = None
+        self.refused = 0
         return mine, None
 
     def _spill(self, item: _Held, exc: StorageError) -> Path | None:
@@ -147,6 +154,7 @@ class Backlog:
         lost = len(self._held)
         while self._held:
             self._drop(self._held.popleft(), "stopped while the disk refused writes")
+        self.refused = 0
         return lost
 
     def spilled_waiting(self) -> int:
@@ -155,7 +163,7 @@ class Backlog:
 
     def report(self) -> dict[str, Any]:
         return {
-            "backlog_ticks": len(self._held),
+            "backlog_ticks": self.refused,
             "ticks_dropped": self.dropped,
             "rows_dropped": self.rows_dropped,
             "fetches_dropped": self.fetches_dropped,
