@@ -24,8 +24,13 @@ from curl_cffi.requests.exceptions import RequestException
 
 from nsechain import errors
 from nsechain.config import Settings
-from nsechain.nse._httpx import wire_error
-from nsechain.nse._responses import Call
+from nsechain.nse._responses import (
+    Call,
+    cannot_connect,
+    deadline_exceeded,
+    proxy_failed,
+    wire_error,
+)
 from nsechain.nse._wire import Body, Reply, Watch, WireError
 
 __all__ = ["IMPERSONATE", "CurlTransport"]
@@ -140,27 +145,13 @@ def _translate(
             raise wire_error(WireError(cap, raw=bytes(body.data), too_large=True), call) from exc
         if code == CurlECode.OPERATION_TIMEDOUT:
             if time.monotonic() - started >= deadline_s - 0.05:
-                raise errors.DeadlineExceeded(
-                    f"{name}: no complete answer within the whole-request deadline "
-                    "(deadline_s); NSE answered too slowly (a slow drip?)",
-                    url=call.url,
-                    **where,
-                ) from exc
+                raise deadline_exceeded(call) from exc
             raise errors.FetchTimeout(f"{name}: {exc}", url=call.url, **where) from exc
         if code in (CurlECode.BAD_CONTENT_ENCODING, CurlECode.WRITE_ERROR):
             message = f"{name}: undecodable body: {exc}"
             raise errors.BadPayload(message, body=bytes(body.data), **where) from exc
         if code in _PROXY_CODES or "proxy" in str(exc).lower():
-            raise errors.NetworkError(
-                f"{name}: the proxy refused or failed ({exc}); check the proxies setting",
-                url=call.url,
-                **where,
-            ) from exc
+            raise proxy_failed(call, exc) from exc
         if code in (CurlECode.COULDNT_RESOLVE_HOST, CurlECode.COULDNT_CONNECT):
-            host = httpx.URL(call.url).host
-            raise errors.NetworkError(
-                f"{name}: cannot connect to {host} ({exc}); check the network, or --base-url",
-                url=call.url,
-                **where,
-            ) from exc
+            raise cannot_connect(call, exc) from exc
         raise errors.NetworkError(f"{name}: curl: {exc}", url=call.url, **where) from exc

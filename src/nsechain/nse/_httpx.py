@@ -17,7 +17,13 @@ import httpx
 
 from nsechain import errors
 from nsechain.config import Settings
-from nsechain.nse._responses import Call
+from nsechain.nse._responses import (
+    Call,
+    cannot_connect,
+    deadline_exceeded,
+    proxy_failed,
+    wire_error,
+)
 from nsechain.nse._wire import (
     DEADLINE_PASSED,
     Body,
@@ -29,7 +35,7 @@ from nsechain.nse._wire import (
     read_body,
 )
 
-__all__ = ["HttpxTransport", "wire_error"]
+__all__ = ["HttpxTransport"]
 
 log = logging.getLogger(__name__)
 
@@ -99,13 +105,6 @@ class HttpxTransport:
         self._http.close()
 
 
-def wire_error(exc: WireError, call: Call) -> errors.PayloadError:
-    """A body that broke a cap or does not inflate; what was read is kept (at most the cap)
-    so quarantine shows what NSE sent."""
-    kind = errors.BodyTooLarge if exc.too_large else errors.BadPayload
-    return kind(f"{call.endpoint.name}: {exc}", body=exc.raw, **call.where)
-
-
 @contextmanager
 def _translate(call: Call) -> Iterator[None]:
     """The one place httpx errors become nsechain errors."""
@@ -114,29 +113,15 @@ def _translate(call: Call) -> Iterator[None]:
         yield
     except httpx.TimeoutException as exc:
         if str(exc) == DEADLINE_PASSED:
-            raise errors.DeadlineExceeded(
-                f"{name}: no complete answer within the whole-request deadline (deadline_s); "
-                "NSE answered too slowly (a slow drip?)",
-                url=call.url,
-                **where,
-            ) from exc
+            raise deadline_exceeded(call) from exc
         raise errors.FetchTimeout(f"{name}: {type(exc).__name__}", url=call.url, **where) from exc
     except httpx.DecodingError as exc:
         # A Content-Encoding we cannot undo: the body is unusable, like NSE's old brotli replies.
         raise errors.BadPayload(f"{name}: undecodable body: {exc}", **where) from exc
     except httpx.ProxyError as exc:
-        raise errors.NetworkError(
-            f"{name}: the proxy refused or failed ({exc}); check the proxies setting",
-            url=call.url,
-            **where,
-        ) from exc
+        raise proxy_failed(call, exc) from exc
     except httpx.ConnectError as exc:
-        host = httpx.URL(call.url).host
-        raise errors.NetworkError(
-            f"{name}: cannot connect to {host} ({exc}); check the network, or --base-url",
-            url=call.url,
-            **where,
-        ) from exc
+        raise cannot_connect(call, exc) from exc
     except httpx.HTTPError as exc:  # read/protocol errors, redirect loops
         raise errors.NetworkError(
             f"{name}: {type(exc).__name__}: {exc}", url=call.url, **where

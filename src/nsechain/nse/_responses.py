@@ -4,7 +4,9 @@ Where it sits: inside ``nse/``, used only by the client (``nse/client.py``). It 
 an answer by status and body sniffing (``classify``), the same for every transport (each
 transport translates its own library's errors, ``nse/_httpx.py`` and ``nse/_curl.py``), and
 reads how long NSE asks us to wait (``retry_after``, a 403 page's "try again after N
-minutes"). No I/O and no client state: pure functions of the answer.
+minutes"). It also words the errors both transports raise for the wire (``wire_error``,
+``deadline_exceeded``, ``proxy_failed``, ``cannot_connect``), so a user reads the same message
+whichever transport sent the request. No I/O and no client state: pure functions of the answer.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import TypedDict
 import httpx
 
 from nsechain import errors
-from nsechain.nse._wire import Reply
+from nsechain.nse._wire import Reply, WireError
 from nsechain.nse.endpoints import BOOTSTRAP, Endpoint, format_expiry
 
 __all__ = [
@@ -27,9 +29,13 @@ __all__ = [
     "Failed",
     "HtmlBody",
     "Where",
+    "cannot_connect",
     "classify",
+    "deadline_exceeded",
+    "proxy_failed",
     "retry_after",
     "retry_scope",
+    "wire_error",
 ]
 
 # 4xx answers that mean "not now" rather than "not here".
@@ -219,3 +225,40 @@ def _http_date(value: str) -> datetime | None:
     except (TypeError, ValueError):
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+# The errors both transports raise, worded once: each transport's ``_translate`` decides which
+# of its library's failures is which; what the user reads is the same whichever sent it.
+
+
+def wire_error(exc: WireError, call: Call) -> errors.PayloadError:
+    """A body that broke a cap or does not inflate; what was read is kept (at most the cap)
+    so quarantine shows what NSE sent."""
+    kind = errors.BodyTooLarge if exc.too_large else errors.BadPayload
+    return kind(f"{call.endpoint.name}: {exc}", body=exc.raw, **call.where)
+
+
+def deadline_exceeded(call: Call) -> errors.DeadlineExceeded:
+    return errors.DeadlineExceeded(
+        f"{call.endpoint.name}: no complete answer within the whole-request deadline "
+        "(deadline_s); NSE answered too slowly (a slow drip?)",
+        url=call.url,
+        **call.where,
+    )
+
+
+def proxy_failed(call: Call, exc: Exception) -> errors.NetworkError:
+    return errors.NetworkError(
+        f"{call.endpoint.name}: the proxy refused or failed ({exc}); check the proxies setting",
+        url=call.url,
+        **call.where,
+    )
+
+
+def cannot_connect(call: Call, exc: Exception) -> errors.NetworkError:
+    host = httpx.URL(call.url).host
+    return errors.NetworkError(
+        f"{call.endpoint.name}: cannot connect to {host} ({exc}); check the network, or --base-url",
+        url=call.url,
+        **call.where,
+    )
