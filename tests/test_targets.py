@@ -9,6 +9,7 @@ import pytest
 
 from nsechain.collector.targets import Targets
 from nsechain.config import Settings, load_settings
+from nsechain.market import INDEX_SYMBOLS
 from nsechain.nse.parse import Underlying
 from nsechain.timeutil import IST
 
@@ -70,4 +71,5 @@ def test_shard_takes_a_share(tmp_path: Path) -> None:
     ]
     everything = set(Targets(settings(tmp_path, symbols="ALL")).symbols)
     assert set().union(*shares) == everything
-    assert sum(len(s) for s in shares) == len(everything)
+    # the indices are in every share (their expiries are split), each stock in one
+    assert sum(len(s) for s in shares) == len(everything) + 2 * len(INDEX_SYMBOLS)

@@ -160,6 +160,7 @@ class Targets:
                 interval_s=s.interval_s / self.speed,
                 headroom=s.plan_headroom,
                 policy=policy_of(s),
+                shard=_shard(s),
             )
         return self._plan
 
