@@ -8,10 +8,12 @@ The unit is the pair, so that NIFTY's 18 expiries do not all land in one shard:
 
 - a stock's pairs all go to ``shard_of(symbol, N)``: one shard asks its contract-info;
 - an index's pairs are split: ``(shard_of(symbol, N) + period(expiry)) % N``, where the period
-  is the expiry's week for a weekly underlying and its month for the others. Consecutive
-  expiries, the near tier fetched every tick, thus land in different shards (for N >= 2).
-  Every shard asks contract-info of the 5 indices (it cannot know which expiries it owns
-  without the list): 5 calls per shard a day, beside ~660 chain calls per full sweep.
+  is the expiry's week (Sunday to Saturday) for a weekly underlying and its month for the
+  others. Consecutive expiries, the near tier fetched every tick, thus land in different
+  shards (for N >= 2; unless a holiday moves a Tuesday expiry back past Sunday). Every shard
+  asks contract-info of the 5 indices (it cannot know which expiries it owns without the
+  list): 5 calls per shard per refresh (daily, and when an expiry passes or answers empty),
+  beside ~660 chain calls per full sweep; a stock's list is asked by its one shard only.
 
 Owner depends on the pair alone (and two constants), never on an expiry list or its ranks: two
 shards that disagree for a moment about a symbol's expiries still never both fetch one pair.
