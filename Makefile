@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 ARGS    ?=
 
-.PHONY: run test test-dates lint demo bench chaos clean
+.PHONY: run test test-dates test-scale lint demo bench chaos clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -17,8 +17,8 @@ run: $(STAMP)
 	$(BIN)/nsechain collect $(ARGS)
 
 test: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench examples
+	$(BIN)/ruff format --check src tests bench examples
 	$(BIN)/mypy
 	$(BIN)/pytest $(ARGS)
 
@@ -41,13 +41,20 @@ FAKE = PYTHONPATH=$(CURDIR)/tests/faketime FAKETIME_DONT_FAKE_MONOTONIC=1 faketi
 test-dates: $(STAMP)
 	@command -v faketime >/dev/null || { echo "test-dates needs libfaketime: apt-get install faketime" >&2; exit 2; }
 	@set -e; for at in $(DATES_FULL); do echo "== $$at IST: whole suite"; \
-	  $(FAKE) $(BIN)/pytest -q -p no:cacheprovider -m 'not live and not slow and not browser' $(ARGS); done
+	  $(FAKE) $(BIN)/pytest -q -p no:cacheprovider -m 'not live and not slow and not browser and not scale' $(ARGS); done
 	@set -e; for at in $(DATES_MODULE); do echo "== $$at IST: date-sensitive modules"; \
 	  $(FAKE) $(BIN)/pytest -q -p no:cacheprovider $(DATE_TESTS) $(ARGS); done
 
+# Ray Data reads the lake (examples/ray_pcr.py) on a 2-node local Ray cluster inside a
+# loopback-only network namespace the test creates (root, iproute2), against the desk's PCR.
+# The scale extra (ray[data]) is installed here only: never a core dependency, never in `make test`.
+test-scale: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[dev,lake,lake-test,scale]'
+	$(BIN)/pytest -m scale -p no:cacheprovider $(ARGS)
+
 lint: $(STAMP)
-	$(BIN)/ruff check --fix src tests bench
-	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench examples
+	$(BIN)/ruff format src tests bench examples
 
 # Simulator + collector over the whole universe for a short accelerated session, then a summary.
 demo: $(STAMP)

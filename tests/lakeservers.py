@@ -56,9 +56,17 @@ class Postgres:
     host: str
     port: int
     user: str
+    socket_dir: str = ""  # its Unix socket's folder: reachable from another network namespace
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql+psycopg://{self.user}@{self.host}:{self.port}/{database}"
+
+    def socket_url(self, url: str) -> str:
+        """``url`` (one of ``url``'s) over the Unix socket instead of TCP on loopback."""
+        database = url.rsplit("/", 1)[1]
+        return (
+            f"postgresql+psycopg://{self.user}@/{database}?host={self.socket_dir}&port={self.port}"
+        )
 
     def create_database(self, name: str) -> str:
         """A fresh database (one per test keeps catalogs apart); its SQLAlchemy URL."""
@@ -107,7 +115,7 @@ def postgres_cluster() -> Iterator[Postgres]:
         else:
             log = (root / "log").read_text(errors="replace")[-2000:]
             raise RuntimeError(f"PostgreSQL did not start: {log}")
-        yield Postgres("127.0.0.1", port, user)
+        yield Postgres("127.0.0.1", port, user, str(sockets))
     finally:
         stop = [str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]
         run(_as_postgres_user(stop), capture_output=True)

@@ -9,6 +9,7 @@ import pytest
 
 from nsechain.collector.targets import Targets
 from nsechain.config import Settings, load_settings
+from nsechain.market import INDEX_SYMBOLS
 from nsechain.nse.parse import Underlying
 from nsechain.timeutil import IST
 
@@ -51,6 +52,29 @@ def test_all_with_exclusions_and_the_universe_cache(tmp_path: Path) -> None:
     assert "NIFTY" not in again.expiries_due(MON)
 
 
+def test_the_cache_keeps_nse_whole_list_for_another_share_or_selection(tmp_path: Path) -> None:
+    """A shard (or a --symbols run) caches NSE's whole list, so a restart with another share
+    or other symbols still knows them all (preflight refused them before: found by the
+    sharded lake test); expiries are cached for the symbols followed."""
+    from nsechain.collector.preflight import validate_startup
+
+    listed = [Underlying("NIFTY", "Nifty 50", True)]
+    listed += [Underlying(f"S{i:02d}", f"S{i:02d}", False) for i in range(12)]
+    first = Targets(settings(tmp_path, symbols="ALL", shard="0/3"))
+    first.set_universe(listed, MON)
+    first.set_expiries("NIFTY", EXPIRIES, MON)
+    first.save_cache()
+    assert len(first.symbols) < len(listed)
+    shares = [
+        set(Targets(settings(tmp_path, symbols="ALL", shard=f"{i}/3")).symbols) for i in (1, 2)
+    ]
+    assert set().union(first.symbols, *shares) == {u.symbol for u in listed}
+    other = settings(tmp_path, symbols=",".join(u.symbol for u in listed[1:]))
+    validate_startup(other)  # no "not in NSE's F&O list"
+    again = Targets(settings(tmp_path, symbols="ALL", shard="0/3"))
+    assert "NIFTY" not in again.expiries_due(MON)
+
+
 def test_a_block_halves_the_budget_and_the_plan_shrinks(tmp_path: Path) -> None:
     t = Targets(settings(tmp_path, symbols="ALL", rate=3.0))
     for sym in t.symbols:
@@ -70,4 +94,5 @@ def test_shard_takes_a_share(tmp_path: Path) -> None:
     ]
     everything = set(Targets(settings(tmp_path, symbols="ALL")).symbols)
     assert set().union(*shares) == everything
-    assert sum(len(s) for s in shares) == len(everything)
+    # the indices are in every share (their expiries are split), each stock in one
+    assert sum(len(s) for s in shares) == len(everything) + 2 * len(INDEX_SYMBOLS)

@@ -72,6 +72,7 @@ def plan(
             interval_s=s.interval_s,
             headroom=s.plan_headroom,
             policy=policy_of(s),
+            shard=parse_shard(s.shard) if s.shard else None,
         )
     except ConfigError as exc:
         typer.echo(f"error: {exc}", err=True)

@@ -35,7 +35,14 @@ log = logging.getLogger(__name__)
 
 def build_universe(settings: Settings) -> tuple[Universe, list[str]]:
     """The selected universe from the cache (or the bundled list), and unknown symbols named."""
-    base = load_universe_cache(settings.market_dir) or Universe.bundled()
+    return _selected(_base(settings), settings)
+
+
+def _base(settings: Settings) -> Universe:
+    return load_universe_cache(settings.market_dir) or Universe.bundled()
+
+
+def _selected(base: Universe, settings: Settings) -> tuple[Universe, list[str]]:
     selection = _selection(settings)
     unknown = [s for s in base.unknown(selection) if s not in selection.exclude]
     return _restrict(base, settings), unknown
@@ -64,7 +71,11 @@ class Targets:
         self.settings = settings
         #: Clock seconds per wall second (``collector/clock.py``); 1 on the wall clock.
         self.speed = speed
-        self.universe, unknown = build_universe(settings)
+        base = _base(settings)
+        #: NSE's whole list: the cache keeps it, so that a restart with other ``--symbols`` or
+        #: another ``--shard`` still knows every symbol (``self.universe`` is this share only).
+        self._listed = base.listings
+        self.universe, unknown = _selected(base, settings)
         if unknown:
             log.warning(
                 "symbols not in NSE's F&O list (as of %s): %s; they are tried anyway",
@@ -86,6 +97,7 @@ class Targets:
 
     def set_universe(self, listed: Sequence[UnderlyingLike], now: datetime) -> None:
         fresh = Universe.of(listed, source="nse", as_of=now.astimezone(IST).date())
+        self._listed = fresh.listings
         self.universe = self.universe.replace_listings(_restrict(fresh, self.settings))
         self._changed()
 
@@ -160,6 +172,7 @@ class Targets:
                 interval_s=s.interval_s / self.speed,
                 headroom=s.plan_headroom,
                 policy=policy_of(s),
+                shard=_shard(s),
             )
         return self._plan
 
@@ -178,7 +191,8 @@ class Targets:
         if not self._dirty:
             return
         try:
-            save_universe_cache(self.settings.market_dir, self.universe)
+            whole = dataclasses.replace(self.universe, listings=self._listed)
+            save_universe_cache(self.settings.market_dir, whole)
             self._dirty = False
         except OSError as exc:  # a cache, not data: say so and carry on
             log.warning("universe cache not saved dir=%s error=%r", self.settings.market_dir, exc)

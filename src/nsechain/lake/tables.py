@@ -42,6 +42,7 @@ __all__ = [
     "TABLES",
     "LakeError",
     "LakeTable",
+    "catalog_properties",
     "commit_with_retry",
     "open_catalog",
     "open_table",
@@ -103,20 +104,29 @@ def _warehouse(settings: Settings) -> str:
     return folder.as_uri()
 
 
-def open_catalog(settings: Settings) -> Catalog:
-    """pyiceberg's SQL catalog at ``lake_catalog_url`` over ``lake_warehouse``."""
+def catalog_properties(settings: Settings) -> dict[str, str]:
+    """pyiceberg's ``load_catalog`` properties of the lake (``type``, ``uri``, ``warehouse``,
+    S3): what other engines need to find the same tables (Ray Data's ``read_iceberg``
+    ``catalog_kwargs``, with ``name``; ``examples/ray_pcr.py``)."""
     if not settings.lake_catalog_url:
         raise ConfigError("lake_catalog_url is not set: e.g. postgresql+psycopg://user@host/db")
+    props = {"type": "sql", "uri": settings.lake_catalog_url, "warehouse": _warehouse(settings)}
+    if settings.lake_s3_endpoint:
+        props["s3.endpoint"] = settings.lake_s3_endpoint
+    props["s3.region"] = settings.lake_s3_region
+    return props
+
+
+def open_catalog(settings: Settings) -> Catalog:
+    """pyiceberg's SQL catalog at ``lake_catalog_url`` over ``lake_warehouse``."""
+    props = catalog_properties(settings)
+    del props["type"]
     try:
         from pyiceberg.catalog.sql import SqlCatalog
     except ImportError as exc:
         raise ConfigError(
             f"the lake needs the extra: pip install 'nsechain[lake]' ({exc})"
         ) from None
-    props = {"uri": settings.lake_catalog_url, "warehouse": _warehouse(settings)}
-    if settings.lake_s3_endpoint:
-        props["s3.endpoint"] = settings.lake_s3_endpoint
-    props["s3.region"] = settings.lake_s3_region
     try:
         # Several writers starting at once may race to create the catalog's own tables.
         return commit_with_retry(lambda: SqlCatalog("nsechain", **props), 30.0, "open catalog")

@@ -9,11 +9,15 @@ collector (which asks these pure modules what to do). No HTTP here.
 - ``plan``: the per-tick request plan within the rate budget, and ``render_plan``;
 - ``rate``: ``AimdRate``, the adaptive budget; ``shard``: ``--shard i/N`` by stable hash.
 
-The package itself holds one NSE fact, ``INDEX_SYMBOLS``, and imports nothing: ``config`` (the
+The package itself holds two NSE facts, ``INDEX_SYMBOLS`` and ``WEEKLY_SYMBOLS``, and imports
+nothing: ``config`` (the
 floor above) reads it for its default symbols.
 """
 
-__all__ = ["INDEX_SYMBOLS"]
+__all__ = ["INDEX_SYMBOLS", "WEEKLY_SYMBOLS"]
 
 #: NSE's index underlyings (``type=Indices`` on the v3 endpoint); everything else is ``Equity``.
 INDEX_SYMBOLS: tuple[str, ...] = ("NIFTY", "BANKNIFTY", "FINNIFTY", "MIDCPNIFTY", "NIFTYNXT50")
+
+#: Underlyings with weekly expiries (2026: NIFTY only); the rest expire monthly.
+WEEKLY_SYMBOLS: frozenset[str] = frozenset({"NIFTY"})

@@ -19,13 +19,12 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 
+from nsechain.market import WEEKLY_SYMBOLS
 from nsechain.market.holidays import bundled_holidays
 from nsechain.market.universe import is_live
 
 __all__ = ["WEEKLY_SYMBOLS", "predict_expiries"]
 
-#: Underlyings with weekly expiries (2026: NIFTY only).
-WEEKLY_SYMBOLS = frozenset({"NIFTY"})
 _TUESDAY = 1
 
 

@@ -2,8 +2,9 @@
 
 Where it sits: pure. The collector builds a ``Plan`` from the universe (``Universe.plan_items``)
 and the effective budget (``AimdRate.current``), then fetches ``plan.tick(k)`` on tick ``k``;
-``nsechain plan`` prints ``render_plan(plan.summary())``. Sharding (``shard_of``) splits the
-universe between collectors on different IPs.
+``nsechain plan`` prints ``render_plan(plan.summary())``. Sharding (``market/shard.py``) splits
+the pairs between collectors on different IPs: ``make_plan(shard=…)`` ranks every expiry of an
+item first, then keeps the pairs the shard owns, so a pair's tier is the same in every shard.
 
 How it plans. Each pair falls into the first tier of the policy that matches it (index or
 stock, expiry rank: 0 = nearest). A tier with cadence ``c`` splits its pairs round-robin into
@@ -216,10 +217,12 @@ def make_plan(
     interval_s: float,
     headroom: float = 0.2,
     policy: Sequence[TierRule] = DEFAULT_POLICY,
+    shard: Shard | None = None,
 ) -> Plan:
-    """Plan every expiry of every item within ``budget`` req/s on ``interval_s`` ticks."""
+    """Plan every expiry of every item (those ``shard`` owns) within ``budget`` req/s on
+    ``interval_s`` ticks."""
     capacity = capacity_of(budget, interval_s, headroom)
-    groups = _assign(items, policy)
+    groups = _assign(items, policy, shard)
     if not groups:
         return Plan((), budget, interval_s, headroom, capacity)
     if len(groups) > capacity:
@@ -238,7 +241,7 @@ def make_plan(
 
 
 def _assign(
-    items: Iterable[PlanItem], policy: Sequence[TierRule]
+    items: Iterable[PlanItem], policy: Sequence[TierRule], shard: Shard | None = None
 ) -> list[tuple[TierRule, list[Pair]]]:
     # Pairs nobody's rule matches go to a catch-all of the lowest weight: never unplanned.
     rest = TierRule("other", min((r.weight for r in policy), default=1.0))
@@ -248,6 +251,8 @@ def _assign(
     for item in sorted(items, key=lambda i: (not i.is_index, i.symbol)):
         for rank, expiry in enumerate(sorted(set(item.expiries))):
             pair = Pair(item.symbol, expiry)
+            if shard is not None and not shard.owns_pair(item.symbol, item.is_index, expiry):
+                continue  # ranked all the same: the tier does not depend on the shard
             if pair not in seen:
                 seen.add(pair)
                 slot = next(n for n, r in enumerate(rules) if r.matches(item.is_index, rank))

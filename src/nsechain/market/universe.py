@@ -187,8 +187,9 @@ class Universe:
         return sorted((selection.include | selection.exclude) - set(self.symbols))
 
     def shard(self, shard: Shard) -> Universe:
-        """The underlyings ``shard`` owns (``market.shard.shard_of``)."""
-        return self._restrict(tuple(x for x in self.listings if shard.owns(x.symbol)))
+        """The underlyings ``shard`` needs: the stocks it owns and every index, whose expiries
+        the shards split (``make_plan(shard=…)`` keeps the pairs; ``market/shard.py``)."""
+        return self._restrict(tuple(x for x in self.listings if shard.needs(x.symbol, x.is_index)))
 
     def _restrict(self, listings: tuple[Listing, ...]) -> Universe:
         keep = {x.symbol for x in listings}
