@@ -27,8 +27,9 @@ test: $(STAMP)
 # in market hours), the date-sensitive modules at the six others (CI time: ~5 + 6 x ~1.5 min).
 # Monotonic time stays real (FAKETIME_DONT_FAKE_MONOTONIC=1): timeouts and budgets still work;
 # tests/faketime/sitecustomize.py works around libfaketime breaking time.sleep on Python 3.11+.
-# The browser tests (marker `browser`) are left out: Chromium and Playwright's driver inherit LD_PRELOAD and stall
-# under libfaketime (its pages read a simulator pinned to 2026-11-25 anyway; `make test` runs it).
+# The browser tests (marker `browser`) are left out: Chromium and Playwright's driver inherit
+# LD_PRELOAD and stall under libfaketime (their pages read a simulator pinned to 2026-11-25
+# anyway; `make test` runs them). CI runs `make test` first: the whole suite at the real date.
 DATES_FULL   := 2028-02-29T11:00
 DATES_MODULE := 2026-12-03T11:00 2026-12-03T03:00 2026-12-06T12:00 2026-12-25T11:00 \
                 2026-12-31T15:00 2027-03-10T11:00
