@@ -20,7 +20,6 @@ from rich.table import Table
 from rich.text import Text
 
 from nsechain.cli._settings import err
-from nsechain.config import load_settings
 from nsechain.errors import ConfigError, NsechainError
 from nsechain.timeutil import IST
 
@@ -174,6 +173,7 @@ def _date(text: str | None, flag: str) -> date | None:
 
 
 def _desk(db: Path | None) -> Any:
+    from nsechain.config import load_settings
     from nsechain.query import connect
 
     path = load_settings(db_path=db).db_path
