@@ -233,14 +233,14 @@ def iv_rank(
     iv = np.asarray(rows.column("atm_iv").to_numpy(zero_copy_only=False), dtype=np.float64)
     if iv.size == 0:
         raise LookupError(f"{sym}: no ATM IV recorded in that range")
-    ts = rows.column("exchange_ts").to_pylist()
-    days = {t.astimezone(IST).date() for t in ts}
+    ts = rows.column("exchange_ts")  # in IST (``run``): its local dates are IST days
+    days = pc.count_distinct(pc.cast(pc.local_timestamp(ts), pa.date32())).as_py()
     found = pos.iv_rank(iv, float(iv[-1]))
     return {
         "symbol": sym,
-        "at": ts[-1],
-        "first": ts[0],
-        "days": len(days),
+        "at": ts[-1].as_py(),
+        "first": ts[0].as_py(),
+        "days": days,
         "rank": None if found is None else found.__dict__,
         "series": rows.select(["exchange_ts", "expiry", "atm_iv"]),
     }
