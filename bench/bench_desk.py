@@ -109,26 +109,28 @@ def report(path: Path, reps: int) -> None:
         ("straddle + VWAP, NIFTY, ATM, the day", "-", lambda: desk.straddle("NIFTY")),
         ("steady PCR, NIFTY, the day", "-", lambda: desk.pcr_steady("NIFTY", "2026-08-11")),
     ]
-    # Issue 20's connection reuse: the default (path-backed) desk, opening the file per call
-    # (linger 0, as before) and keeping it between calls that follow (the default linger).
-    per_call, lingering = connect(path, linger_s=0), connect(path)
-    cases += [
-        ("chain, desk opening the file per call", "-", lambda: per_call.chain("NIFTY")),
-        ("chain, default desk (lingering conn.)", "-", lambda: lingering.chain("NIFTY")),
-    ]
-    base = None
     # CPU ms (all threads of this process) beside the wall: on a shared machine the wall
     # time also counts waiting for a core, the CPU time does not.
     print(
         f"{'case':<44} {'median ms':>10} {'min ms':>7} {'CPU ms':>7} {'target':>7} {'x chain':>8}"
     )
+    base = _print(cases, reps)
+    desk.close()  # an open connection makes the next opens cheap (one shared instance)
+    # Issue 20's connection reuse: the default (path-backed) desk, opening the file per call
+    # (linger 0, as before) and keeping it between calls that follow (the default linger).
+    for label, linger in (("opening the file per call", 0.0), ("default desk (lingering)", None)):
+        other = connect(path) if linger is None else connect(path, linger_s=linger)
+        _print([(f"chain, {label}", "-", lambda d=other: d.chain("NIFTY"))], reps, base)
+        other.close()
+
+
+def _print(cases: list[tuple[str, str, Any]], reps: int, base: float = 0.0) -> float:
+    """One line per case; ``x chain``: against ``base`` (default: the first case)."""
     for name, target, fn in cases:
         ms, low, cpu = timed(fn, reps)
         base = base or ms
         print(f"{name:<44} {ms:>10.1f} {low:>7.1f} {cpu:>7.1f} {target:>7} {ms / base:>8.1f}")
-    desk.close()
-    per_call.close()
-    lingering.close()
+    return base
 
 
 def timed(fn: Any, reps: int) -> tuple[float, float, float]:
