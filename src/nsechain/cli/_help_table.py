@@ -78,6 +78,10 @@ HELP: dict[str, tuple[str, str]] = {
         "Take one more snapshot just after the close (closing OI).",
         "[default: True; env NSECHAIN_AFTER_CLOSE_SNAPSHOT]",
     ),
+    "sort_closed_days": (
+        "While the market is closed, rewrite each closed day's quotes sorted by symbol, in place, one day between loads (`nsechain compact` does the whole file).",
+        "[default: True; env NSECHAIN_SORT_CLOSED_DAYS]",
+    ),
     "session_overrides": (
         "Extra or changed sessions: '2026-11-08 18:00-19:15 Muhurat', '2026-03-02 closed outage'.",
         "[default: ; env NSECHAIN_SESSION_OVERRIDES]",

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from nsechain.analytics.views import create_views
@@ -122,11 +122,19 @@ class BatchStats:
 class Batcher:
     """Loads pending files on demand or on a schedule; one load at a time."""
 
-    def __init__(self, settings: Settings, loader: Loader) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        loader: Loader,
+        closed_day: Callable[[], date | None] | None = None,
+    ) -> None:
         self.settings = settings
         self.loader = loader
         self.stats = BatchStats()
         self._lock = threading.Lock()
+        #: Today's IST date while the market is closed, else None: when closed days may be
+        #: sorted (``store.daysort``) without keeping readers waiting during a session.
+        self._closed_day = closed_day if settings.sort_closed_days else None
 
     def recover(self) -> None:
         """Reconcile the manifest with the folders and load what a previous run left."""
@@ -153,7 +161,10 @@ class Batcher:
         wait = self.settings.batch_interval_s
         while not stop.wait(wait):
             retry = min(LOAD_RETRY_S, self.settings.batch_interval_s)
-            wait = self.settings.batch_interval_s if self.load_now() else retry
+            loaded = self.load_now()
+            wait = self.settings.batch_interval_s if loaded else retry
+            if loaded is not None and not stop.is_set():
+                self.sort_closed_day()
         collection_done(self.settings.timeout_s * 2 + 10)
         self.load_now()
 
@@ -173,6 +184,20 @@ class Batcher:
                 return None
             self.stats.loaded(result)
             return result
+
+    def sort_closed_day(self) -> tuple[date, int] | None:
+        """While the market is closed: sort one closed day in place (after a load, under the
+        load lock: the scheduled compaction, ``store.daysort``). Failures are logged and
+        retried after the next load; nothing is lost (one transaction)."""
+        today = self._closed_day() if self._closed_day is not None else None
+        if today is None:
+            return None
+        with self._lock:
+            try:
+                return self.loader.sort_closed_day(today)
+            except (DatabaseLocked, StorageError) as exc:
+                log.warning("day sort skipped error=%r", str(exc))
+                return None
 
     def _db_failed(self, exc: StorageError) -> None:
         pending = len(list_tick_files(self.settings.pending_dir))
