@@ -94,4 +94,4 @@ def test_generated_help_table_matches_settings() -> None:
     from nsechain.cli._help_table import HELP
     from nsechain.cli._settings import help_table
 
-    assert HELP == help_table()
+    assert help_table() == HELP

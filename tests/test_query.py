@@ -406,6 +406,15 @@ def test_desk_reuses_its_connection_while_calls_follow(db: Path) -> None:
     _wait_closed(desk, db, within_s=0)
 
 
+def test_a_call_inside_another_shares_its_connection(db: Path) -> None:
+    desk = connect(db, linger_s=30)
+    with desk._session() as outer:  # e.g. a method that calls another one
+        assert desk.chain("TEST").num_rows == 4  # no deadlock, and the outer one still works
+        assert outer.execute("SELECT 1").fetchall() == [(1,)]
+    assert desk.opens == 1
+    desk.close()
+
+
 def test_lingering_connection_closes_when_idle(db: Path) -> None:
     desk = connect(db, linger_s=0.05)
     desk.chain("TEST")

@@ -52,7 +52,10 @@ class LingeringConnection:
         self.timeout_s = timeout_s
         self.linger_s = linger_s
         self.opens = 0  #: how many times the file was opened (for tests and the bench)
-        self._lock = threading.Lock()  # one call at a time on the connection; the watcher
+        # One call at a time on the connection, and the watcher; re-entrant, so a call made
+        # inside another (same thread) shares its connection instead of deadlocking.
+        self._lock = threading.RLock()
+        self._depth = 0
         self._con: duckdb.DuckDBPyConnection | None = None
         self._stamp: Stamp | None = None
         self._idle_since = 0.0
@@ -61,12 +64,15 @@ class LingeringConnection:
     @contextmanager
     def session(self) -> Iterator[duckdb.DuckDBPyConnection]:
         with self._lock:
-            con = self._fresh()
+            con = self._fresh() if self._depth == 0 or self._con is None else self._con
+            self._depth += 1
             try:
                 yield con
             finally:
+                self._depth -= 1
                 self._idle_since = time.monotonic()
-                self._watch()
+                if self._depth == 0:
+                    self._watch()
 
     def close(self) -> None:
         with self._lock:
