@@ -85,6 +85,8 @@ def test_the_batch_thread_sorts_only_while_the_market_is_closed(d: Dirs, tmp_pat
     assert batcher.sort_closed_day() is None  # the market is open (or not known yet)
     state["today"] = DAY3.date()
     assert batcher.sort_closed_day() == (DAY2.date(), 40)
+    assert batcher.sort_closed_day() is None  # all sorted: not asked again today
+    assert batcher._all_sorted_on == DAY3.date()
     off = Settings(data_dir=tmp_path / "data", db_path=d.db, sort_closed_days=False)
     assert (
         Batcher(off, d.loader(), lambda: DAY3.date() + timedelta(days=1)).sort_closed_day() is None

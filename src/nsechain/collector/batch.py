@@ -135,6 +135,7 @@ class Batcher:
         #: Today's IST date while the market is closed, else None: when closed days may be
         #: sorted (``store.daysort``) without keeping readers waiting during a session.
         self._closed_day = closed_day if settings.sort_closed_days else None
+        self._all_sorted_on: date | None = None
 
     def recover(self) -> None:
         """Reconcile the manifest with the folders and load what a previous run left."""
@@ -190,14 +191,17 @@ class Batcher:
         load lock: the scheduled compaction, ``store.daysort``). Failures are logged and
         retried after the next load; nothing is lost (one transaction)."""
         today = self._closed_day() if self._closed_day is not None else None
-        if today is None:
-            return None
+        if today is None or today == self._all_sorted_on:
+            return None  # open, or nothing left to sort today: do not take the file again
         with self._lock:
             try:
-                return self.loader.sort_closed_day(today)
+                done = self.loader.sort_closed_day(today)
             except (DatabaseLocked, StorageError) as exc:
                 log.warning("day sort skipped error=%r", str(exc))
                 return None
+        if done is None:
+            self._all_sorted_on = today
+        return done
 
     def _db_failed(self, exc: StorageError) -> None:
         pending = len(list_tick_files(self.settings.pending_dir))
