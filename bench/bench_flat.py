@@ -9,7 +9,8 @@ both), and runs ``upgrade_tables`` on each as the loader does on open. It then p
 question about the latest snapshot or one day, the median at 1 day, at N days, and the ratio
 N-day / 1-day (goal <= 1.1x, printed, never asserted):
 
-* ``Desk.chain``, held connection and opening the file per call; snapshot lookup; max pain;
+* ``Desk.chain``, held connection, opening the file per call, and the default desk (which
+  keeps its connection between calls that follow); snapshot lookup; max pain;
   ATM; ``pcr`` of one day (all expiries);
 * ``nsechain status`` as a user runs it (a fresh process): wall time and peak RSS;
 * start-up: ``nsechain --help`` beside bare ``python -c pass`` (goal <= 0.3 s);
@@ -113,8 +114,11 @@ def measure(path: Path, reps: int) -> dict[str, float]:
     }
     out = {name: median_ms(fn, reps) for name, fn in cases.items()}
     desk.close()
-    per_call = connect(path)
+    per_call, lingering = connect(path, linger_s=0), connect(path)
     out["chain NIFTY, file opened per call"] = median_ms(lambda: per_call.chain("NIFTY"), reps)
+    # The default desk keeps its connection while calls follow (analytics.linger).
+    out["chain NIFTY, default desk"] = median_ms(lambda: lingering.chain("NIFTY"), reps)
+    lingering.close()
     out |= row_groups(path)
     (rows,) = per_call.sql("SELECT count(*) AS n FROM option_quotes").column("n").to_pylist()
     out["bytes per quote row"] = path.stat().st_size / max(int(rows), 1)

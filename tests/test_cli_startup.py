@@ -69,3 +69,29 @@ def test_light_commands_import_no_dashboard_simulator_or_scipy(
     # what must stay out.
     light = {"nsechain.sim", "nsechain.sim.latency"}
     assert [m for m in imported(args, tmp_path) if m not in light] == []
+
+
+#: What ``--help`` must not pay for either: our Settings class (pydantic-settings) and the data
+#: stack. A flag's help comes from the generated ``cli._help_table``. Typer (0.29) itself imports
+#: pydantic to coerce a command's parameters, so only the root ``--help`` is pydantic-free.
+HELP_HEAVY = ("pydantic_settings", "nsechain.config", "pyarrow", "numpy", "duckdb", "pandas")
+
+
+@pytest.mark.parametrize(
+    "args", [["--help"], ["show", "--help"], ["collect", "--help"]], ids=" ".join
+)
+def test_help_imports_neither_settings_nor_the_data_stack(
+    args: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    heavy = HELP_HEAVY + (("pydantic", "orjson") if args == ["--help"] else ())
+    monkeypatch.setattr(sys.modules[__name__], "HEAVY", heavy)
+    assert imported(args, tmp_path) == []
+
+
+def test_generated_help_table_matches_settings() -> None:
+    """``cli._help_table`` is generated from the Settings descriptions: regenerate it with
+    ``python -m nsechain.cli._settings && ruff format`` when this fails."""
+    from nsechain.cli._help_table import HELP
+    from nsechain.cli._settings import help_table
+
+    assert help_table() == HELP

@@ -33,6 +33,8 @@ Worked out by hand, for snapshot B of 2026-08-27:
 
 from __future__ import annotations
 
+import shutil
+import time
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -374,12 +376,73 @@ def test_desk_on_an_open_cursor(db: Path) -> None:
 
 
 def test_desk_does_not_hold_the_file_between_calls(db: Path) -> None:
-    desk = connect(db)
+    desk = connect(db, linger_s=0)  # no lingering: closed after each call
     desk.chain("TEST")
     writer = duckdb.connect(str(db))  # would fail if the desk still held a read lock
     writer.close()
     with connect(db, hold=True) as held:
         assert held.chain("TEST").num_rows == 4
+
+
+def _wait_closed(desk: Desk, db: Path, within_s: float = 5.0) -> None:
+    """A writer in this process can open the file (the desk's connection is gone)."""
+    deadline = time.monotonic() + within_s
+    while True:
+        try:
+            duckdb.connect(str(db)).close()
+            return
+        except duckdb.ConnectionException:  # the read-only one is still open here
+            assert time.monotonic() < deadline, "the desk kept the file"
+            time.sleep(0.01)
+
+
+def test_desk_reuses_its_connection_while_calls_follow(db: Path) -> None:
+    desk = connect(db, linger_s=30)
+    for _ in range(3):
+        assert desk.chain("TEST").num_rows == 4
+    desk.max_pain("TEST")
+    assert desk.opens == 1  # one open for the check at connect and four calls
+    desk.close()
+    _wait_closed(desk, db, within_s=0)
+
+
+def test_a_call_inside_another_shares_its_connection(db: Path) -> None:
+    desk = connect(db, linger_s=30)
+    with desk._session() as outer:  # e.g. a method that calls another one
+        assert desk.chain("TEST").num_rows == 4  # no deadlock, and the outer one still works
+        assert outer.execute("SELECT 1").fetchall() == [(1,)]
+    assert desk.opens == 1
+    desk.close()
+
+
+def test_lingering_connection_closes_when_idle(db: Path) -> None:
+    desk = connect(db, linger_s=0.05)
+    desk.chain("TEST")
+    _wait_closed(desk, db)
+    assert desk.chain("TEST").num_rows == 4  # and opens again for the next call
+    assert desk.opens == 2
+
+
+def test_lingering_connection_gives_way_to_a_load_flag(db: Path) -> None:
+    from nsechain.store.loadflag import load_wanted
+
+    desk = connect(db, linger_s=30)
+    desk.chain("TEST")
+    with load_wanted(db):  # this process is alive: its flag counts
+        _wait_closed(desk, db)  # within a poll, not the 30 s linger
+    assert desk.chain("TEST").num_rows == 4
+    assert desk.opens == 2
+
+
+def test_lingering_connection_reopens_a_replaced_file(db: Path, tmp_path: Path) -> None:
+    desk = connect(db, linger_s=30)
+    desk.chain("TEST")
+    copy = tmp_path / "copy.duckdb"
+    shutil.copy(db, copy)
+    copy.replace(db)  # `rebuild` moves a damaged file aside: a new inode under the same name
+    assert desk.chain("TEST").num_rows == 4
+    assert desk.opens == 2
+    desk.close()
 
 
 def test_missing_database_says_so(tmp_path: Path) -> None:

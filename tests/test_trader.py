@@ -103,6 +103,20 @@ def test_window_oi_change_on_a_three_strike_chain(desk: Desk) -> None:
     assert _changes(between) == ([20, 30, -40], [20, 50, 10])
 
 
+def test_window_since_a_time_of_day_merged_into_chain_rows(desk: Desk) -> None:
+    """'HH:MM' is that time on the snapshot's IST day (the CLI's ``show --since`` and the web
+    chain's ``since`` both merge the window into the wide rows through one function)."""
+    from nsechain.analytics.trader import merge_oi_window
+
+    assert _changes(desk.oi_window("TRD", EXP, TB, "10:05")) == ([30, -20, 30], [40, 20, -20])
+    snap = desk.snapshot("TRD", EXP, TB)
+    rows = desk.chain("TRD", EXP, TB).to_pylist()
+    start = merge_oi_window(desk, snap, rows, "09:30", ("ce_change_in_oi", "pe_change_in_oi"))
+    assert start == TO  # the latest snapshot at or before 09:30 is the open's
+    assert [r["ce_change_in_oi"] for r in rows] == [50, 10, -10]
+    assert [r["pe_change_in_oi"] for r in rows] == [60, 70, -10]
+
+
 def test_window_views_and_macro_agree(desk: Desk) -> None:
     rows = desk.sql(
         "SELECT strike, option_type, oi_change_since_open, oi_change_15m FROM oi_window"

@@ -105,6 +105,11 @@ class Settings(BaseSettings):
     after_close_snapshot: bool = Field(
         True, description="Take one more snapshot just after the close (closing OI)."
     )
+    sort_closed_days: bool = Field(
+        True,
+        description="While the market is closed, rewrite each closed day's quotes sorted by "
+        "symbol, in place, one day between loads (`nsechain compact` does the whole file).",
+    )
     session_overrides: list[str] = Field(
         default_factory=list,
         description="Extra or changed sessions: '2026-11-08 18:00-19:15 Muhurat', "

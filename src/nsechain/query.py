@@ -7,9 +7,10 @@ are in ``analytics/sql.py``; greeks and IV in ``analytics/greeks.py``.
 
 Every method returns a ``pyarrow.Table``: ``.to_pandas()`` gives pandas, ``pl.from_arrow(t)``
 gives polars. Times are returned in IST; time arguments accept aware or naive (= IST)
-datetimes, dates and ISO strings. A path-backed desk opens the file read-only for each call
-and closes it again (``hold=False``), so it never keeps the collector's loader waiting on the
-lock; ``hold=True`` keeps one connection for fast repeated queries while nothing writes.
+datetimes, dates and ISO strings. A path-backed desk (``hold=False``) opens the file read-only
+and keeps that connection for the next call only while it is idle less than ``linger_s``, the
+file unchanged and no loader's flag up (``analytics.linger``): it never keeps the collector's
+loader waiting longer than a query; ``hold=True`` keeps one connection until ``close()``.
 
 Usage::
 
@@ -34,6 +35,7 @@ from nsechain.analytics import queries, trader
 from nsechain.analytics.db import When, as_instant, open_read_only, run
 from nsechain.analytics.desk_types import Snapshot
 from nsechain.analytics.greeks import DEFAULT_RATE, chain_greeks
+from nsechain.analytics.linger import DEFAULT_LINGER_S, LingeringConnection
 from nsechain.analytics.smile import smile_table
 from nsechain.analytics.sql import (
     BUILDUP_SQL,
@@ -59,15 +61,22 @@ _PCR: dict[tuple[bool, bool], tuple[str, str]] = {
 }
 
 
-def connect(db: Source | None = None, *, timeout_s: float = 30.0, hold: bool = False) -> Desk:
+def connect(
+    db: Source | None = None,
+    *,
+    timeout_s: float = 30.0,
+    hold: bool = False,
+    linger_s: float = DEFAULT_LINGER_S,
+) -> Desk:
     """A Desk on a DuckDB file (default: the configured ``db_path``) or on an open
     connection/cursor. Checks at once that the file opens, retrying up to ``timeout_s`` while
-    another process holds its lock, then raises ``DatabaseLocked``."""
+    another process holds its lock, then raises ``DatabaseLocked``. ``linger_s``: how long an
+    idle connection stays open for the next call (0: closed after each)."""
     if db is None:
         from nsechain.config import load_settings
 
         db = load_settings().db_path
-    return Desk(db, timeout_s=timeout_s, hold=hold)
+    return Desk(db, timeout_s=timeout_s, hold=hold, linger_s=linger_s)
 
 
 class Desk:
@@ -75,22 +84,39 @@ class Desk:
     still live at ``at``; ``at=None`` means the latest snapshot. A snapshot that does not
     exist raises ``LookupError``; an empty range gives an empty table."""
 
-    def __init__(self, source: Source, *, timeout_s: float = 30.0, hold: bool = False) -> None:
-        self._timeout_s = timeout_s
+    def __init__(
+        self,
+        source: Source,
+        *,
+        timeout_s: float = 30.0,
+        hold: bool = False,
+        linger_s: float = DEFAULT_LINGER_S,
+    ) -> None:
         self._conn: duckdb.DuckDBPyConnection | None
-        self._path: str | None
+        self._linger: LingeringConnection | None = None
         if isinstance(source, duckdb.DuckDBPyConnection):
-            self._path, self._conn, self._owned = None, source, False
+            self._conn, self._owned = source, False
             return
-        self._path = os.fspath(source)
-        conn = open_read_only(self._path, timeout_s=timeout_s)  # fail early, clearly
-        self._conn, self._owned = (conn, True) if hold else (None, False)
-        if not hold:
-            conn.close()
+        path = os.fspath(source)
+        if hold:
+            self._conn, self._owned = open_read_only(path, timeout_s=timeout_s), True
+            return
+        self._conn, self._owned = None, False
+        self._linger = LingeringConnection(path, timeout_s=timeout_s, linger_s=linger_s)
+        with self._linger.session():  # fail early, clearly
+            pass
+
+    @property
+    def opens(self) -> int:
+        """How many times this desk opened the file between calls (0 unless lingering)."""
+        return 0 if self._linger is None else self._linger.opens
 
     def close(self) -> None:
         if self._owned and self._conn is not None:
             self._conn.close()
+        if self._linger is not None:
+            self._linger.close()
+            self._linger = None
         self._conn = None
 
     def __enter__(self) -> Desk:
@@ -104,13 +130,10 @@ class Desk:
         if self._conn is not None:
             yield self._conn
             return
-        if self._path is None:
+        if self._linger is None:
             raise ValueError("this Desk is closed")
-        con = open_read_only(self._path, timeout_s=self._timeout_s)
-        try:
+        with self._linger.session() as con:
             yield con
-        finally:
-            con.close()
 
     # --- plain SQL -------------------------------------------------------------------------
     def sql(self, query: str, params: dict[str, Any] | None = None) -> pa.Table:

@@ -31,7 +31,20 @@ __all__ = [
     "UNKNOWN_TOTALS_QUOTES",
     "WIDE_COLUMNS",
     "compose",
+    "ist_day",
 ]
+
+
+def ist_day(column: str) -> str:
+    """SQL: the IST calendar day of the TIMESTAMPTZ ``column``, by arithmetic.
+
+    IST is UTC+05:30 all year (no DST since 1945), so the day is the epoch shifted by 5.5 h, in
+    whole days: ~10x cheaper than ``timezone('Asia/Kolkata', …)`` (an ICU lookup per row;
+    measured 29 vs 285 ms of CPU over 2.7M rows), which the nearest-expiry reads paid per row.
+    """
+    days = f"floor((epoch_us({column}) + 19800000000) / 86400000000)"  # floor: before 1970 too
+    return f"(DATE '1970-01-01' + CAST({days} AS INTEGER))"
+
 
 #: Leg columns of the wide chain in NSE's page order, CE side left of the strike. The PE side
 #: mirrors it, so the strike sits in the middle as on nseindia.com.

@@ -10,7 +10,7 @@ function looks its snapshot up once, reads only its rows, and hands Arrow/numpy 
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import numpy as np
@@ -32,6 +32,7 @@ __all__ = [
     "chain_with_greeks",
     "gex",
     "iv_rank",
+    "merge_oi_window",
     "oi_window",
     "steady_pcr",
     "straddle",
@@ -88,12 +89,18 @@ def chain_with_greeks(
 
 def _window_start(snap: Snapshot, since: Since) -> datetime:
     """Where a window ending at ``snap`` starts: the day's start for "open", else the time
-    ``since`` names (minutes back, a timedelta, or a time)."""
+    ``since`` names (minutes back, a timedelta, a time, or 'HH:MM[:SS]' on the snapshot's
+    IST day)."""
     day_start = _day_start(snap.exchange_ts)
     if isinstance(since, str):
         if since == "open":
             return day_start
-        since = int(since) if since.isdigit() else as_instant(since) or day_start
+        if since.isdigit():
+            since = int(since)
+        elif len(since) <= 8 and ":" in since:  # a time of day, not a full ISO instant
+            since = datetime.combine(day_start.date(), time.fromisoformat(since), IST)
+        else:
+            since = as_instant(since) or day_start
     if isinstance(since, int):
         since = timedelta(minutes=since)
     return snap.exchange_ts - since if isinstance(since, timedelta) else since
@@ -134,6 +141,28 @@ def oi_window(
     out = out.append_column("from_ts", pa.array([base] * n, pa.timestamp("us", tz="Asia/Kolkata")))
     ts = pa.array([snap.exchange_ts] * n, pa.timestamp("us", tz="Asia/Kolkata"))
     return out.append_column("to_ts", ts)
+
+
+def merge_oi_window(
+    desk: DeskReader,
+    snap: Snapshot,
+    rows: list[dict[str, Any]],
+    since: Since,
+    into: tuple[str, str] = ("ce_oi_window", "pe_oi_window"),
+) -> datetime | None:
+    """Set ``into`` (CE, PE) of each wide-chain row to its strike's OI change since ``since``
+    (``oi_window``; None where the strike has no change); returns the window's start
+    snapshot, None if the window is empty. The CLI's ``show --since`` and the web chain."""
+    win = oi_window(desk, snap.symbol, snap.expiry, snap.exchange_ts, since)
+    by = {
+        r["strike"]: r for r in win.select(["strike", "ce_oi_change", "pe_oi_change"]).to_pylist()
+    }
+    ce, pe = into
+    for r in rows:
+        got = by.get(r["strike"], {})
+        r[ce], r[pe] = got.get("ce_oi_change"), got.get("pe_oi_change")
+    start: datetime | None = win.column("from_ts")[0].as_py() if win.num_rows else None
+    return start
 
 
 def strike_day(
@@ -233,14 +262,14 @@ def iv_rank(
     iv = np.asarray(rows.column("atm_iv").to_numpy(zero_copy_only=False), dtype=np.float64)
     if iv.size == 0:
         raise LookupError(f"{sym}: no ATM IV recorded in that range")
-    ts = rows.column("exchange_ts").to_pylist()
-    days = {t.astimezone(IST).date() for t in ts}
+    ts = rows.column("exchange_ts")  # in IST (``run``): its local dates are IST days
+    days = pc.count_distinct(pc.cast(pc.local_timestamp(ts), pa.date32())).as_py()
     found = pos.iv_rank(iv, float(iv[-1]))
     return {
         "symbol": sym,
-        "at": ts[-1],
-        "first": ts[0],
-        "days": len(days),
+        "at": ts[-1].as_py(),
+        "first": ts[0].as_py(),
+        "days": days,
         "rank": None if found is None else found.__dict__,
         "series": rows.select(["exchange_ts", "expiry", "atm_iv"]),
     }

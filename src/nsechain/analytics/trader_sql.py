@@ -9,6 +9,7 @@ table macro for plain-SQL users.
 from __future__ import annotations
 
 from nsechain.analytics.queries import SNAPSHOT_INDEX
+from nsechain.analytics.sql import ist_day
 from nsechain.store.summaries import ATM_PAIRS, ATM_PICK, SNAPSHOT_ATM
 
 __all__ = [
@@ -63,7 +64,7 @@ def nearest_expiry_sql(table: str, columns: str = "s.expiry, s.exchange_ts") -> 
     nearest one live on their IST day: one pass and a join, no correlated subquery."""
     return f"""
 WITH s AS (
-  SELECT *, CAST(timezone('Asia/Kolkata', exchange_ts) AS DATE) AS day
+  SELECT *, {ist_day("exchange_ts")} AS day
   FROM {table}
   WHERE symbol = $symbol AND exchange_ts >= $start AND exchange_ts <= $end
 ),
@@ -197,15 +198,15 @@ FROM d
 
 #: OI change of every contract since the first snapshot of its IST day (the open) and since
 #: the latest snapshot at least 15 minutes earlier that day (ASOF join).
-OI_WINDOW_VIEW_SQL = """
+OI_WINDOW_VIEW_SQL = f"""
 k AS (
   SELECT symbol, expiry, strike, option_type, exchange_ts, open_interest, last_price,
-         CAST(timezone('Asia/Kolkata', exchange_ts) AS DATE) AS day,
+         {ist_day("exchange_ts")} AS day,
          first_value(open_interest) OVER w AS oi_open,
          first_value(exchange_ts) OVER w AS open_ts
   FROM q
   WINDOW w AS (PARTITION BY symbol, expiry, strike, option_type,
-                            CAST(timezone('Asia/Kolkata', exchange_ts) AS DATE)
+                            {ist_day("exchange_ts")}
                ORDER BY exchange_ts)
 )
 SELECT a.symbol, a.expiry, a.strike, a.option_type, a.exchange_ts, a.open_interest,

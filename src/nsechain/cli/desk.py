@@ -20,7 +20,6 @@ from rich.table import Table
 from rich.text import Text
 
 from nsechain.cli._settings import err
-from nsechain.config import load_settings
 from nsechain.errors import ConfigError, NsechainError
 from nsechain.timeutil import IST
 
@@ -174,6 +173,7 @@ def _date(text: str | None, flag: str) -> date | None:
 
 
 def _desk(db: Path | None) -> Any:
+    from nsechain.config import load_settings
     from nsechain.query import connect
 
     path = load_settings(db_path=db).db_path
@@ -226,27 +226,6 @@ def _first(table: Any, column: str) -> Any:
     return table.column(column)[0].as_py() if table.num_rows else None
 
 
-def _with_window(desk: Any, snap: Any, chain: Any, since: str) -> tuple[Any, str]:
-    """The chain with its change-in-OI columns replaced by the change since ``since``."""
-    window: Any = since
-    if ":" in since:
-        day = snap.exchange_ts.astimezone(IST).date()
-        window = datetime.combine(day, time.fromisoformat(since), IST)
-    elif since.isdigit():
-        window = int(since)
-    win = desk.oi_window(snap.symbol, snap.expiry, snap.exchange_ts, window)
-    delta = {r["strike"]: r for r in win.to_pylist()}
-    rows = chain.to_pylist()
-    for r in rows:
-        got = delta.get(r["strike"], {})
-        r["ce_change_in_oi"], r["pe_change_in_oi"] = (
-            got.get("ce_oi_change"),
-            got.get("pe_oi_change"),
-        )
-    start = win.column("from_ts")[0].as_py() if win.num_rows else snap.exchange_ts
-    return rows, f"Chng OI: since {start:%H:%M:%S} ({since})"
-
-
 def _show(
     symbol: str,
     expiry: str | None,
@@ -256,6 +235,8 @@ def _show(
     greeks: bool = False,
     since: str | None = None,
 ) -> None:
+    from nsechain.analytics.trader import merge_oi_window
+
     with _desk(db) as desk:
         day = _date(expiry, "--expiry")
         symbol = _recorded(desk, [symbol], day)[0]
@@ -264,7 +245,9 @@ def _show(
         chain = read(snap.symbol, snap.expiry, snap.exchange_ts)
         rows, note = chain.to_pylist(), "Chng OI: since the previous close (NSE)"
         if since:
-            rows, note = _with_window(desk, snap, chain, since)
+            into = ("ce_change_in_oi", "pe_change_in_oi")  # the Chng OI columns show the window
+            start = merge_oi_window(desk, snap, rows, since, into) or snap.exchange_ts
+            note = f"Chng OI: since {start:%H:%M:%S} ({since})"
         pcr = desk.pcr(snap.symbol, snap.expiry, snap.exchange_ts, snap.exchange_ts)
         pain = desk.max_pain(snap.symbol, snap.expiry, snap.exchange_ts)
         atm = desk.atm(snap.symbol, snap.expiry, snap.exchange_ts)
@@ -324,7 +307,7 @@ def _since(since: str | None, at: str | None) -> str | None:
     if since is None or since == "open" or since.isdigit():
         return since
     if len(since) == 5 and since[2] == ":":
-        return since  # resolved against the snapshot's day in _with_window
+        return since  # on the snapshot's IST day (analytics.trader's window start)
     msg = f"{since!r}: use open, a number of minutes or HH:MM"
     raise typer.BadParameter(msg, param_hint="--since")
 

@@ -10,20 +10,17 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import orjson
 import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
 from nsechain.cli._settings import err, setting_help, settings_or_exit
-from nsechain.collector.clock import clock_of
-from nsechain.collector.health import reader_verdict
-from nsechain.collector.status import load_status
-from nsechain.collector.view import status_view, verdict_line
-from nsechain.config import Settings
 from nsechain.errors import ConfigError, DatabaseLocked, NsechainError
+
+if TYPE_CHECKING:  # the commands import their modules when run: `--help` stays light
+    from nsechain.config import Settings
 
 
 class OneLineErrors(TyperGroup):
@@ -207,6 +204,13 @@ def status(
 
     Exits 0 when recording, 1 when degraded, 2 when not recording (or stopped, or none ran).
     """
+    import orjson
+
+    from nsechain.collector.clock import clock_of
+    from nsechain.collector.health import reader_verdict
+    from nsechain.collector.status import load_status
+    from nsechain.collector.view import status_view, verdict_line
+
     settings = settings_or_exit(data_dir=data_dir, db_path=db)
     st, problem = load_status(settings.status_path)
     if problem is not None and not as_json:

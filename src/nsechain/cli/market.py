@@ -9,17 +9,16 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from nsechain.cli._settings import setting_help
-from nsechain.collector.clock import clock_of
-from nsechain.config import Settings, load_settings
 from nsechain.errors import ConfigError, NsechainError
-from nsechain.market.plan import make_plan, render_plan
-from nsechain.market.shard import parse_shard
-from nsechain.market.universe import Universe
+
+if TYPE_CHECKING:  # imported when a command runs: `--help` stays light
+    from nsechain.config import Settings
+    from nsechain.market.universe import Universe
 
 __all__ = ["register"]
 
@@ -29,6 +28,8 @@ TYPICAL_OTHER = 3
 
 
 def _settings(**flags: object) -> Settings:
+    from nsechain.config import load_settings
+
     try:
         return load_settings(**flags)
     except ConfigError as exc:
@@ -60,7 +61,11 @@ def plan(
     data_dir: Annotated[Path | None, typer.Option(help=setting_help("data_dir"))] = None,
 ) -> None:
     """Print the request plan: per tier, pairs, cadence, requests per minute, full refresh."""
+    from nsechain.collector.clock import clock_of
     from nsechain.collector.targets import Targets, policy_of
+    from nsechain.market.plan import make_plan, render_plan
+    from nsechain.market.shard import parse_shard
+    from nsechain.market.universe import Universe
 
     s = _settings(symbols=symbols, rate=rate, interval_s=interval, shard=shard, data_dir=data_dir)
     targets = Targets(s)
@@ -102,6 +107,7 @@ def calendar(
     ] = None,
 ) -> None:
     """Print today's market state and the next session (NSE F&O calendar, IST)."""
+    from nsechain.collector.clock import clock_of
     from nsechain.collector.session import TradingCalendar
     from nsechain.nse.client import NseClient
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from nsechain.analytics.views import create_views
@@ -122,11 +122,20 @@ class BatchStats:
 class Batcher:
     """Loads pending files on demand or on a schedule; one load at a time."""
 
-    def __init__(self, settings: Settings, loader: Loader) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        loader: Loader,
+        closed_day: Callable[[], date | None] | None = None,
+    ) -> None:
         self.settings = settings
         self.loader = loader
         self.stats = BatchStats()
         self._lock = threading.Lock()
+        #: Today's IST date while the market is closed, else None: when closed days may be
+        #: sorted (``store.daysort``) without keeping readers waiting during a session.
+        self._closed_day = closed_day if settings.sort_closed_days else None
+        self._all_sorted_on: date | None = None
 
     def recover(self) -> None:
         """Reconcile the manifest with the folders and load what a previous run left."""
@@ -153,7 +162,10 @@ class Batcher:
         wait = self.settings.batch_interval_s
         while not stop.wait(wait):
             retry = min(LOAD_RETRY_S, self.settings.batch_interval_s)
-            wait = self.settings.batch_interval_s if self.load_now() else retry
+            loaded = self.load_now()
+            wait = self.settings.batch_interval_s if loaded else retry
+            if loaded is not None and not stop.is_set():
+                self.sort_closed_day()
         collection_done(self.settings.timeout_s * 2 + 10)
         self.load_now()
 
@@ -173,6 +185,23 @@ class Batcher:
                 return None
             self.stats.loaded(result)
             return result
+
+    def sort_closed_day(self) -> tuple[date, int] | None:
+        """While the market is closed: sort one closed day in place (after a load, under the
+        load lock: the scheduled compaction, ``store.daysort``). Failures are logged and
+        retried after the next load; nothing is lost (one transaction)."""
+        today = self._closed_day() if self._closed_day is not None else None
+        if today is None or today == self._all_sorted_on:
+            return None  # open, or nothing left to sort today: do not take the file again
+        with self._lock:
+            try:
+                done = self.loader.sort_closed_day(today)
+            except (DatabaseLocked, StorageError) as exc:
+                log.warning("day sort skipped error=%r", str(exc))
+                return None
+        if done is None:
+            self._all_sorted_on = today
+        return done
 
     def _db_failed(self, exc: StorageError) -> None:
         pending = len(list_tick_files(self.settings.pending_dir))

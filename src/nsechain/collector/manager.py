@@ -26,7 +26,7 @@ import os
 import signal
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from types import FrameType
 from typing import Any
 
@@ -47,7 +47,7 @@ from nsechain.store.dirlock import DataDirLock
 from nsechain.store.files import sweep_temp_files
 from nsechain.store.loader import LoadResult
 from nsechain.store.paths import list_tick_files
-from nsechain.timeutil import iso, now_ist
+from nsechain.timeutil import IST, iso, now_ist
 
 __all__ = ["OptionsThreadedManager", "make_loader"]  # make_loader: collector/batch.py
 
@@ -77,7 +77,7 @@ class OptionsThreadedManager:
             self.settings, transport=transport, sleep=self._stop.sleep, clock=self.clock
         )
         self.loader = make_loader(self.settings)
-        self.batcher = Batcher(self.settings, self.loader)
+        self.batcher = Batcher(self.settings, self.loader, self._closed_day)
         self.batch = self.batcher.stats
         self.market: MarketClock = (
             market
@@ -85,6 +85,9 @@ class OptionsThreadedManager:
             else TradingCalendar(self.settings, self.collector.holidays_body)
         )
         self.state = "starting"
+        #: What the collection thread last saw (None: not asked yet); the batch thread sorts
+        #: closed days only while it is False (``_closed_day``).
+        self.market_open: bool | None = None
         self.stop_reason: str | None = None
         self.verdict = VerdictTracker()
         self.last_tick: TickResult | None = None
@@ -298,6 +301,7 @@ class OptionsThreadedManager:
                 now = self.clock.now()
                 # Ask even when ignoring hours: it keeps the calendar (and the status) current.
                 market_open = self.market.is_open(now)
+                self.market_open = market_open
                 if not self.settings.ignore_market_hours and not market_open:
                     if was_open:
                         self._end_session(now)
@@ -414,6 +418,13 @@ class OptionsThreadedManager:
         self.clock.wait(self._stop, wait_s)
 
     # --- batch ------------------------------------------------------------------------------
+    def _closed_day(self) -> date | None:
+        """Today's IST date while the market is closed (as the collection thread last saw
+        it), else None: then the batch thread may sort closed days (``store.daysort``)."""
+        if self.market_open is not False:
+            return None
+        return self.clock.now().astimezone(IST).date()
+
     def _batch_loop(self) -> None:
         # The final load must see the collection thread's last file: it waits for it.
         self.batcher.loop(self._stop, self._workers["collection_thread"].join)

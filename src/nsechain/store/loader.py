@@ -32,6 +32,7 @@ import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -42,6 +43,7 @@ from nsechain.errors import ConfigError, CorruptFile, StorageError
 from nsechain.store import paths
 from nsechain.store.batch import BatchStats, load_batch
 from nsechain.store.crashpoints import pause_point  # crash-test hook; inert unless env asks
+from nsechain.store.daysort import sort_next_day
 from nsechain.store.db import open_db
 from nsechain.store.files import (
     TickInfo,
@@ -198,6 +200,23 @@ class Loader:
         )
         _log_result(result)
         return result
+
+    def sort_closed_day(self, today: date) -> tuple[date, int] | None:
+        """Sort the oldest closed, unsorted day in place (``store.daysort``), through the same
+        door and flag as a load; None when every closed day is sorted (or none is loaded).
+
+        Raises DatabaseLocked (try again later) or StorageError."""
+        if not self.db_path.is_file():
+            return None
+        with load_wanted(self.db_path):
+            con = open_db(self.db_path, lock_timeout_s=self.lock_timeout_s)
+            try:
+                ensure_tables(con)
+                return sort_next_day(con, today)
+            except duckdb.Error as exc:
+                raise StorageError(f"database unusable: {exc}", path=self.db_path) from exc
+            finally:
+                con.close()
 
     # --- steps ------------------------------------------------------------------------------
 

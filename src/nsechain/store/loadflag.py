@@ -21,7 +21,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["flag_path", "load_wanted", "wait_while_wanted"]
+__all__ = ["flag_path", "is_wanted", "load_wanted", "wait_while_wanted"]
 
 _SUFFIX = ".load-wanted"
 _POLL_S = 0.02
@@ -61,6 +61,12 @@ def _holder_alive(flag: Path) -> bool:
     except PermissionError:
         return True  # alive, another user's
     return True
+
+
+def is_wanted(db_path: Path) -> bool:
+    """A live process's flag is up on ``db_path`` (a dead loader's flag is ignored)."""
+    flag = flag_path(db_path)
+    return flag.exists() and _holder_alive(flag)
 
 
 def wait_while_wanted(db_path: Path, deadline: float) -> float:

@@ -37,7 +37,7 @@ from nsechain.collector.session import market_report
 from nsechain.config import Settings
 from nsechain.errors import DatabaseLocked, StorageError
 from nsechain.timeutil import now_ist
-from nsechain.web import desk_api, service
+from nsechain.web import collector_health, desk_api, service
 from nsechain.web.backend import (
     AtParam,
     Backend,
@@ -288,7 +288,9 @@ def _health(backend: Backend) -> dict[str, Any]:
         listing = backend.listing()
         # Cached per minute (and per database state): the window moves by whole minutes.
         minute = now.replace(second=0, microsecond=0)
-        report = backend.reader.cached(("fetches", minute), lambda d: service.fetch_report(d, now))
+        report = backend.reader.cached(
+            ("fetches", minute), lambda d: collector_health.fetch_report(d, now)
+        )
     except NoDatabase as exc:
         notes.append(f"database: {exc}")
     except StorageError as exc:
@@ -308,10 +310,12 @@ def _health(backend: Backend) -> dict[str, Any]:
         "collector_running": running,
         "market": market,
         "rate": _rate(status, report, s),
-        "pending_files": service.pending_files(s.pending_dir),
-        "quarantine": service.quarantine(s.quarantine_dir),
+        "pending_files": collector_health.pending_files(s.pending_dir),
+        "quarantine": collector_health.quarantine(s.quarantine_dir),
         "fetches": report,
-        "freshness": service.freshness(status, report, service.latest_by_symbol(listing), now),
+        "freshness": collector_health.freshness(
+            status, report, collector_health.latest_by_symbol(listing), now
+        ),
         "errors": errors,
         "notes": notes,
     }

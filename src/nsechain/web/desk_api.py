@@ -10,14 +10,12 @@ symbol with the backend, then reads through the cached ``Reader`` and the Desk m
 from datetime import date
 from typing import Annotated, Any
 
-import pyarrow as pa
 from fastapi import APIRouter, FastAPI, Query
 
 from nsechain.analytics.positioning import GEX_SIGN
 from nsechain.query import Desk
 from nsechain.web import service
 from nsechain.web.backend import AtParam, Backend, DayParam, ExpiryParam, SymbolParam
-from nsechain.web.service import window_arg
 
 __all__ = ["GEX_CONVENTION", "register"]
 
@@ -28,11 +26,6 @@ GEX_CONVENTION = (
     + "). GEX = sign x gamma x OI x lot x spot^2 x 1 %: rupees of delta dealers must trade "
     "per 1 % move. Positive total: dealers damp moves; negative: they chase them."
 )
-
-
-def _rows(table: pa.Table) -> list[dict[str, Any]]:
-    cleaned: list[dict[str, Any]] = service.clean(table.to_pylist())
-    return cleaned
 
 
 def register(app: FastAPI, backend: Backend) -> None:
@@ -58,7 +51,7 @@ def register(app: FastAPI, backend: Backend) -> None:
         """Per strike: OI and LTP now and their change since ``since`` (open, minutes, time)."""
         return cached(
             ("window", symbol, expiry, at, since),
-            lambda d, s: _rows(d.oi_window(s, expiry, at, window_arg(since))),
+            lambda d, s: service.rows_of(d.oi_window(s, expiry, at, since)),
         )
 
     @api.get("/chain/{symbol}/strike")
@@ -72,7 +65,7 @@ def register(app: FastAPI, backend: Backend) -> None:
             return {
                 "strike": strike,
                 "expiry": exp,
-                "points": _rows(d.strike_day(s, exp, strike, day)),
+                "points": service.rows_of(d.strike_day(s, exp, strike, day)),
             }
 
         return cached(("strike", symbol, expiry, strike, day), compute)
@@ -84,14 +77,14 @@ def register(app: FastAPI, backend: Backend) -> None:
         def compute(d: Desk, s: str) -> Any:
             rank = d.iv_rank(s, end=at)
             rank.pop("series")
-            return {"expiries": _rows(d.term_structure(s, at)), "iv_rank": rank}
+            return {"expiries": service.rows_of(d.term_structure(s, at)), "iv_rank": rank}
 
         return cached(("term", symbol, None, at), compute)
 
     @api.get("/chain/{symbol}/surface")
     def surface(symbol: SymbolParam, at: AtParam = None) -> Any:
         """IV by (expiry, log-moneyness ln(K/F)): the model's out-of-the-money IV."""
-        return cached(("surface", symbol, None, at), lambda d, s: _rows(d.surface(s, at)))
+        return cached(("surface", symbol, None, at), lambda d, s: service.rows_of(d.surface(s, at)))
 
     @api.get("/chain/{symbol}/straddle")
     def straddle(
@@ -104,7 +97,7 @@ def register(app: FastAPI, backend: Backend) -> None:
         """Straddle (width 0) or strangle premium per snapshot of a day, with its VWAP."""
         return cached(
             ("straddle", symbol, expiry, day, strike, width),
-            lambda d, s: _rows(d.straddle(s, expiry, day, strike, width)),
+            lambda d, s: service.rows_of(d.straddle(s, expiry, day, strike, width)),
         )
 
     @api.get("/chain/{symbol}/gex")
@@ -121,7 +114,7 @@ def register(app: FastAPI, backend: Backend) -> None:
                 "spot": g["spot"],
                 "total": g["total"],
                 "convention": GEX_CONVENTION,
-                "rows": _rows(g["by_strike"]),
+                "rows": service.rows_of(g["by_strike"]),
             }
 
         return cached(("gex", symbol, expiry, at), compute)
@@ -136,7 +129,7 @@ def register(app: FastAPI, backend: Backend) -> None:
         of expiries per day) or ``ffill`` (each expiry carried forward); rows say which."""
         return cached(
             ("pcr", symbol, None, day, basis),
-            lambda d, s: _rows(d.pcr_steady(s, day, day, basis)),
+            lambda d, s: service.rows_of(d.pcr_steady(s, day, day, basis)),
         )
 
     app.include_router(api)

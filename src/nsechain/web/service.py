@@ -1,43 +1,38 @@
-"""What the dashboard's JSON API returns, computed from a Desk and the collector's status.
+"""What the dashboard's JSON API says about the market, computed from a Desk.
 
 Where it sits: between ``web/app.py`` (HTTP: parameters, errors, caching) and the analysis
-desk (``nsechain.query``). Functions here take a Desk and plain values and return plain,
+desk (``nsechain.query``); what it says about the collector (fetches, freshness, quarantine)
+is in ``web/collector_health.py``. Functions here take a Desk and plain values and return plain,
 JSON-ready dicts; they build no SQL from request values (the constants are in ``web/sql.py``
 and ``analytics/``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
 from collections import defaultdict
 from datetime import date, datetime, time, timedelta
-from pathlib import Path
 from typing import Any
 
-import orjson
 import pyarrow as pa
 
 from nsechain.analytics import queries
 from nsechain.analytics.sql import compose
-from nsechain.contract import FAILED_OUTCOMES, OUTCOMES
+from nsechain.analytics.trader import merge_oi_window
 from nsechain.query import Desk
-from nsechain.store.paths import list_tick_files
 from nsechain.timeutil import IST
 from nsechain.web import sql
 
 __all__ = [
     "NotFound",
     "chain",
-    "fetch_report",
-    "freshness",
-    "merge_window",
-    "quarantine",
+    "clean",
+    "rows_of",
     "series",
     "smile",
     "snapshot_times",
     "symbols",
-    "window_arg",
+    "tables_of",
 ]
 
 #: What ``series`` gives per snapshot, besides its time.
@@ -52,9 +47,6 @@ SERIES_FIELDS = (
     "atm_iv",
     "straddle",
 )
-
-#: Length of the fetch report's window ("over the last hour").
-WINDOW = timedelta(hours=1)
 
 
 class NotFound(LookupError):
@@ -75,21 +67,23 @@ def clean(value: Any) -> Any:
     return value
 
 
-def _rows(table: pa.Table) -> list[dict[str, Any]]:
+def rows_of(table: pa.Table) -> list[dict[str, Any]]:
+    """An Arrow table as JSON-ready row dicts."""
     rows: list[dict[str, Any]] = clean(table.to_pylist())
     return rows
 
 
 def _first(table: pa.Table) -> dict[str, Any]:
-    return _rows(table.slice(0, 1))[0] if table.num_rows else {}
+    return rows_of(table.slice(0, 1))[0] if table.num_rows else {}
 
 
-def _tables(desk: Desk) -> set[str]:
+def tables_of(desk: Desk) -> set[str]:
+    """The names of the database's tables."""
     return {str(r["table_name"]) for r in desk.sql(sql.TABLES).to_pylist()}
 
 
 def _snapshot_table(desk: Desk) -> str:
-    have = _tables(desk)
+    have = tables_of(desk)
     return queries.SNAPSHOT_INDEX if queries.SNAPSHOT_INDEX in have else queries.QUOTES
 
 
@@ -103,7 +97,7 @@ def day_bounds(day: date) -> tuple[datetime, datetime]:
 
 def symbols(desk: Desk) -> list[dict[str, Any]]:
     """Every recorded symbol with its expiries, snapshot counts and spans (for the pickers)."""
-    rows = _rows(desk.sql(sql.SYMBOLS[_snapshot_table(desk)]))
+    rows = rows_of(desk.sql(sql.SYMBOLS[_snapshot_table(desk)]))
     out: dict[str, dict[str, Any]] = {}
     for r in rows:
         entry = out.setdefault(r["symbol"], {"symbol": r["symbol"], "expiries": []})
@@ -130,7 +124,7 @@ def snapshot_times(desk: Desk, symbol: str, expiry: date, day: date | None) -> d
     """The days with snapshots of (symbol, expiry), and the snapshot times of ``day`` (default:
     the latest day): what the time picker offers."""
     table = _snapshot_table(desk)
-    days = _rows(desk.sql(sql.SNAPSHOT_DAYS[table], {"symbol": symbol, "expiry": expiry}))
+    days = rows_of(desk.sql(sql.SNAPSHOT_DAYS[table], {"symbol": symbol, "expiry": expiry}))
     if not days:
         raise NotFound(f"{symbol} {expiry}: no snapshots")
     chosen = day if day is not None else days[-1]["day"]
@@ -157,22 +151,6 @@ def _window(rows: list[dict[str, Any]], center: float | None, each_side: int) ->
     return rows[max(mid - each_side, 0) : mid + each_side + 1]
 
 
-def window_arg(since: str) -> Any:
-    """A ``since`` query value as ``Desk.oi_window`` takes it."""
-    return int(since) if since.isdigit() else since
-
-
-def merge_window(desk: Desk, snap: Any, rows: list[dict[str, Any]], since: str) -> Any:
-    """Add ``ce_oi_window``/``pe_oi_window`` (change over the window) to chain rows; returns
-    the window's start snapshot time."""
-    win = desk.oi_window(snap.symbol, snap.expiry, snap.exchange_ts, window_arg(since))
-    by = {r["strike"]: r for r in win.to_pylist()}
-    for r in rows:
-        got = by.get(r["strike"], {})
-        r["ce_oi_window"], r["pe_oi_window"] = got.get("ce_oi_change"), got.get("pe_oi_change")
-    return win.column("from_ts")[0].as_py() if win.num_rows else None
-
-
 def chain(
     desk: Desk,
     symbol: str,
@@ -187,8 +165,8 @@ def chain(
     snap = _snapshot(desk, symbol, expiry, at)
     ts = snap.exchange_ts
     read = desk.chain_greeks if greeks else desk.chain
-    wide = _rows(read(snap.symbol, snap.expiry, ts))
-    window_from = merge_window(desk, snap, wide, since) if since else None
+    wide = rows_of(read(snap.symbol, snap.expiry, ts))
+    window_from = merge_oi_window(desk, snap, wide, since) if since else None
     atm = _first(desk.atm(snap.symbol, snap.expiry, ts))
     pain = _first(desk.max_pain(snap.symbol, snap.expiry, ts))
     pcr = _first(desk.pcr(snap.symbol, snap.expiry, ts, ts))
@@ -243,7 +221,7 @@ def smile(
         "ce_model_iv",
         "pe_model_iv",
     )
-    rows = _rows(table.select(list(keep)))
+    rows = rows_of(table.select(list(keep)))
     forward = _first(table.select(["forward"])).get("forward")
     return {
         "symbol": snap.symbol,
@@ -263,10 +241,10 @@ def series(desk: Desk, symbol: str, expiry: date | None, day: date | None) -> di
     if day is None:
         day = snap.exchange_ts.astimezone(IST).date()
     params = {"symbol": snap.symbol, "expiry": snap.expiry}
-    pcr = _rows(desk.pcr(snap.symbol, snap.expiry, day, day))
-    pain = _rows(desk.max_pain_series(snap.symbol, snap.expiry, day, day))
+    pcr = rows_of(desk.pcr(snap.symbol, snap.expiry, day, day))
+    pain = rows_of(desk.max_pain_series(snap.symbol, snap.expiry, day, day))
     source = queries.source(queries.SYMBOL_EXPIRY, params, day, day)
-    atm = _rows(desk.sql(compose(source.sql, sql.ATM_SERIES), source.params))
+    atm = rows_of(desk.sql(compose(source.sql, sql.ATM_SERIES), source.params))
     points: dict[datetime, dict[str, Any]] = defaultdict(dict)
     for r in pcr:
         points[r["exchange_ts"]] |= {k: r[k] for k in ("pcr_oi", "pcr_volume", "ce_oi", "pe_oi")}
@@ -288,151 +266,3 @@ def series(desk: Desk, symbol: str, expiry: date | None, day: date | None) -> di
 
 
 # --- collection health -------------------------------------------------------------------------
-
-
-def fetch_report(desk: Desk, now: datetime, *, errors: int = 12) -> dict[str, Any]:
-    """Requests per minute by outcome over the 60 whole minutes up to ``now``'s (or, when
-    nothing was fetched in them, up to the last recorded request's), per symbol, and the
-    failures grouped by kind. ``end`` is exclusive: the minute after the last one shown."""
-    if "fetch_log" not in _tables(desk):
-        return {"available": False}
-    last = desk.sql(sql.FETCH_LAST).column("last")[0].as_py()
-    live = last is None or last >= _minute(now) - WINDOW + timedelta(minutes=1)
-    end = _minute(now if live else last) + timedelta(minutes=1)
-    start = end - WINDOW
-    params = {"start": start, "end": end}
-    minutes: dict[datetime, dict[str, int]] = defaultdict(dict)
-    totals = dict.fromkeys(OUTCOMES, 0)
-    for r in desk.sql(sql.FETCH_MINUTES, params).to_pylist():
-        minutes[r["minute"]][r["outcome"]] = int(r["n"])
-        totals[r["outcome"]] = totals.get(r["outcome"], 0) + int(r["n"])
-    by_symbol: dict[str, dict[str, Any]] = {}
-    for r in desk.sql(sql.FETCH_SYMBOLS, params).to_pylist():
-        entry = by_symbol.setdefault(
-            r["symbol"],
-            {"symbol": r["symbol"], "counts": {}, "last_ok_at": None, "exchange_ts": None},
-        )
-        entry["counts"][r["outcome"]] = int(r["n"])
-        if entry.get("last_at") is None or r["last_at"] > entry["last_at"]:
-            entry["last_at"], entry["last_outcome"] = r["last_at"], r["outcome"]
-        if r["outcome"] == "ok":
-            entry["last_ok_at"], entry["exchange_ts"] = r["last_at"], r["last_exchange_ts"]
-    grouped = _rows(desk.sql(sql.FETCH_ERRORS, params | {"limit": errors}))
-    return {
-        "available": True,
-        "live": live,
-        "start": start,
-        "end": end,
-        "last": last,
-        "minutes": [
-            {"minute": m, "counts": c, "requests": sum(c.values())}
-            for m, c in sorted(minutes.items())
-        ],
-        "totals": totals,
-        "requests": sum(totals.values()),
-        "failed": sum(totals.get(k, 0) for k in FAILED_OUTCOMES),
-        "by_symbol": list(by_symbol.values()),
-        "errors": grouped,
-    }
-
-
-def _minute(moment: datetime) -> datetime:
-    return moment.replace(second=0, microsecond=0)
-
-
-def latest_by_symbol(listing: list[dict[str, Any]]) -> dict[str, datetime]:
-    return {e["symbol"]: e["last_ts"] for e in listing}
-
-
-def freshness(
-    status: dict[str, Any] | None,
-    report: dict[str, Any] | None,
-    latest: dict[str, datetime],
-    now: datetime,
-) -> list[dict[str, Any]]:
-    """Per symbol: when its last good snapshot arrived and how old that is, worst first.
-
-    Sources, best first: the collector's status (current to a few seconds), the fetch log
-    (current to the last batch), the database's latest snapshot (NSE's time only)."""
-    out: dict[str, dict[str, Any]] = {}
-
-    def entry(sym: str) -> dict[str, Any]:
-        return out.setdefault(
-            sym,
-            {
-                "symbol": sym,
-                "last_ok_at": None,
-                "exchange_ts": None,
-                "last_outcome": None,
-                "age_s": None,
-                "source": None,
-                "counts": {},
-                "loaded_ts": latest.get(sym),
-            },
-        )
-
-    for sym in latest:
-        entry(sym)
-    for r in (report or {}).get("by_symbol", []):
-        if r["symbol"] == "(session)":
-            continue
-        e = entry(r["symbol"])
-        e["counts"], e["last_outcome"] = r["counts"], r["last_outcome"]
-        if r["last_ok_at"] is not None:
-            e |= {"last_ok_at": r["last_ok_at"], "exchange_ts": r["exchange_ts"]}
-            e["source"] = "fetch_log"
-    for sym, s in ((status or {}).get("symbols") or {}).items():
-        e = entry(sym)
-        e["last_outcome"] = s.get("last_outcome") or e["last_outcome"]
-        if s.get("last_ok_at"):
-            e["last_ok_at"] = datetime.fromisoformat(s["last_ok_at"])
-            e["exchange_ts"] = _parse(s.get("exchange_ts")) or e["exchange_ts"]
-            e["source"] = "status"
-    for e in out.values():
-        if e["last_ok_at"] is not None:
-            e["age_s"] = round((now - e["last_ok_at"]).total_seconds(), 1)
-        elif e["loaded_ts"] is not None:
-            e["exchange_ts"], e["source"] = e["loaded_ts"], "database"
-    failing = {"empty", *FAILED_OUTCOMES}
-
-    def worst(e: dict[str, Any]) -> tuple[int, float, str]:
-        bad = 0 if e["last_outcome"] in failing else 1
-        return (bad, -(e["age_s"] if e["age_s"] is not None else math.inf), e["symbol"])
-
-    return sorted(out.values(), key=worst)
-
-
-def _parse(iso: str | None) -> datetime | None:
-    return datetime.fromisoformat(iso) if iso else None
-
-
-def quarantine(root: Path, *, limit: int = 5) -> dict[str, Any]:
-    """How many bodies or files were quarantined (NSE sent something that was not data, or a
-    tick file was unreadable), and the newest few with their reasons."""
-    if not root.is_dir():
-        return {"files": 0, "recent": []}
-    sidecars = list(root.glob("*/*.reason.json"))
-    with_time = []
-    for p in sidecars:
-        with contextlib.suppress(OSError):
-            with_time.append((p.parent.name, p.stat().st_mtime, p))
-    recent = []
-    for _, _, p in sorted(with_time, reverse=True)[:limit]:
-        try:
-            record = orjson.loads(p.read_bytes())
-        except (OSError, orjson.JSONDecodeError):
-            continue
-        if isinstance(record, dict):
-            recent.append(
-                {
-                    "file": p.name.removesuffix(".reason.json"),
-                    "reason": str(record.get("reason", ""))[:500],
-                    "symbol": record.get("symbol"),
-                    "at": record.get("quarantined_at"),
-                }
-            )
-    return {"files": len(sidecars), "recent": recent}
-
-
-def pending_files(root: Path) -> int:
-    return len(list_tick_files(root)) if root.is_dir() else 0

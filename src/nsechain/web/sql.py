@@ -8,6 +8,7 @@ never taken from a request); every value is a ``$name`` parameter.
 from __future__ import annotations
 
 from nsechain.analytics.queries import QUOTES, SNAPSHOT_INDEX
+from nsechain.analytics.sql import ist_day
 
 __all__ = [
     "ATM_SERIES",
@@ -31,7 +32,7 @@ WHERE schema_name = 'main' AND database_name = current_database()
 def _snapshot_listing(table: str) -> dict[str, str]:
     # loaded_snapshots has one row per snapshot; the quotes table one per contract.
     count = "count(*)" if table == SNAPSHOT_INDEX else "count(DISTINCT exchange_ts)"
-    day = "CAST(timezone('Asia/Kolkata', exchange_ts) AS DATE)"
+    day = ist_day("exchange_ts")
     return {
         "symbols": f"""
 SELECT symbol, expiry, {count} AS snapshots,
