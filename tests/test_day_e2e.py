@@ -455,7 +455,6 @@ def test_a_full_simulated_day(
     r = run_day(
         sim, tmp_path, caplog,
         start=ist(WED, "09:12"), until=ist(THU, "09:40"), speed=600.0, interval_s=300.0,
-        refreshed=True,
     )  # fmt: skip
     assert_no_rate_blocks(r)
     assert_cadence_matches_the_plan(r, (WED, THU))
