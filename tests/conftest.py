@@ -107,3 +107,15 @@ class SimTime:
 
     def wait(self, stop: StopToken, seconds: float) -> bool:
         return stop.wait(max(0.0, seconds))
+
+
+# Every page keeps what the CSP refused in window.__csp and says it as a console error (which
+# lands in page.problems): a style attribute or <style> block would show here.
+CSP_LISTENER = """
+window.__csp = [];
+document.addEventListener('securitypolicyviolation', (e) => {
+  const what = e.violatedDirective + ' ' + (e.blockedURI || '') + ' ' + (e.sample || '');
+  window.__csp.push(what);
+  console.error('CSP violation: ' + what);
+});
+"""

@@ -151,3 +151,30 @@ def test_an_interval_being_written_is_not_reported_as_held(
     empty = pa.table({"x": pa.array([], pa.int64())})
     backlog.write(datetime.fromisoformat("2026-11-25T10:00:00+05:30"), empty, empty)
     assert seen == [0] and backlog.report()["backlog_ticks"] == 0
+
+
+def test_a_crashed_runs_spilled_files_come_back_at_the_next_start(
+    sim: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files a previous run spilled (it crashed, or stopped with the disk full) are moved back
+    to pending at start-up, under the data-dir lock, not at this run's first good write: here
+    the data dir still refuses tick files, and yet they are loaded."""
+    spill = tmp_path / "spill"
+    s = _settings(sim, tmp_path, spill_dir=spill)
+    crashed = Collector(s, clock=SimTime(sim))
+    try:
+        disk = _Disk(s, monkeypatch)
+        disk.full = True
+        left = [_tick(crashed) for _ in range(2)]  # a run that then died with these spilled
+    finally:
+        crashed.close()
+    assert len(list_tick_files(spill)) == 2
+    leftover_temp = left[0].path.parent / ".tmp-half-written.parquet"  # type: ignore[union-attr]
+    leftover_temp.write_bytes(b"PAR1")
+    manager = OptionsThreadedManager(s, clock=SimTime(sim))
+    tick, loaded = manager.run_once()  # the disk still refuses: this tick spills
+    assert tick.path is not None and tick.path.is_relative_to(spill)
+    assert not leftover_temp.exists()  # swept at start
+    assert loaded is not None and loaded.files == 2
+    assert loaded.quote_rows == sum(r.quote_rows for r in left)
+    assert [p.name for p in list_tick_files(spill)] == [tick.path.name]

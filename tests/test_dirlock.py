@@ -58,6 +58,11 @@ def test_a_second_lock_is_refused_naming_the_holder(tmp_path: Path) -> None:
     assert caught.value.pid == os.getpid()
     assert f"PID {os.getpid()}" in message and str(tmp_path) in message
     assert "\n" not in message
+    # Rebuild's refusal says exactly what to do: stop this collector, rebuild, start again.
+    assert f"`kill -TERM {os.getpid()}`" in message and "(collect since " in message
+    assert "`nsechain rebuild` again, then start the collector" in message
+    with pytest.raises(DataDirBusy, match="give this one another data_dir"):
+        DataDirLock(tmp_path).acquire("collect")
     first.release()
     again = DataDirLock(tmp_path)
     again.acquire()  # free again once released

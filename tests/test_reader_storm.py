@@ -86,7 +86,11 @@ def test_loads_are_not_refused_under_a_reader_storm(tmp_path: Path) -> None:
     lines = log.read_text().splitlines()
     waits = [line for line in lines if "load waiting" in line]
     loads = [line for line in lines if " load files=" in line]
-    print(f"loads={len(loads)} lock_waits={len(waits)} answers={dict(codes)} storm_s={storm_s:.0f}")
+    waited = sorted(int(line.rsplit("wait_ms=", 1)[1].split()[0]) for line in loads)
+    print(
+        f"loads={len(loads)} lock_waits={len(waits)} answers={dict(codes)} storm_s={storm_s:.0f}"
+        f" wait_ms_max={waited[-1] if waited else None}"
+    )
     assert waits == [], (len(loads), len(waits), waits[:2])
     assert len(loads) >= LOADS
     assert codes[200] >= CLIENTS and set(codes) <= {200, 404}  # readers were served too

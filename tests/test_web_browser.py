@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from conftest import SimTime, e2e_settings
+from conftest import CSP_LISTENER, SimTime, e2e_settings
 from nsechain import OptionsThreadedManager
 from nsechain.collector.clock import FixedClock
 from nsechain.config import Settings
@@ -75,6 +75,7 @@ def page(recorded: Settings) -> Iterator[Any]:
         open_browser(CHROMIUM) as browser,
     ):
         context = browser.new_context(viewport={"width": 1440, "height": 900}, base_url=dash.url)
+        context.add_init_script(CSP_LISTENER)
         pg = context.new_page()
         pg.problems = []  # console errors, page errors, requests that left loopback
         pg.on("pageerror", lambda exc: pg.problems.append(f"page error: {exc}"))
@@ -190,7 +191,35 @@ def test_api_reference_renders_offline(page: Any) -> None:
     wait_loaded(page, "/docs")
     paths = page.locator(".op h3 a").all_inner_texts()
     assert "/api/chain/{symbol}" in paths and "/api/health" in paths
+    # Built from text nodes: the ``literal`` parts of a description are <code> elements.
+    assert page.locator(".op p code").count() > 0
+    assert page.locator(".op table.data tbody tr").count() > 5
+    assert page.locator(".op details .schema").count() > 0
     assert page.problems == []
+
+
+def test_no_page_breaks_the_content_security_policy(page: Any) -> None:
+    """style-src 'self' without 'unsafe-inline': every page, drawn and used, breaks nothing."""
+    for url in ("/health", "/chain?symbol=NIFTY&greeks=1&since=15", "/docs"):
+        wait_loaded(page, url)
+        svg = page.locator("svg").first
+        if svg.count():
+            svg.hover()  # the tooltip is placed through the CSSOM
+        assert page.evaluate("window.__csp") == [], url
+    wait_loaded(page, "/chain?symbol=NIFTY")
+    page.locator("#chain tbody tr[data-strike]").first.click()  # a strike's own charts
+    page.wait_for_function(
+        "() => document.querySelector('#strike-sub').textContent.startsWith('strike')"
+    )
+    assert page.evaluate("window.__csp") == []
+    assert page.problems == []
+    # The listener does hear a refusal: an inline style attribute on a page of its own.
+    other = page.context.new_page()
+    other.goto("/health")
+    other.evaluate("document.body.setAttribute('style', 'color: red')")
+    other.wait_for_function("() => window.__csp.length > 0")
+    assert "style-src" in other.evaluate("window.__csp[0]")
+    other.close()
 
 
 _CLIPPED = """() => {

@@ -14,7 +14,7 @@ import httpx
 import orjson
 import pytest
 
-from conftest import e2e_settings
+from conftest import CSP_LISTENER, e2e_settings
 from nsechain.collector.status import load_status
 from nsechain.config import Settings
 from nsechain.web import start_dashboard
@@ -108,10 +108,21 @@ def test_every_answer_carries_the_security_headers(dash_url: str) -> None:
 
 def test_no_page_script_parses_html_strings() -> None:
     static = Path(__file__).resolve().parents[1] / "src" / "nsechain" / "web" / "static"
-    for name in ("common.js", "health.js", "chain.js", "desk.js", "charts.js"):
-        text = (static / name).read_text()
+    scripts = sorted(static.glob("*.js"))
+    assert {p.name for p in scripts} >= {"common.js", "health.js", "chain.js", "docs.js"}
+    for path in scripts:
+        text = path.read_text()
         for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write"):
-            assert sink not in text, f"{name} uses {sink}"
+            assert sink not in text, f"{path.name} uses {sink}"
+
+
+def test_no_inline_style_in_the_pages() -> None:
+    """The CSP allows no inline style; the pages carry none (the browser test proves it)."""
+    assert "'unsafe-inline'" not in CSP and "style-src 'self';" in CSP
+    static = Path(__file__).resolve().parents[1] / "src" / "nsechain" / "web" / "static"
+    for page in sorted(static.glob("*.html")):
+        text = page.read_text()
+        assert "<style" not in text and "style=" not in text, page.name
 
 
 @pytest.mark.browser
@@ -127,9 +138,11 @@ def test_hostile_status_renders_as_text_in_chromium(dash_url: str) -> None:
         pytest.skip("no Chromium or playwright: the XSS test needs both")
     with open_browser(chromium) as browser:
         context = browser.new_context(base_url=dash_url)
+        context.add_init_script(CSP_LISTENER)
         page = context.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
         wait_loaded(page, "/health")
         facts = page.evaluate(
             """() => ({xss: window.__xss || null,

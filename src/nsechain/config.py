@@ -66,7 +66,8 @@ class Settings(BaseSettings):
     )
     spill_dir: Path | None = Field(
         None,
-        description="Where interval files go while the data dir refuses writes (another disk); "
+        description="Where interval files go while the data dir refuses writes (another disk; "
+        "one collector's own: its start-up moves what it finds there back to pending); "
         "unset: held in memory, then dropped with a log line.",
     )
 

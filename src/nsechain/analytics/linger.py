@@ -25,7 +25,7 @@ from pathlib import Path
 import duckdb
 
 from nsechain.analytics.db import open_read_only
-from nsechain.store.loadflag import is_wanted
+from nsechain.store.loadflag import load_is_wanted
 
 __all__ = ["DEFAULT_LINGER_S", "LingeringConnection"]
 
@@ -80,7 +80,9 @@ class LingeringConnection:
 
     def _fresh(self) -> duckdb.DuckDBPyConnection:
         """The cached connection if still good for this file; else a new one."""
-        if self._con is not None and (is_wanted(self.path) or _stamp(self.path) != self._stamp):
+        if self._con is not None and (
+            load_is_wanted(self.path) or _stamp(self.path) != self._stamp
+        ):
             self._drop()
         if self._con is None:
             self._con = open_read_only(self.path, timeout_s=self.timeout_s)
@@ -111,7 +113,9 @@ class LingeringConnection:
             try:
                 if self._con is None:
                     return
-                if time.monotonic() - self._idle_since >= self.linger_s or is_wanted(self.path):
+                if time.monotonic() - self._idle_since >= self.linger_s or load_is_wanted(
+                    self.path
+                ):
                     self._drop()
                     return
             finally:

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from nsechain.chaos.checks import StoreReport, check_store, temp_files
-from nsechain.chaos.readers import ReaderStorm, count_refused_loads
+from nsechain.chaos.readers import ReaderStorm, count_refused_loads, load_waits_ms
 from nsechain.chaos.spawn import spawn_collector
 from nsechain.store.crashpoints import POINTS
 
@@ -99,6 +99,7 @@ class CrashResult:
     readers: int = 0
     reads: Counter[str] = field(default_factory=Counter)  # how the storm's reads ended
     refused_loads: int = 0  # "load waiting" lines in the collector logs
+    load_waits_ms: list[int] = field(default_factory=list)  # each load's wait for the file
 
     def by_kind(self) -> Counter[str]:
         return Counter(k.kind for k in self.kills)
@@ -124,7 +125,18 @@ class CrashResult:
         return [
             f"  reader storm       {self.readers} readers: {reads}",
             f"  refused loads      {self.refused_loads} ('load waiting' in the collector logs)",
+            f"  load waits         {self._waits()}",
         ]
+
+    def _waits(self) -> str:
+        w = sorted(self.load_waits_ms)
+        if not w:
+            return "no load logged"
+        late = sum(1 for ms in w if ms > 5000)
+        return (
+            f"{len(w)} loads waited for the file: median {w[len(w) // 2]} ms, "
+            f"max {w[-1]} ms, over 5 s {late} (wait_ms in the collector logs)"
+        )
 
     def summary(self) -> str:
         s = self.store or StoreReport()
@@ -274,6 +286,7 @@ def run_crash_loop(
             storm.stop()
             result.readers, result.reads = cfg.readers, storm.counts
     result.refused_loads = count_refused_loads(logs)
+    result.load_waits_ms = load_waits_ms(logs)
     _final_run(cfg, sim, logs, result, check_swept)
     result.seconds = time.monotonic() - started
     return result

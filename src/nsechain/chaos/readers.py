@@ -11,6 +11,7 @@ from the collector logs afterwards.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import Counter
 from pathlib import Path
@@ -20,8 +21,9 @@ import duckdb
 from nsechain.errors import StorageError
 from nsechain.store.db import open_db
 
-__all__ = ["ReaderStorm", "count_refused_loads"]
+__all__ = ["ReaderStorm", "count_refused_loads", "load_waits_ms"]
 
+_WAIT = re.compile(r" load files=.* wait_ms=(\d+)")
 _QUERY = "SELECT symbol, count(*), max(exchange_ts) FROM option_quotes GROUP BY symbol"
 
 
@@ -72,10 +74,20 @@ class ReaderStorm:
                 con.close()
 
 
-def count_refused_loads(logs: Path) -> int:
-    """ "load waiting" lines in every collector log under ``logs``."""
-    return sum(
-        line.count("load waiting")
+def _lines(logs: Path) -> list[str]:
+    return [
+        line
         for log in sorted(logs.glob("*.log"))
         for line in log.read_text(encoding="utf-8", errors="replace").splitlines()
-    )
+    ]
+
+
+def count_refused_loads(logs: Path) -> int:
+    """ "load waiting" lines in every collector log under ``logs``."""
+    return sum(line.count("load waiting") for line in _lines(logs))
+
+
+def load_waits_ms(logs: Path) -> list[int]:
+    """How long each logged load waited for the file (its ``wait_ms``): the delay between a
+    load's schedule and its start, read from the collector logs, never timed here."""
+    return [int(m.group(1)) for line in _lines(logs) if (m := _WAIT.search(line))]

@@ -15,7 +15,7 @@ HELP: dict[str, tuple[str, str]] = {
         "[default: options_chain_data.duckdb; env NSECHAIN_DB_PATH]",
     ),
     "spill_dir": (
-        "Where interval files go while the data dir refuses writes (another disk); unset: held in memory, then dropped with a log line.",
+        "Where interval files go while the data dir refuses writes (another disk; one collector's own: its start-up moves what it finds there back to pending); unset: held in memory, then dropped with a log line.",
         "[default: none; env NSECHAIN_SPILL_DIR]",
     ),
     "symbols": (

@@ -3,7 +3,8 @@
 Where it sits: under ``collector/tick.py``. ``Collector.flush`` hands every interval's file
 here. When the data dir refuses writes (full, read-only) the interval is kept in memory and
 retried at the next interval; with ``spill_dir`` set it is written there instead and moved back
-to pending once the data dir takes writes again (the batch thread then loads it as usual).
+to pending once the data dir takes writes again (the batch thread then loads it as usual), or
+at the next start (``return_spilled``: a run that crashed or stopped with files still spilled).
 Memory is bounded: beyond ``max_held`` intervals the oldest is dropped, and each drop is an
 ERROR line with its time range, rows and fetches, counted in the status. A stop with intervals
 still held says what it loses; ``lost`` tells the manager whether the run was clean.
@@ -21,7 +22,7 @@ from typing import Any
 import pyarrow as pa
 
 from nsechain.errors import StorageError
-from nsechain.store.files import fsync_dir, move_file, write_tick
+from nsechain.store.files import fsync_dir, move_file, sweep_temp_files, write_tick
 from nsechain.store.paths import list_tick_files
 from nsechain.timeutil import iso
 
@@ -89,7 +90,7 @@ class Backlog:
                     return mine, self.last_error
                 path = spilled
             else:
-                self._return_spilled()
+                self.return_spilled()
             self._held.popleft()
             self.rows_written += item.quotes.num_rows
             if item.at == at:
@@ -117,10 +118,27 @@ class Backlog:
         log.warning("tick spilled file=%s reason=%r", path, str(exc))
         return path
 
-    def _return_spilled(self) -> None:
-        """The data dir writes again: move spilled files into pending for the batch thread."""
+    def recover(self) -> int:
+        """At start-up, under the data-dir lock: sweep temp files a crash left in the spill
+        dir, then move back what a previous run spilled. Returns how many came back."""
         if self.spill_dir is None:
-            return
+            return 0
+        try:
+            sweep_temp_files(self.spill_dir, tree=True)
+        except OSError as exc:
+            log.warning("spill temp sweep failed dir=%s error=%r", self.spill_dir, str(exc))
+        back = self.return_spilled()
+        if back:
+            log.info("spilled files of a previous run moved back to pending files=%d", back)
+        return back
+
+    def return_spilled(self) -> int:
+        """The data dir writes again, or a new run starts (under the data-dir lock): move
+        spilled files into pending for the batch thread. Returns how many moved; stops at the
+        first that cannot move (the disk still refuses), the rest wait for the next try."""
+        if self.spill_dir is None:
+            return 0
+        moved = 0
         for src in list_tick_files(self.spill_dir):
             dest_dir = self.pending_dir / src.parent.name
             try:
@@ -128,8 +146,10 @@ class Backlog:
                 fsync_dir(dest_dir)
             except (OSError, StorageError) as exc:
                 log.warning("spilled file not moved back file=%s error=%r", src, str(exc))
-                return
+                return moved
+            moved += 1
             log.info("spilled file moved back file=%s", src.name)
+        return moved
 
     def _trim(self) -> None:
         while len(self._held) > self.max_held:

@@ -281,16 +281,20 @@ class OptionsThreadedManager:
         return self._workers
 
     def _recover(self) -> None:
-        """Before any tick: sweep temp files a crash left, load what a previous run left pending.
+        """Before any tick (under the data-dir lock): sweep temp files a crash left, bring back
+        what a previous run spilled, load what it left pending.
 
         A locked database only delays the load; the batch thread retries. Every temp file
-        under the data dir goes, not only the pending folder's: a kill while status.json, a
-        quarantine body or a market cache was being written leaves one too.
+        under the data dir (and the spill dir) goes, not only the pending folder's: a kill
+        while status.json, a quarantine body or a market cache was being written leaves one
+        too. Spilled files of a run that crashed or stopped with the disk full would otherwise
+        wait for this run's first good write.
         """
         try:
             sweep_temp_files(self.settings.data_dir, tree=True)
         except OSError as exc:  # a read-only disk: the preflight and the writers say more
             log.warning("temp sweep failed error=%r", str(exc))
+        self.collector.backlog.recover()
         self.batcher.recover()
 
     # --- collection -------------------------------------------------------------------------

@@ -87,7 +87,9 @@ def open_db(
         if left <= 0:
             raise DatabaseLocked(_locked_message(con, lock_timeout_s, hint), path=db_path)
         time.sleep(min(delay, left))
-        delay = min(delay * 2, 1.0)
+        # The writer (the loader, its flag up) asks often: readers let go within a poll of the
+        # flag, and a doubling pause would leave the file idle for up to a second.
+        delay = min(delay * 2, 1.0 if read_only else 0.1)
 
 
 @contextlib.contextmanager

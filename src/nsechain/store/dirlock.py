@@ -55,7 +55,7 @@ class DataDirLock:
             fh.seek(0)
             holder = fh.read(200).strip()
             fh.close()
-            raise self._busy(holder) from None
+            raise self._busy(holder, command) from None
         fh.seek(0)
         fh.truncate()
         fh.write(f"pid={os.getpid()} command={command} since={now_ist().isoformat()}\n")
@@ -63,7 +63,7 @@ class DataDirLock:
         self._fh = fh
         log.debug("data dir lock taken path=%s pid=%d", self.path, os.getpid())
 
-    def _busy(self, holder: str) -> DataDirBusy:
+    def _busy(self, holder: str, command: str) -> DataDirBusy:
         fields = dict(part.split("=", 1) for part in holder.split() if "=" in part)
         pid = int(fields["pid"]) if fields.get("pid", "").isdigit() else None
         who = f"PID {pid}" if pid is not None else "a process that has not written its PID yet"
@@ -72,11 +72,19 @@ class DataDirLock:
             if "command" in fields
             else ""
         )
-        return DataDirBusy(
-            f"data_dir: {self.path.parent} is in use by another nsechain process, {who}{what}; "
-            "stop it first, or give this one another data_dir",
-            pid=pid,
-        )
+        busy = f"data_dir: {self.path.parent} is in use by another nsechain process, {who}{what}"
+        if command == "rebuild":
+            # Rebuild loads from pending and moves files to processed, like the collector's
+            # loader: two loaders on one data dir would race. So it waits its turn; say how.
+            stop = f"`kill -TERM {pid}`" if pid is not None else "stop that process"
+            return DataDirBusy(
+                f"{busy}; `nsechain rebuild` cannot run beside it: stop it ({stop}, or "
+                "`systemctl stop` its unit: with Restart=always a plain kill restarts it), run "
+                "`nsechain rebuild` again, then start the collector. No tick file is lost "
+                "meanwhile: what was written is rebuilt, only the stopped minutes go unrecorded",
+                pid=pid,
+            )
+        return DataDirBusy(f"{busy}; stop it first, or give this one another data_dir", pid=pid)
 
     def release(self) -> None:
         if self._fh is None:

@@ -79,6 +79,9 @@ class LoadResult:
     moved: int = 0  # already in the manifest, only moved (a crash hit between commit and move)
     requeued: int = 0  # processed but missing from the manifest, moved back to pending
     move_failed: tuple[Path, ...] = ()  # committed but still pending; the next load moves them
+    #: How long the load waited for the file (readers elsewhere giving way): the delay between
+    #: its schedule and its start. The reader-storm checks read it from the log line.
+    wait_ms: float = 0.0
 
 
 @dataclass
@@ -174,7 +177,9 @@ class Loader:
             # Nothing to do: do not take the database lock away from readers.
             return LoadResult(0, 0, 0, 0, load_id, _ms(started), quarantined=tuple(strangers))
         with load_wanted(self.db_path):  # readers elsewhere give way (store.loadflag)
+            asked = time.perf_counter()
             con = open_db(self.db_path, lock_timeout_s=self.lock_timeout_s)
+            wait_ms = _ms(asked)
             try:
                 out = self._load(con, max_files, load_id)
             except duckdb.Error as exc:
@@ -197,6 +202,7 @@ class Loader:
             moved=len(set(out.done) & set(moved)),
             requeued=out.requeued,
             move_failed=tuple(failed),
+            wait_ms=wait_ms,
         )
         _log_result(result)
         return result
@@ -325,7 +331,8 @@ def _log_result(r: LoadResult) -> None:
     log.log(
         logging.INFO if busy else logging.DEBUG,
         "load files=%d quote_rows=%d fetch_rows=%d skipped_snapshots=%d skipped_rows=%d "
-        "quarantined=%d moved=%d requeued=%d move_failed=%d ms=%.0f load_id=%s",
+        "quarantined=%d moved=%d requeued=%d move_failed=%d ms=%.0f wait_ms=%.0f "
+        "load_id=%s",
         r.files,
         r.quote_rows,
         r.fetch_rows,
@@ -336,5 +343,6 @@ def _log_result(r: LoadResult) -> None:
         r.requeued,
         len(r.move_failed),
         r.ms,
+        r.wait_ms,
         r.load_id,
     )

@@ -11,17 +11,25 @@ the load; the loader's own short retry then gets the file.
 The flag is advisory and self-healing: a flag whose PID is not alive (a loader killed mid-load)
 is ignored, so a crash never blocks readers. Readers inside the collector's process share its
 database instance and do not wait (they never use the read-only door).
+
+A read already running does not see the flag by itself, and on a busy machine a dashboard
+query can take seconds, longer than the loader waits for the file. So a long-lived reader
+registers its open connections with a ``LoadWatch``: while a live loader's flag is up, the
+watch interrupts their queries (DuckDB's ``interrupt``; harmless on an idle connection), the
+reader closes the file and asks again behind the load.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Protocol
 
-__all__ = ["flag_path", "is_wanted", "load_wanted", "wait_while_wanted"]
+__all__ = ["LoadWatch", "flag_path", "load_is_wanted", "load_wanted", "wait_while_wanted"]
 
 _SUFFIX = ".load-wanted"
 _POLL_S = 0.02
@@ -63,8 +71,8 @@ def _holder_alive(flag: Path) -> bool:
     return True
 
 
-def is_wanted(db_path: Path) -> bool:
-    """A live process's flag is up on ``db_path`` (a dead loader's flag is ignored)."""
+def load_is_wanted(db_path: Path) -> bool:
+    """A live loader's flag is up for ``db_path``."""
     flag = flag_path(db_path)
     return flag.exists() and _holder_alive(flag)
 
@@ -79,3 +87,51 @@ def wait_while_wanted(db_path: Path, deadline: float) -> float:
     while flag.exists() and time.monotonic() < deadline and _holder_alive(flag):
         time.sleep(min(_POLL_S, max(0.0, deadline - time.monotonic())))
     return time.monotonic() - started
+
+
+class Interruptible(Protocol):
+    def interrupt(self) -> None: ...
+
+
+class LoadWatch:
+    """Interrupts the registered connections' queries while a loader wants ``db_path``.
+
+    One daemon thread, alive only while a connection is registered, looks at the flag every
+    ``poll_s``. Interrupts happen under the watch's lock and ``discard`` takes it, so a
+    connection is never interrupted after its owner took it back (and closed it).
+    """
+
+    def __init__(self, db_path: Path, poll_s: float = _POLL_S) -> None:
+        self.db_path = db_path
+        self.poll_s = poll_s
+        self.interrupts = 0  #: queries (or idle connections) interrupted for a load
+        self._cons: set[Interruptible] = set()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def add(self, con: Interruptible) -> None:
+        with self._lock:
+            self._cons.add(con)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="nsechain-load-watch", daemon=True
+                )
+                self._thread.start()
+
+    def discard(self, con: Interruptible) -> None:
+        with self._lock:
+            self._cons.discard(con)
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(self.poll_s)
+            wanted = load_is_wanted(self.db_path)
+            with self._lock:
+                if not self._cons:
+                    self._thread = None  # the next add starts another
+                    return
+                if wanted:
+                    for con in self._cons:
+                        with contextlib.suppress(Exception):  # closed meanwhile elsewhere
+                            con.interrupt()
+                    self.interrupts += len(self._cons)

@@ -17,8 +17,11 @@ DuckDB's rules (DESIGN.md §6) decide the two strategies:
 * **In another process** (``nsechain serve``): DuckDB lets no other process open the file
   while the loader holds it, and the loader cannot open it while we do. ``ReadOnlyReader``
   goes through the query API's retry-on-lock path (``open_read_only``), holding the file
-  only for one request; if the loader's open happens to collide with it, the load is retried
-  15 s later (``collector/batch.py``'s ``LOAD_RETRY_S``) and nothing is lost.
+  only for one request, a few requests at a time. When the loader raises its flag
+  (``store.loadflag``), queries in progress are interrupted (``LoadWatch``), the file is
+  closed, and the request is asked again behind the load: on a CPU-starved machine a query
+  can take longer than the loader's wait for the file, and a refused load waits 15 s
+  (``collector/batch.py``'s ``LOAD_RETRY_S``). Nothing is lost either way.
 
 Both wrap the same result cache: a database changes only when a batch commits, so results are
 cached under the file's stamp (size and mtime of the file and its WAL). An auto-refreshing
@@ -33,6 +36,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -45,6 +49,7 @@ from nsechain.analytics.db import open_read_only
 from nsechain.errors import DatabaseLocked, StorageError
 from nsechain.query import Desk
 from nsechain.store.db import open_db
+from nsechain.store.loadflag import LoadWatch
 
 __all__ = ["NoDatabase", "ReadOnlyReader", "Reader", "SharedReader", "Stamp"]
 
@@ -92,13 +97,16 @@ class Reader:
             if full in self._cache:
                 self._cache.move_to_end(full)
                 return self._cache[full]
-        with self.desk() as desk:
-            value = compute(desk)
+        value = self._compute(compute)
         with self._lock:
             self._cache[full] = value
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
         return value
+
+    def _compute(self, compute: Callable[[Desk], Any]) -> Any:
+        with self.desk() as desk:
+            return compute(desk)
 
     @contextmanager
     def desk(self) -> Iterator[Desk]:
@@ -112,10 +120,13 @@ class Reader:
             # The file exists but the loader has not created its tables yet.
             raise NoDatabase(f"no tables yet ({exc})", path=self.db_path) from None
         finally:
-            con.close()
+            self._close(con)
 
     def _open(self) -> duckdb.DuckDBPyConnection:
         raise NotImplementedError
+
+    def _close(self, con: duckdb.DuckDBPyConnection) -> None:
+        con.close()
 
 
 class SharedReader(Reader):
@@ -145,6 +156,23 @@ class ReadOnlyReader(Reader):
         super().__init__(db_path, cache_size=cache_size)
         self.timeout_s = timeout_s
         self._holders = threading.BoundedSemaphore(max_open)
+        self.watch = LoadWatch(self.db_path)
+        self.retries = 0  #: requests asked again after a load interrupted them
+
+    def _compute(self, compute: Callable[[Desk], Any]) -> Any:
+        deadline = time.monotonic() + self.timeout_s
+        while True:
+            try:
+                return super()._compute(compute)
+            except duckdb.InterruptException:
+                # A load wants the file: our next open waits behind it (store.db).
+                self.retries += 1
+                if time.monotonic() >= deadline:
+                    raise DatabaseLocked(
+                        f"loads kept interrupting this request for {self.timeout_s:.0f} s; "
+                        "try again",
+                        path=self.db_path,
+                    ) from None
 
     @contextmanager
     def desk(self) -> Iterator[Desk]:
@@ -165,4 +193,10 @@ class ReadOnlyReader(Reader):
             self._holders.release()
 
     def _open(self) -> duckdb.DuckDBPyConnection:
-        return open_read_only(self.db_path, timeout_s=self.timeout_s)
+        con = open_read_only(self.db_path, timeout_s=self.timeout_s)
+        self.watch.add(con)
+        return con
+
+    def _close(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.watch.discard(con)  # before the close: the watch never touches a closed one
+        con.close()

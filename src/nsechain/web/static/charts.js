@@ -330,7 +330,7 @@
     }
     // hover: nearest x
     const hl = node("line", { class: "hover", y1: f.m.t, y2: f.m.t + f.ih, visibility: "hidden" }, f.svg);
-    const overlay = node("rect", { x: f.m.l, y: f.m.t, width: f.iw, height: f.ih, fill: "transparent", style: spec.onPick ? "cursor:pointer" : "" }, f.svg);
+    const overlay = node("rect", { x: f.m.l, y: f.m.t, width: f.iw, height: f.ih, fill: "transparent", class: spec.onPick ? "pick" : null }, f.svg);
     const nearest = (evt) => {
       const box = f.svg.getBoundingClientRect();
       const px = ((evt.clientX - box.left) / box.width) * f.width;

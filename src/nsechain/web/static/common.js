@@ -45,9 +45,6 @@
     return d.toLocaleDateString("en-GB", { day: "2-digit", month: "short", year: "numeric", timeZone: "UTC" });
   }
   function when(iso) { return iso ? day(iso) + " " + hm(iso) : "–"; }
-  function esc(s) {
-    return String(s === null || s === undefined ? "" : s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
-  }
   function $(id) { return document.getElementById(id); }
 
   // The DOM from data, never from HTML strings: a string child becomes a text node, so a
@@ -66,6 +63,8 @@
       const v = props[k];
       if (v === null || v === undefined || v === false) continue;
       if (k === "class") node.setAttribute("class", v);
+      // Styles through the CSSOM (allowed by the CSP's style-src 'self'; a style attribute
+      // would not be): a dynamic colour or bar width, never a fixed look (that is app.css).
       else if (k === "style") node.style.cssText = v;
       else node.setAttribute(k, v);
     }
@@ -82,5 +81,5 @@
     unauthorized: "#e67e22", bad_payload: "#b03a2e", timeout: "#e74c3c", http_error: "#34495e",
   };
 
-  global.U = { api, num, signed, pct, ago, since, hms, hm, day, when, esc, $, el, fill, OUTCOME_COLORS };
+  global.U = { api, num, signed, pct, ago, since, hms, hm, day, when, $, el, fill, OUTCOME_COLORS };
 })(window);

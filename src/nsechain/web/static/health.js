@@ -167,7 +167,7 @@
       body.append(el("tr", null,
         el("td", null, b(r.symbol)), el("td", null, el("span", { class: "badge " + cls }, age)),
         el("td", { class: "nowrap" }, r.exchange_ts ? when(r.exchange_ts).slice(0, 6) + " " + hms(r.exchange_ts) : "–"),
-        el("td", null, oc), el("td", null, el("div", { class: "outcomes" }, chips.length ? chips : el("span", { class: "dim", style: "color:#8a96a6" }, "–")))));
+        el("td", null, oc), el("td", null, el("div", { class: "outcomes" }, chips.length ? chips : el("span", { class: "dim" }, "–")))));
     }
     fill("fresh", el("table", { class: "data" }, head, body));
   }
