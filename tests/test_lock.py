@@ -141,11 +141,11 @@ def test_loads_wait_for_a_held_database_then_catch_up_losing_nothing(
         assert holder.stdin is not None
         holder.stdin.close()
         assert holder.wait(30) == 0
+        # Every file waiting at the release gets loaded. Not "pending is 0": a tick lands every
+        # half second, so on a busy machine pending is rarely seen empty (this flaked).
+        backlog = status("batch_thread", "pending_files")
         wait_for(
-            lambda: (
-                status("batch_thread", "pending_files") == 0
-                and status("batch_thread", "files_loaded") > loaded + 3
-            ),
+            lambda: status("batch_thread", "files_loaded") >= loaded + max(backlog, 4),
             "the backlog to load",
         )
         assert status("batch_thread", "last_error") is None
