@@ -6,10 +6,12 @@ passes a cursor of the collector's connection instead. The SQL bodies shared wit
 are in ``analytics/sql.py``; greeks and IV in ``analytics/greeks.py``.
 
 Every method returns a ``pyarrow.Table``: ``.to_pandas()`` gives pandas, ``pl.from_arrow(t)``
-gives polars. Times are returned in IST; time arguments accept aware or naive (= IST)
-datetimes, dates and ISO strings. A path-backed desk opens the file read-only for each call
-and closes it again (``hold=False``), so it never keeps the collector's loader waiting on the
-lock; ``hold=True`` keeps one connection for fast repeated queries while nothing writes.
+gives polars. With a lake (``connect(..., lake=settings)``, ``lake.reader``), the days the file
+no longer holds are read from the Iceberg lake, with the same answers. Times are returned in
+IST; time arguments accept aware or naive (= IST) datetimes, dates and ISO strings. A
+path-backed desk opens the file read-only for each call and closes it again (``hold=False``),
+so it never keeps the collector's loader waiting on the lock; ``hold=True`` keeps one
+connection for fast repeated queries while nothing writes.
 
 Usage::
 
@@ -25,7 +27,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow as pa
@@ -45,6 +47,10 @@ from nsechain.analytics.sql import (
     PCR_SQL,
     compose,
 )
+from nsechain.config import Settings, load_settings
+
+if TYPE_CHECKING:
+    from nsechain.lake.reader import LakeReader, Scope
 
 __all__ = ["Desk", "Snapshot", "connect"]
 
@@ -59,15 +65,37 @@ _PCR: dict[tuple[bool, bool], tuple[str, str]] = {
 }
 
 
-def connect(db: Source | None = None, *, timeout_s: float = 30.0, hold: bool = False) -> Desk:
+def connect(
+    db: Source | None = None,
+    *,
+    timeout_s: float = 30.0,
+    hold: bool = False,
+    lake: Settings | LakeReader | None = None,
+) -> Desk:
     """A Desk on a DuckDB file (default: the configured ``db_path``) or on an open
     connection/cursor. Checks at once that the file opens, retrying up to ``timeout_s`` while
-    another process holds its lock, then raises ``DatabaseLocked``."""
-    if db is None:
-        from nsechain.config import load_settings
+    another process holds its lock, then raises ``DatabaseLocked``.
 
-        db = load_settings().db_path
-    return Desk(db, timeout_s=timeout_s, hold=hold)
+    ``lake``: settings with a lake catalog (or a ``lake.reader.LakeReader``) make the days the
+    local file no longer holds come from the Iceberg lake. Without ``db``, the configured
+    settings give both the file and the lake (when ``lake_catalog_url`` is set)."""
+    if db is None:
+        settings = load_settings()
+        db, lake = settings.db_path, lake or settings
+    if isinstance(lake, Settings):
+        from nsechain.lake.reader import reader_for  # only here: the lake is an optional extra
+
+        lake = reader_for(lake)
+    return Desk(db, timeout_s=timeout_s, hold=hold, lake=lake)
+
+
+def _scope(
+    symbols: list[str] | None = None, start: When | None = None, end: When | None = None
+) -> Scope:
+    from nsechain.lake.reader import Scope
+
+    names = None if symbols is None else tuple(symbols)
+    return Scope(names, as_instant(start), as_instant(end, end=True))
 
 
 class Desk:
@@ -75,8 +103,16 @@ class Desk:
     still live at ``at``; ``at=None`` means the latest snapshot. A snapshot that does not
     exist raises ``LookupError``; an empty range gives an empty table."""
 
-    def __init__(self, source: Source, *, timeout_s: float = 30.0, hold: bool = False) -> None:
+    def __init__(
+        self,
+        source: Source,
+        *,
+        timeout_s: float = 30.0,
+        hold: bool = False,
+        lake: LakeReader | None = None,
+    ) -> None:
         self._timeout_s = timeout_s
+        self._lake = lake  # days the local file no longer holds come from it
         self._conn: duckdb.DuckDBPyConnection | None
         self._path: str | None
         if isinstance(source, duckdb.DuckDBPyConnection):
@@ -92,6 +128,9 @@ class Desk:
         if self._owned and self._conn is not None:
             self._conn.close()
         self._conn = None
+        if self._lake is not None:
+            self._lake.close()
+            self._lake = None
 
     def __enter__(self) -> Desk:
         return self
@@ -100,17 +139,25 @@ class Desk:
         self.close()
 
     @contextmanager
-    def _session(self) -> Iterator[Any]:
+    def _session(self, scope: Scope | None = None) -> Iterator[Any]:
+        """A connection; with a lake, its ``option_quotes``/``fetch_log`` also hold the lake's
+        days that the file does not (planned for ``scope``: the symbols and range asked)."""
         if self._conn is not None:
+            self._attach(self._conn, scope)
             yield self._conn
             return
         if self._path is None:
             raise ValueError("this Desk is closed")
         con = open_read_only(self._path, timeout_s=self._timeout_s)
         try:
+            self._attach(con, scope)
             yield con
         finally:
             con.close()
+
+    def _attach(self, con: Any, scope: Scope | None) -> None:
+        if self._lake is not None:
+            self._lake.attach(con, scope or _scope())
 
     # --- plain SQL -------------------------------------------------------------------------
     def sql(self, query: str, params: dict[str, Any] | None = None) -> pa.Table:
@@ -123,7 +170,7 @@ class Desk:
         """The snapshot ``chain`` would show: the latest at or before ``at`` of ``expiry``, or
         of the nearest expiry still live on the day of the symbol's latest data (until ``at``).
         """
-        with self._session() as con:
+        with self._session(_scope([_symbol(symbol)], end=at)) as con:
             return self._snapshot(con, symbol, expiry, at)
 
     def _snapshot(self, con: Any, symbol: str, expiry: date | None, at: When | None) -> Snapshot:
@@ -155,7 +202,7 @@ class Desk:
     def _on_snapshot(
         self, body: str, symbol: str, expiry: date | None, at: When | None
     ) -> pa.Table:
-        with self._session() as con:
+        with self._session(_scope([_symbol(symbol)], end=at)) as con:
             snap = self._snapshot(con, symbol, expiry, at)
             return run(con, compose(queries.ONE_SNAPSHOT, body), snap._asdict())
 
@@ -185,7 +232,7 @@ class Desk:
         params = {"symbol": _symbol(symbol), "expiry": expiry, "strike": float(strike)}
         params["option_type"] = side
         source = queries.source(queries.CONTRACT, params, start, end)
-        with self._session() as con:
+        with self._session(_scope([_symbol(symbol)], start, end)) as con:
             return run(con, compose(source.sql, queries.SNAPSHOT_ROWS), source.params)
 
     # --- ratios and levels -----------------------------------------------------------------
@@ -206,7 +253,7 @@ class Desk:
         params: dict[str, Any] = {"symbol": _symbol(symbol)}
         if expiry is not None:
             params["expiry"] = expiry
-        with self._session() as con:
+        with self._session(_scope([_symbol(symbol)], start, end)) as con:
             where, body = _PCR[expiry is not None, _totals_cover(con, start, end)]
             source = queries.source(where, params, start, end)
             return run(con, compose(source.sql, body), source.params)
@@ -221,14 +268,14 @@ class Desk:
         """Max pain of every snapshot of one expiry in ``[start, end]`` (e.g. a whole day)."""
         params = {"symbol": _symbol(symbol), "expiry": expiry}
         source = queries.source(queries.SYMBOL_EXPIRY, params, start, end)
-        with self._session() as con:
+        with self._session(_scope([_symbol(symbol)], start, end)) as con:
             return run(con, compose(source.sql, MAX_PAIN_SQL), source.params)
 
     def support_resistance(
         self, symbol: str, expiry: date | None = None, n: int = 3, at: When | None = None
     ) -> pa.Table:
         """The ``n`` highest-OI strikes of each side: PE = support, CE = resistance."""
-        with self._session() as con:
+        with self._session(_scope([_symbol(symbol)], end=at)) as con:
             snap = self._snapshot(con, symbol, expiry, at)
             sql = compose(queries.ONE_SNAPSHOT, queries.TOP_OI)
             return run(con, sql, snap._asdict() | {"n": int(n)})
@@ -247,7 +294,7 @@ class Desk:
     ) -> pa.Table:
         """Build-up class of each contract between the latest snapshot (at ``at``) and the one
         ``window`` earlier (a timedelta, or a count of snapshots). Empty if there is none."""
-        with self._session() as con:
+        with self._session(_scope([_symbol(symbol)], end=at)) as con:
             snap = self._snapshot(con, symbol, expiry, at)
             base: datetime | None
             if isinstance(window, timedelta):
@@ -316,7 +363,8 @@ class Desk:
             base, params = queries.SOME_SYMBOLS, {"symbols": [_symbol(s) for s in symbols]}
         source = queries.source(base, params, start, end)
         sql = queries.copy_sql(source.sql, fmt)
-        with self._session() as con:
+        names = [_symbol(s) for s in symbols] if symbols else None
+        with self._session(_scope(names, start, end)) as con:
             rows = con.execute(sql, source.params | {"out": os.fspath(out)}).fetchall()
         return int(rows[0][0]) if rows else 0
 
@@ -335,7 +383,7 @@ class Desk:
         """Per symbol from ``fetch_log``: fetches by outcome, failures, and the largest gap
         between two ok fetches of one expiry within a day (``max_gap_s``, where, which)."""
         source = queries.source(queries.ALL_FETCHES, {}, start, end, column="fetched_at")
-        with self._session() as con:
+        with self._session(_scope(None, start, end)) as con:
             return run(con, queries.fetch_quality_sql(source.sql), source.params)
 
 
