@@ -136,3 +136,84 @@ def test_an_empty_lake_changes_nothing(tmp_path: Path, catalog_url: str, kind: s
     with connect(settings.db_path) as plain, connect(settings.db_path, lake=settings) as lake:
         query = f"SELECT count(*) AS n FROM {kind}"
         assert lake.sql(query).equals(plain.sql(query))
+
+
+# --- local_retention_days ------------------------------------------------------------------------
+
+
+def local_days(db: Path) -> list[date]:
+    with duckdb.connect(str(db), read_only=True) as con:
+        sql = "SELECT DISTINCT CAST(timezone('UTC', exchange_ts) AS DATE) FROM option_quotes"
+        return sorted(r[0] for r in con.execute(sql).fetchall())
+
+
+def test_retention_deletes_old_days_once_in_the_lake_and_the_desk_still_answers(
+    tmp_path: Path, catalog_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    from nsechain.lake.retention import retain_once
+
+    settings = two_days(tmp_path, catalog_url, local_retention_days=1)
+    full_db = tmp_path / "full.duckdb"
+    shutil.copy(settings.db_path, full_db)
+    with caplog.at_level("INFO", logger="nsechain.lake.retention"):
+        report = retain_once(settings, DAY2)
+    assert (report.cutoff, report.days, report.held) == (DAY2, 1, "")
+    assert report.rows is not None and report.rows["option_quotes"] > 0
+    assert report.rows["fetch_log"] == 4
+    assert local_days(settings.db_path) == [DAY2]
+    line = next(r.getMessage() for r in caplog.records if "local_retention" in r.getMessage())
+    assert f"option_quotes={report.rows['option_quotes']}" in line and "days=1" in line
+    with connect(full_db, hold=True) as full, connect(settings.db_path, lake=settings) as lake:
+        same_answers(full, lake)
+    assert retain_once(settings, DAY2).days == 0  # nothing left to do: no change
+
+
+def test_retention_never_deletes_a_day_not_in_the_lake(tmp_path: Path, catalog_url: str) -> None:
+    from nsechain.lake.retention import retain, retain_once
+
+    settings = two_days(tmp_path, catalog_url, local_retention_days=1)
+    later = DAY2 + timedelta(days=1)
+    # A new day loaded into DuckDB but not committed: its first tick may hold DAY2's close,
+    # so DAY2 stays, and only DAY1 (whose next folder is committed) may go.
+    make_ticks(settings.pending_dir, 2, DAY + timedelta(days=1))
+    assert make_loader(settings).load_pending().files == 2
+    report = retain_once(settings, later)
+    assert report.cutoff == DAY2 and report.days == 1
+    assert "not in the lake yet" in report.held
+    assert local_days(settings.db_path) == [DAY2, later]
+
+    # A journal that says "done" is not enough: the lake must hold the rows (here: a lake
+    # that holds nothing, as when the catalog was switched).
+    _commit(settings, NOW)
+    empty = retain(settings, later + timedelta(days=1), {})
+    assert empty.days == 0 and "fewer option_quotes rows" in empty.held
+    assert local_days(settings.db_path) == [DAY2, later]
+
+    assert retain_once(settings, later + timedelta(days=1)).days == 2
+    assert local_days(settings.db_path) == []
+
+
+def test_retention_is_off_by_default(tmp_path: Path, catalog_url: str) -> None:
+    from nsechain.lake.retention import retain_once
+
+    settings = two_days(tmp_path, catalog_url)
+    assert retain_once(settings, DAY2 + timedelta(days=30)).cutoff is None
+    assert local_days(settings.db_path) == [DAY1, DAY2]
+
+
+def test_lake_retain_command(tmp_path: Path, catalog_url: str) -> None:
+    from typer.testing import CliRunner
+
+    from nsechain.cli.main import app
+
+    settings = two_days(tmp_path, catalog_url)
+    base = ["lake", "retain", "--catalog", catalog_url, "--warehouse", str(settings.lake_warehouse)]
+    base += ["--data-dir", str(settings.data_dir)]
+    refused = CliRunner().invoke(app, base)
+    assert refused.exit_code == 1 and "local_retention_days" in refused.output
+    # The settings' clock stands the day after both days: everything committed goes.
+    env = {"NSECHAIN_CLOCK_START": "2026-08-12T10:00:00+05:30", "NSECHAIN_CLOCK_SPEED": "0"}
+    done = CliRunner().invoke(app, [*base, "--days", "1"], env=env)
+    assert done.exit_code == 0, done.output
+    assert "days=2" in done.output and "option_quotes=" in done.output
+    assert local_days(settings.db_path) == []
