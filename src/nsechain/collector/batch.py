@@ -128,6 +128,11 @@ class Batcher:
         self.stats = BatchStats()
         self._lock = threading.Lock()
 
+    @property
+    def load_lock(self) -> threading.Lock:
+        """Held during every load: the lake thread's retention deletes under it too."""
+        return self._lock
+
     def recover(self) -> None:
         """Reconcile the manifest with the folders and load what a previous run left."""
         with self._lock:

@@ -88,6 +88,7 @@ def journal_cutoff(processed_dir: Path, ledger: Ledger, wanted: date) -> tuple[d
 
 def lake_day_rows(table: Table) -> dict[date, int]:
     """Rows per partition day of the lake table's current snapshot (from its manifests)."""
+    table.refresh()
     if table.current_snapshot() is None:
         return {}
     files = table.inspect.files()

@@ -116,6 +116,11 @@ class LakeWriter:
         self.writer_id = f"{socket.gethostname()}:{settings.data_dir.resolve()}"
         self._tables = {k: open_table(self.catalog, settings.lake_namespace, k) for k in TABLES}
 
+    @property
+    def tables(self) -> dict[str, Table]:
+        """The lake tables this writer commits to, by kind."""
+        return self._tables
+
     def close(self) -> None:
         """Close the catalog's connections (if this writer opened it)."""
         if self._owns_catalog:
