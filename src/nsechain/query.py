@@ -26,6 +26,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -90,12 +91,17 @@ def connect(
 
 
 def _scope(
-    symbols: list[str] | None = None, start: When | None = None, end: When | None = None
+    symbols: list[str] | None = None,
+    start: When | None = None,
+    end: When | None = None,
+    table: str | None = "option_quotes",
 ) -> Scope:
+    """What a call reads, for the lake's plan: symbols, range, and the one table (None: all)."""
     from nsechain.lake.reader import Scope
 
     names = None if symbols is None else tuple(symbols)
-    return Scope(names, as_instant(start), as_instant(end, end=True))
+    scope = Scope(names, as_instant(start), as_instant(end, end=True))
+    return scope if table is None else replace(scope, tables=(table,))
 
 
 class Desk:
@@ -157,7 +163,7 @@ class Desk:
 
     def _attach(self, con: Any, scope: Scope | None) -> None:
         if self._lake is not None:
-            self._lake.attach(con, scope or _scope())
+            self._lake.attach(con, scope or _scope(table=None))
 
     # --- plain SQL -------------------------------------------------------------------------
     def sql(self, query: str, params: dict[str, Any] | None = None) -> pa.Table:
@@ -383,7 +389,7 @@ class Desk:
         """Per symbol from ``fetch_log``: fetches by outcome, failures, and the largest gap
         between two ok fetches of one expiry within a day (``max_gap_s``, where, which)."""
         source = queries.source(queries.ALL_FETCHES, {}, start, end, column="fetched_at")
-        with self._session(_scope(None, start, end)) as con:
+        with self._session(_scope(None, start, end, table="fetch_log")) as con:
             return run(con, queries.fetch_quality_sql(source.sql), source.params)
 
 

@@ -47,6 +47,7 @@ class Scope:
     symbols: tuple[str, ...] | None = None
     start: datetime | None = None  # aware instants, inclusive
     end: datetime | None = None
+    tables: tuple[str, ...] = tuple(TABLES)  # which views the call reads
 
 
 def _bounds(column: str, scope: Scope) -> str:
@@ -89,6 +90,8 @@ class LakeReader:
         self._owns_catalog = catalog is None
         self.catalog = catalog if catalog is not None else open_catalog(settings)
         self._tables: dict[str, Table] = {}
+        #: Plans by (table, snapshot, filter, local days): a held desk asking again plans once.
+        self._plans: dict[tuple[str, int, str, frozenset[date]], list[str]] = {}
 
     def close(self) -> None:
         if self._owns_catalog:
@@ -123,10 +126,18 @@ class LakeReader:
         """Paths of the lake files of ``kind`` that may hold rows of ``scope``, leaving out
         the files of ``skip_days`` (days the local table holds)."""
         table = self._table(kind)
-        if table is None or table.current_snapshot() is None:
+        snapshot = None if table is None else table.current_snapshot()
+        if table is None or snapshot is None:
             return []
-        tasks = table.scan(row_filter=self._filter(kind, scope)).plan_files()
-        return [t.file.file_path for t in tasks if _as_day(t.file.partition[0]) not in skip_days]
+        where = self._filter(kind, scope)
+        key = (kind, snapshot.snapshot_id, where, frozenset(skip_days))
+        if key not in self._plans:
+            if len(self._plans) > 256:
+                self._plans.clear()
+            tasks = table.scan(row_filter=where).plan_files()
+            days = ((t.file.file_path, _as_day(t.file.partition[0])) for t in tasks)
+            self._plans[key] = [path for path, day in days if day not in skip_days]
+        return self._plans[key]
 
     def attach(self, con: Any, scope: Scope = Scope()) -> dict[str, int]:
         """Put the lake behind ``option_quotes`` and ``fetch_log`` on ``con`` (temporary
@@ -141,7 +152,7 @@ class LakeReader:
         }
         added = {}
         for kind, spec in TABLES.items():
-            if kind not in have:
+            if kind not in have or kind not in scope.tables:
                 continue
             local = f'"{db}".main.{kind}'
             days = local_days(con, local, spec.day_column, scope)
