@@ -48,7 +48,7 @@ import pyarrow.parquet as pq
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent / "tests")]
 
-from bench_analytics import OPEN, build_market, make_chunk, rows_by_tick  # noqa: E402
+from bench_analytics import OPEN, build_market, make_chunk, median_ms, rows_by_tick  # noqa: E402
 from lakeservers import postgres_cluster  # noqa: E402
 from nsechain.config import Settings, load_settings  # noqa: E402
 from nsechain.contract import FETCH_LOG_SCHEMA  # noqa: E402
@@ -56,16 +56,6 @@ from nsechain.store.files import write_tick  # noqa: E402
 
 BATCHES = (1, 5, 25)
 GOAL_B_ROW = 12.0
-
-
-def median_ms(fn: Callable[[], Any], reps: int) -> float:
-    fn()
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1000)
-    return statistics.median(times)
 
 
 def _fetch_log(m: Any, at: Any) -> pa.Table:
@@ -227,9 +217,23 @@ def bytes_per_row(settings: Settings, reps: int) -> Path:
     print(f"  lake, compacted (pyiceberg)   {size / rows:6.1f}  ({size / local:.2f}x DuckDB)"
           f"  compaction took {took:.0f} s")  # fmt: skip
     compacted = Path(table.inspect.files().column("file_path")[0].as_py().removeprefix("file://"))
+    print(f"    by column: {by_column(compacted, rows)}")
     if size / rows > GOAL_B_ROW:
         variants(compacted, rows)
     return compacted
+
+
+def by_column(path: Path, rows: int) -> str:
+    """The biggest columns of a Parquet file, bytes per row each."""
+    meta = pq.ParquetFile(path).metadata
+    sizes: dict[str, int] = {}
+    for g in range(meta.num_row_groups):
+        group = meta.row_group(g)
+        for c in range(group.num_columns):
+            col = group.column(c)
+            sizes[col.path_in_schema] = sizes.get(col.path_in_schema, 0) + col.total_compressed_size
+    top = sorted(sizes.items(), key=lambda kv: -kv[1])[:8]
+    return " ".join(f"{name}={n / rows:.1f}" for name, n in top)
 
 
 def variants(path: Path, rows: int) -> None:
