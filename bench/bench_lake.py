@@ -202,7 +202,7 @@ def _lake_bytes(settings: Settings) -> tuple[int, int, Any]:
     return size, sum(files.column("record_count").to_pylist()), table
 
 
-def bytes_per_row(settings: Settings, reps: int) -> Path:
+def bytes_per_row(settings: Settings) -> None:
     from nsechain.lake.maintain import compact_day
 
     local = settings.db_path.stat().st_size
@@ -216,16 +216,17 @@ def bytes_per_row(settings: Settings, reps: int) -> Path:
     size, rows, table = _lake_bytes(settings)
     print(f"  lake, compacted (pyiceberg)   {size / rows:6.1f}  ({size / local:.2f}x DuckDB)"
           f"  compaction took {took:.0f} s")  # fmt: skip
-    compacted = Path(table.inspect.files().column("file_path")[0].as_py().removeprefix("file://"))
-    print(f"    by column: {by_column(compacted, rows)}")
+    files = table.inspect.files().column("file_path").to_pylist()
+    compacted = [Path(f.removeprefix("file://")) for f in files]
+    print(f"    {len(compacted)} file(s); by column: {by_column(compacted[0])}")
     if size / rows > GOAL_B_ROW:
-        variants(compacted, rows)
-    return compacted
+        variants(compacted)
 
 
-def by_column(path: Path, rows: int) -> str:
+def by_column(path: Path) -> str:
     """The biggest columns of a Parquet file, bytes per row each."""
     meta = pq.ParquetFile(path).metadata
+    rows = meta.num_rows
     sizes: dict[str, int] = {}
     for g in range(meta.num_row_groups):
         group = meta.row_group(g)
@@ -236,29 +237,31 @@ def by_column(path: Path, rows: int) -> str:
     return " ".join(f"{name}={n / rows:.1f}" for name, n in top)
 
 
-def variants(path: Path, rows: int) -> None:
+def variants(paths: list[Path]) -> None:
     """The compacted (sorted) day rewritten with other Parquet settings: bytes per row."""
-    data = pq.read_table(path)
+    data = pa.concat_tables(pq.read_table(p) for p in paths)
+    rows = data.num_rows
+    by_type = ["symbol", "expiry", "option_type", "strike", "exchange_ts"]
+    pct = data.schema.get_field_index("pct_change_in_oi")
+    rounded = data.set_column(pct, "pct_change_in_oi", pc.round(data.column(pct), 2))
+    zstd9 = {"compression": "zstd", "compression_level": 9}
     floats = [f.name for f in data.schema if pa.types.is_floating(f.type)]
-    ints = [f.name for f in data.schema if pa.types.is_integer(f.type)]
-    tried: list[tuple[str, dict[str, Any]]] = [
-        ("zstd 3 (pyarrow default level)", {"compression": "zstd"}),
-        ("zstd 9", {"compression": "zstd", "compression_level": 9}),
-        ("zstd 19", {"compression": "zstd", "compression_level": 19}),
-        ("zstd 9, 1M-row groups", {"compression": "zstd", "compression_level": 9,
-                                   "row_group_size": 1 << 20}),
-        ("zstd 9 + byte_stream_split floats", {"compression": "zstd", "compression_level": 9,
-                                               "use_byte_stream_split": floats}),
-        ("zstd 9 + delta ints, bss floats", {
-            "compression": "zstd", "compression_level": 9, "use_dictionary": ["symbol",
-            "option_type", "identifier"], "column_encoding": {
-                **dict.fromkeys(ints, "DELTA_BINARY_PACKED"),
-                **dict.fromkeys(floats, "BYTE_STREAM_SPLIT")}}),
+    strings = [f.name for f in data.schema if not pa.types.is_floating(f.type)]
+    tried: list[tuple[str, pa.Table, dict[str, Any]]] = [
+        ("zstd 3 (pyarrow default level)", data, {"compression": "zstd"}),
+        ("zstd 9", data, zstd9),
+        ("zstd 19", data, {"compression": "zstd", "compression_level": 19}),
+        ("zstd 9, byte_stream_split floats", data, {**zstd9, "use_dictionary": strings,
+                                                    "use_byte_stream_split": floats}),
+        ("zstd 9, sorted (sym, exp, type, strike, ts)",
+         data.sort_by([(k, "ascending") for k in by_type]), zstd9),
+        ("zstd 9, pct_change_in_oi rounded to 0.01", rounded, zstd9),
+        ("zstd 9, without pct_change_in_oi", data.drop_columns(["pct_change_in_oi"]), zstd9),
     ]  # fmt: skip
-    out = path.with_name("variant.parquet")
-    for name, opts in tried:
-        pq.write_table(data, out, **opts)
-        print(f"    rewritten: {name:<34} {out.stat().st_size / rows:6.1f}")
+    out = paths[0].with_name("variant.parquet")
+    for name, table, opts in tried:
+        pq.write_table(table, out, **opts)
+        print(f"    rewritten: {name:<44} {out.stat().st_size / rows:6.1f}")
     out.unlink()
 
 
@@ -303,7 +306,7 @@ def main() -> None:
             )
             full_db = root / "full.duckdb"
             shutil.copy(settings.db_path, full_db)
-            bytes_per_row(settings, args.reps)
+            bytes_per_row(settings)
             queries(settings, full_db, args.reps)
             url = pg.create_database("bench_writers")
             commits_per_minute(root / "writers" / "x", url, args.writers, args.writer_files)
