@@ -217,3 +217,21 @@ def test_lake_retain_command(tmp_path: Path, catalog_url: str) -> None:
     assert done.exit_code == 0, done.output
     assert "days=2" in done.output and "option_quotes=" in done.output
     assert local_days(settings.db_path) == []
+
+
+def test_an_unreachable_lake_leaves_the_local_answers(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from lakeservers import free_port
+    from nsechain.config import load_settings
+
+    settings = load_settings(
+        data_dir=tmp_path / "data",
+        lake_catalog_url=f"postgresql+psycopg://nobody@127.0.0.1:{free_port()}/lake",
+        lake_warehouse=str(tmp_path / "warehouse"),
+    )
+    make_ticks(settings.pending_dir, 2, DAY)
+    make_loader(settings).load_pending()
+    with caplog.at_level("WARNING"), connect(settings.db_path, lake=settings) as desk:
+        assert desk.pcr("NIFTY").num_rows == 2
+    assert any("lake unavailable" in r.getMessage() for r in caplog.records)

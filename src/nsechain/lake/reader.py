@@ -28,7 +28,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from nsechain.config import Settings
-from nsechain.lake.tables import TABLES, open_catalog
+from nsechain.errors import ConfigError
+from nsechain.lake.tables import TABLES, LakeError, open_catalog
 
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
@@ -78,8 +79,15 @@ def _quote(text: str) -> str:
 
 
 def reader_for(settings: Settings) -> LakeReader | None:
-    """A reader of the configured lake, or None when no catalog is set (nothing changes)."""
-    return LakeReader(settings) if settings.lake_catalog_url else None
+    """A reader of the configured lake, or None when no catalog is set (nothing changes) or
+    it cannot be reached: then the desk answers from the local file, and says so once."""
+    if not settings.lake_catalog_url:
+        return None
+    try:
+        return LakeReader(settings)
+    except (LakeError, ConfigError) as exc:  # down, or the lake extra not installed
+        log.warning("lake unavailable, answering from the local database only: %s", exc)
+        return None
 
 
 class LakeReader:
