@@ -21,10 +21,13 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("config",),  # the one Settings object (validates with market's parsers)
     ("nse",),  # endpoints, transports, client, limiter, parser
     ("store",),  # paths, atomic writers, crash points, the one DuckDB door, loader
+    # The optional Iceberg lake beside the store (DESIGN §3 puts it in the store): it reads
+    # processed tick files and the DuckDB door; the desk reads history from it, and the
+    # collector's lake thread commits to it.
+    ("lake",),
     ("analytics",),  # the desk's SQL, views and maths over the store
     ("query",),  # the Desk
     ("collector",),  # scheduler, tick writer, the manager that reports itself
-    ("lake",),  # the optional Iceberg lake: commits processed tick files, maintenance
     ("web",),  # the dashboard
     ("chaos",),  # the crash harness
     ("cli",),  # every command, at the edge

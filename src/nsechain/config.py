@@ -224,6 +224,12 @@ class Settings(BaseSettings):
     lake_snapshot_retention_s: float = Field(
         7 * 86400.0, ge=3600, description="Lake snapshots older than this may be expired."
     )
+    local_retention_days: int | None = Field(
+        None,
+        ge=1,
+        description="Keep only this many recent days in the local DuckDB; older days are "
+        "deleted once they are in the lake (default: keep everything).",
+    )
 
     @field_validator(
         "symbols", "exclude_symbols", "session_overrides", "dashboard_hosts", mode="before"

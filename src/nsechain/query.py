@@ -6,11 +6,13 @@ passes a cursor of the collector's connection instead. The SQL bodies shared wit
 are in ``analytics/sql.py``; greeks and IV in ``analytics/greeks.py``.
 
 Every method returns a ``pyarrow.Table``: ``.to_pandas()`` gives pandas, ``pl.from_arrow(t)``
-gives polars. Times are returned in IST; time arguments accept aware or naive (= IST)
-datetimes, dates and ISO strings. A path-backed desk (``hold=False``) opens the file read-only
-and keeps that connection for the next call only while it is idle less than ``linger_s``, the
-file unchanged and no loader's flag up (``analytics.linger``): it never keeps the collector's
-loader waiting longer than a query; ``hold=True`` keeps one connection until ``close()``.
+gives polars. With a lake (``connect(..., lake=settings)``, ``lake.reader``), the days the file
+no longer holds are read from the Iceberg lake, with the same answers. Times are returned in
+IST; time arguments accept aware or naive (= IST) datetimes, dates and ISO strings. A
+path-backed desk (``hold=False``) opens the file read-only and keeps that connection for the
+next call only while it is idle less than ``linger_s``, the file unchanged and no loader's flag
+up (``analytics.linger``): it never keeps the collector's loader waiting longer than a query;
+``hold=True`` keeps one connection until ``close()``.
 
 Usage::
 
@@ -25,8 +27,9 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow as pa
@@ -48,6 +51,10 @@ from nsechain.analytics.sql import (
     compose,
 )
 
+if TYPE_CHECKING:
+    from nsechain.config import Settings
+    from nsechain.lake.reader import LakeReader, Scope
+
 __all__ = ["Desk", "Snapshot", "connect"]
 
 Source = str | os.PathLike[str] | duckdb.DuckDBPyConnection
@@ -67,16 +74,43 @@ def connect(
     timeout_s: float = 30.0,
     hold: bool = False,
     linger_s: float = DEFAULT_LINGER_S,
+    lake: Settings | LakeReader | None = None,
 ) -> Desk:
     """A Desk on a DuckDB file (default: the configured ``db_path``) or on an open
     connection/cursor. Checks at once that the file opens, retrying up to ``timeout_s`` while
     another process holds its lock, then raises ``DatabaseLocked``. ``linger_s``: how long an
-    idle connection stays open for the next call (0: closed after each)."""
+    idle connection stays open for the next call (0: closed after each).
+
+    ``lake``: settings with a lake catalog (or a ``lake.reader.LakeReader``) make the days the
+    local file no longer holds come from the Iceberg lake. Without ``db``, the configured
+    settings give both the file and the lake (when ``lake_catalog_url`` is set)."""
     if db is None:
         from nsechain.config import load_settings
 
-        db = load_settings().db_path
-    return Desk(db, timeout_s=timeout_s, hold=hold, linger_s=linger_s)
+        settings = load_settings()
+        db, lake = settings.db_path, lake or settings
+    if lake is not None:
+        from nsechain.config import Settings
+
+        if isinstance(lake, Settings):
+            from nsechain.lake.reader import reader_for  # only here: the lake is an optional extra
+
+            lake = reader_for(lake)
+    return Desk(db, timeout_s=timeout_s, hold=hold, linger_s=linger_s, lake=lake)
+
+
+def _scope(
+    symbols: list[str] | None = None,
+    start: When | None = None,
+    end: When | None = None,
+    table: str | None = "option_quotes",
+) -> Scope:
+    """What a call reads, for the lake's plan: symbols, range, and the one table (None: all)."""
+    from nsechain.lake.reader import Scope
+
+    names = None if symbols is None else tuple(symbols)
+    scope = Scope(names, as_instant(start), as_instant(end, end=True))
+    return scope if table is None else replace(scope, tables=(table,))
 
 
 class Desk:
@@ -91,7 +125,9 @@ class Desk:
         timeout_s: float = 30.0,
         hold: bool = False,
         linger_s: float = DEFAULT_LINGER_S,
+        lake: LakeReader | None = None,
     ) -> None:
+        self._lake = lake  # days the local file no longer holds come from it
         self._conn: duckdb.DuckDBPyConnection | None
         self._linger: LingeringConnection | None = None
         if isinstance(source, duckdb.DuckDBPyConnection):
@@ -118,6 +154,9 @@ class Desk:
             self._linger.close()
             self._linger = None
         self._conn = None
+        if self._lake is not None:
+            self._lake.close()
+            self._lake = None
 
     def __enter__(self) -> Desk:
         return self
@@ -126,14 +165,22 @@ class Desk:
         self.close()
 
     @contextmanager
-    def _session(self) -> Iterator[Any]:
+    def _session(self, scope: Scope | None = None) -> Iterator[Any]:
+        """A connection; with a lake, its ``option_quotes``/``fetch_log`` also hold the lake's
+        days that the file does not (planned for ``scope``: the symbols and range asked)."""
         if self._conn is not None:
+            self._attach(self._conn, scope)
             yield self._conn
             return
         if self._linger is None:
             raise ValueError("this Desk is closed")
         with self._linger.session() as con:
+            self._attach(con, scope)
             yield con
+
+    def _attach(self, con: Any, scope: Scope | None) -> None:
+        if self._lake is not None:
+            self._lake.attach(con, scope or _scope(table=None))
 
     # --- plain SQL -------------------------------------------------------------------------
     def sql(self, query: str, params: dict[str, Any] | None = None) -> pa.Table:
@@ -146,7 +193,7 @@ class Desk:
         """The snapshot ``chain`` would show: the latest at or before ``at`` of ``expiry``, or
         of the nearest expiry still live on the day of the symbol's latest data (until ``at``).
         """
-        with self._session() as con:
+        with self._session(_scope([_symbol(symbol)], end=at)) as con:
             return self._snapshot(con, symbol, expiry, at)
 
     def _snapshot(self, con: Any, symbol: str, expiry: date | None, at: When | None) -> Snapshot:
@@ -178,7 +225,7 @@ class Desk:
     def _on_snapshot(
         self, body: str, symbol: str, expiry: date | None, at: When | None
     ) -> pa.Table:
-        with self._session() as con:
+        with self._session(_scope([_symbol(symbol)], end=at)) as con:
             snap = self._snapshot(con, symbol, expiry, at)
             return run(con, compose(queries.ONE_SNAPSHOT, body), snap._asdict())
 
@@ -208,7 +255,7 @@ class Desk:
         params = {"symbol": _symbol(symbol), "expiry": expiry, "strike": float(strike)}
         params["option_type"] = side
         source = queries.source(queries.CONTRACT, params, start, end)
-        with self._session() as con:
+        with self._session(_scope([_symbol(symbol)], start, end)) as con:
             return run(con, compose(source.sql, queries.SNAPSHOT_ROWS), source.params)
 
     # --- ratios and levels -----------------------------------------------------------------
@@ -229,7 +276,7 @@ class Desk:
         params: dict[str, Any] = {"symbol": _symbol(symbol)}
         if expiry is not None:
             params["expiry"] = expiry
-        with self._session() as con:
+        with self._session(_scope([_symbol(symbol)], start, end)) as con:
             where, body = _PCR[expiry is not None, _totals_cover(con, start, end)]
             source = queries.source(where, params, start, end)
             return run(con, compose(source.sql, body), source.params)
@@ -244,14 +291,14 @@ class Desk:
         """Max pain of every snapshot of one expiry in ``[start, end]`` (e.g. a whole day)."""
         params = {"symbol": _symbol(symbol), "expiry": expiry}
         source = queries.source(queries.SYMBOL_EXPIRY, params, start, end)
-        with self._session() as con:
+        with self._session(_scope([_symbol(symbol)], start, end)) as con:
             return run(con, compose(source.sql, MAX_PAIN_SQL), source.params)
 
     def support_resistance(
         self, symbol: str, expiry: date | None = None, n: int = 3, at: When | None = None
     ) -> pa.Table:
         """The ``n`` highest-OI strikes of each side: PE = support, CE = resistance."""
-        with self._session() as con:
+        with self._session(_scope([_symbol(symbol)], end=at)) as con:
             snap = self._snapshot(con, symbol, expiry, at)
             sql = compose(queries.ONE_SNAPSHOT, queries.TOP_OI)
             return run(con, sql, snap._asdict() | {"n": int(n)})
@@ -270,7 +317,7 @@ class Desk:
     ) -> pa.Table:
         """Build-up class of each contract between the latest snapshot (at ``at``) and the one
         ``window`` earlier (a timedelta, or a count of snapshots). Empty if there is none."""
-        with self._session() as con:
+        with self._session(_scope([_symbol(symbol)], end=at)) as con:
             snap = self._snapshot(con, symbol, expiry, at)
             base: datetime | None
             if isinstance(window, timedelta):
@@ -339,7 +386,8 @@ class Desk:
             base, params = queries.SOME_SYMBOLS, {"symbols": [_symbol(s) for s in symbols]}
         source = queries.source(base, params, start, end)
         sql = queries.copy_sql(source.sql, fmt)
-        with self._session() as con:
+        names = [_symbol(s) for s in symbols] if symbols else None
+        with self._session(_scope(names, start, end)) as con:
             rows = con.execute(sql, source.params | {"out": os.fspath(out)}).fetchall()
         return int(rows[0][0]) if rows else 0
 
@@ -358,7 +406,7 @@ class Desk:
         """Per symbol from ``fetch_log``: fetches by outcome, failures, and the largest gap
         between two ok fetches of one expiry within a day (``max_gap_s``, where, which)."""
         source = queries.source(queries.ALL_FETCHES, {}, start, end, column="fetched_at")
-        with self._session() as con:
+        with self._session(_scope(None, start, end, table="fetch_log")) as con:
             return run(con, queries.fetch_quality_sql(source.sql), source.params)
 
 

@@ -222,4 +222,8 @@ HELP: dict[str, tuple[str, str]] = {
         "Lake snapshots older than this may be expired.",
         "[default: 604800.0; env NSECHAIN_LAKE_SNAPSHOT_RETENTION_S]",
     ),
+    "local_retention_days": (
+        "Keep only this many recent days in the local DuckDB; older days are deleted once they are in the lake (default: keep everything).",
+        "[default: none; env NSECHAIN_LOCAL_RETENTION_DAYS]",
+    ),
 }

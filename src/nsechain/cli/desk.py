@@ -176,13 +176,15 @@ def _desk(db: Path | None) -> Any:
     from nsechain.config import load_settings
     from nsechain.query import connect
 
-    path = load_settings(db_path=db).db_path
+    settings = load_settings(db_path=db)
+    path = settings.db_path
     if not path.is_file():  # a wrong --db is a bad argument (exit 2), not a failed read
         raise ConfigError(
             f"--db {path}: no such database; run the collector first, or pass the right --db"
         )
     # hold=True: a command runs a few queries in well under a second, then closes.
-    return connect(path, hold=True)
+    # With a lake catalog configured, days no longer in the file come from the lake.
+    return connect(path, hold=True, lake=settings)
 
 
 def _recorded(desk: Any, symbols: list[str], expiry: date | None = None) -> list[str]:

@@ -1,4 +1,4 @@
-"""CLI commands of the Iceberg lake: ``nsechain lake commit|compact|expire|orphans``.
+"""CLI commands of the Iceberg lake: ``nsechain lake commit|compact|expire|orphans|retain``.
 
 Where it sits: the edge. ``nsechain.cli.main`` calls ``register(app)``. The work is in
 ``nsechain.lake`` (an optional extra: ``pip install 'nsechain[lake]'``); this module builds
@@ -113,6 +113,28 @@ def orphans(
     settings = _settings(catalog, warehouse)
     try:
         typer.echo(remove_orphans(settings, now_ist(), dry_run=dry_run))
+    except NsechainError as exc:
+        raise _fail(exc) from None
+
+
+@lake_app.command("retain")
+def retain(
+    catalog: CatalogOption = None,
+    warehouse: WarehouseOption = None,
+    data_dir: DataDirOption = None,
+    days: Annotated[
+        int | None, typer.Option(min=1, help="Days to keep locally (local_retention_days)")
+    ] = None,
+) -> None:
+    """Delete days older than local_retention_days from the local DuckDB, once in the lake."""
+    from nsechain.collector.clock import clock_of
+    from nsechain.lake.retention import retain_once
+
+    settings = _settings(catalog, warehouse, data_dir=data_dir, local_retention_days=days)
+    if settings.local_retention_days is None:
+        raise _fail(ValueError("no local_retention_days: pass --days N or set it"))
+    try:  # today by the settings' clock (clock_start), the wall clock by default
+        typer.echo(retain_once(settings, clock_of(settings).now().date()).line())
     except NsechainError as exc:
         raise _fail(exc) from None
 

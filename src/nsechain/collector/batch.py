@@ -140,6 +140,11 @@ class Batcher:
         self._closed_day = closed_day if settings.sort_closed_days else None
         self._all_sorted_on: date | None = None
 
+    @property
+    def load_lock(self) -> threading.Lock:
+        """Held during every load: the lake thread's retention deletes under it too."""
+        return self._lock
+
     def recover(self) -> None:
         """Reconcile the manifest with the folders and load what a previous run left."""
         with self._lock:

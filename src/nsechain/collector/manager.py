@@ -10,9 +10,9 @@ Python API is seed-compatible::
 
 Threads: *collection* (during market hours the fetch workers of ``collector/inflight.py`` keep
 requests in flight; at every aligned interval what completed is written → Parquet), *batch*
-(every ``batch_interval_s`` → DuckDB, exactly once: ``collector/batch.py``), *monitor*
-(restarts dead threads with backoff, writes ``data/status.json`` atomically every
-``status_interval_s``).
+(every ``batch_interval_s`` → DuckDB, exactly once: ``collector/batch.py``), *lake* (only with
+a lake catalog: processed files → Iceberg, ``collector/lakethread.py``), *monitor* (restarts
+dead threads with backoff, writes ``data/status.json`` atomically every ``status_interval_s``).
 
 Time: the collection thread lives on ``clock`` (``collector/clock.py``): IST wall time by
 default, or a ``ScaledClock`` that runs a simulated day in seconds. Batch loads, status writes
@@ -36,8 +36,9 @@ from nsechain.collector.batch import Batcher, make_loader
 from nsechain.collector.clock import Clock, clock_of, next_instant
 from nsechain.collector.health import VerdictTracker
 from nsechain.collector.inflight import InflightPool, default_in_flight
+from nsechain.collector.lakethread import lake_section, lake_worker
 from nsechain.collector.session import MarketClock, TradingCalendar, market_report
-from nsechain.collector.status import write_status
+from nsechain.collector.status import settings_report, write_status
 from nsechain.collector.tick import Collector, TickResult
 from nsechain.collector.workers import StopToken, Worker
 from nsechain.config import Settings, load_settings
@@ -96,6 +97,9 @@ class OptionsThreadedManager:
             "collection_thread": Worker("collection", self._collection_loop),
             "batch_thread": Worker("batch", self._batch_loop),
         }
+        # Opt-in: with a lake catalog, a third thread commits processed files to the lake.
+        self.lake = lake_worker(self.settings, self.clock, self.batcher.load_lock, self._stop)
+        self._workers.update({"lake_thread": self.lake[1]} if self.lake else {})
         self._monitor = Worker("monitor", self._monitor_loop)
         self._started = False
         #: One collector per data dir (flock): taken before the start-up sweep touches anything.
@@ -142,7 +146,7 @@ class OptionsThreadedManager:
             "pid": os.getpid(),
             "state": self.state,
             "market": self._market_report(),
-            "settings": self._settings_report(),
+            "settings": settings_report(self.settings, in_flight=self.pool.workers),
             "collection_thread": {
                 **col.report(),
                 "last_tick_at": iso(tick.tick_at if tick else None),
@@ -162,6 +166,7 @@ class OptionsThreadedManager:
             "symbols": self.collector.symbols_report(),
             "health": self.collector.health.report(),
             "stop_reason": self.stop_reason,
+            **lake_section(self.lake),
         }
         status["verdict"] = self.verdict.update(status, self.clock.now())
         return status
@@ -177,20 +182,6 @@ class OptionsThreadedManager:
             report["calendar"] = "; ".join(fallbacks[y] for y in sorted(fallbacks)) or None
         return report
 
-    def _settings_report(self) -> dict[str, Any]:
-        s = self.settings
-        return {
-            "symbols": s.symbols,
-            "rate": s.rate,
-            "in_flight": self.pool.workers,
-            "interval_s": s.interval_s,
-            "batch_interval_s": s.batch_interval_s,
-            "status_interval_s": s.status_interval_s,
-            "base_url": s.base_url,
-            "db_path": str(s.db_path),
-            "data_dir": str(s.data_dir),
-        }
-
     def stop_all_threads(self, timeout: float = 60.0) -> bool:
         """Stop gracefully: end the tick in flight (keeping what it fetched), final batch.
 
@@ -205,8 +196,8 @@ class OptionsThreadedManager:
         self._stop.set()
         ok = True
         # Order matters: the batch thread's final load must see the last tick's file.
-        for name in ("collection_thread", "batch_thread"):
-            ok &= self._workers[name].join(max(0.1, deadline - time.monotonic()))
+        for worker in self._workers.values():
+            ok &= worker.join(max(0.1, deadline - time.monotonic()))
         ok &= self._monitor.join(max(0.1, deadline - time.monotonic()))
         self.pool.join(max(0.1, deadline - time.monotonic()))
         self.stop_reason = self.stop_reason or "stopped by the program (stop_all_threads)"

@@ -21,9 +21,10 @@ from typing import Any
 import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
 
+from nsechain.config import Settings
 from nsechain.store.files import save_atomic
 
-__all__ = ["load_status", "read_status", "write_status"]
+__all__ = ["load_status", "read_status", "settings_report", "write_status"]
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,14 @@ class _Batch(_Thread):
     lock_waits: int = 0
 
 
+class _Lake(_Thread):
+    last_commit_at: AwareDatetime | None = None
+    commits: int
+    files_committed: int
+    lag_files: int
+    errors: int
+
+
 class _Freshness(_Shape):
     last_ok_at: AwareDatetime | None = None
     exchange_ts: AwareDatetime | None = None
@@ -71,9 +80,25 @@ class _Status(_Shape):
     state: str
     collection_thread: _Collection
     batch_thread: _Batch
+    lake_thread: _Lake | None = None  # only with a lake catalog
     symbols: dict[str, _Freshness] = {}
     market: dict[str, Any] | None = None
     settings: dict[str, Any] | None = None
+
+
+def settings_report(s: Settings, *, in_flight: int) -> dict[str, Any]:
+    """The status's ``settings`` section: what this collector runs with."""
+    return {
+        "symbols": s.symbols,
+        "rate": s.rate,
+        "in_flight": in_flight,
+        "interval_s": s.interval_s,
+        "batch_interval_s": s.batch_interval_s,
+        "status_interval_s": s.status_interval_s,
+        "base_url": s.base_url,
+        "db_path": str(s.db_path),
+        "data_dir": str(s.data_dir),
+    }
 
 
 def write_status(path: Path, status: dict[str, Any]) -> None:

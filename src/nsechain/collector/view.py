@@ -43,24 +43,27 @@ def _threads(st: dict[str, Any], now: datetime) -> Table:
     last = f"tick {age(col['last_tick_at'], now)} ago"
     if flight:
         last += f" · now {flight[0]}/{flight[1]}"
-    t.add_row(
-        "collection",
-        _alive(col["alive"]),
-        str(col["restarts"]),
-        last,
-        f"ticks={col['ticks']} rows={col['rows_written']} {fetches}",
-        Text(col["last_error"] or "", style="red"),
-    )
-    t.add_row(
+    _row(t, "collection", col, last, f"ticks={col['ticks']} rows={col['rows_written']} {fetches}")
+    loads = f"batches={bat['batches']} files={bat['files_loaded']} rows={bat['rows_loaded']} "
+    _row(
+        t,
         "batch",
-        _alive(bat["alive"]),
-        str(bat["restarts"]),
+        bat,
         f"load {age(bat['last_batch_at'])} ago",
-        f"batches={bat['batches']} files={bat['files_loaded']} rows={bat['rows_loaded']} "
-        f"pending={bat['pending_files']}",
-        Text(bat["last_error"] or "", style="red"),
+        loads + f"pending={bat['pending_files']}",
     )
+    lake = st.get("lake_thread")
+    if lake:  # only with a lake catalog
+        commits = f"commits={lake['commits']} files={lake['files_committed']} "
+        commits += f"not_in_lake={lake['lag_files']} errors={lake['errors']}"
+        _row(t, "lake", lake, f"commit {age(lake['last_commit_at'], now)} ago", commits)
     return t
+
+
+def _row(t: Table, name: str, thread: dict[str, Any], last: str, counts: str) -> None:
+    """One thread's row: alive, restarts, its last action, its counters, its last error."""
+    error = Text(thread["last_error"] or "", style="red")
+    t.add_row(name, _alive(thread["alive"]), str(thread["restarts"]), last, counts, error)
 
 
 def _alive(alive: bool) -> Text:

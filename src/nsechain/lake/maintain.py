@@ -109,8 +109,17 @@ def compact_days(settings: Settings, today: date, only: date | None = None) -> I
             days = [only] if only else sorted(d for d, n in counts.items() if d < today and n > 1)
             for day in days:
                 files, rows = compact_day(table, day, settings.lake_commit_deadline_s)
-                log.info("lake_compact table=%s day=%s files=%d rows=%d", kind, day, files, rows)
-                yield f"compacted {kind} {day}: files={files}->1 rows={rows}"
+                # pyiceberg splits a big day at write.target-file-size-bytes (512 MB in memory)
+                after = day_files(table).get(day, 0)
+                log.info(
+                    "lake_compact table=%s day=%s files=%d->%d rows=%d",
+                    kind,
+                    day,
+                    files,
+                    after,
+                    rows,
+                )
+                yield f"compacted {kind} {day}: files={files}->{after} rows={rows}"
 
 
 def expire_snapshots(settings: Settings, now: datetime) -> str:

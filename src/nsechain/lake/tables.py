@@ -172,7 +172,11 @@ def _is_conflict(exc: Exception) -> bool:
     if isinstance(exc, CommitFailedException):
         return True
     # Two writers creating the catalog's tables or a namespace at once: SQLAlchemy's
-    # IntegrityError / ProgrammingError (duplicate key). Retried like a commit conflict.
+    # IntegrityError / ProgrammingError (duplicate key). Retried like a commit conflict. A
+    # catalog that cannot be reached at all is not a race: it fails at once (the lake thread
+    # counts it and tries again at its next pass).
+    if type(exc).__name__ == "OperationalError" and "connection" in str(exc).lower():
+        return False
     return type(exc).__name__ in ("IntegrityError", "ProgrammingError", "OperationalError")
 
 

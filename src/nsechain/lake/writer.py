@@ -57,7 +57,7 @@ if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
     from pyiceberg.table import Table
 
-__all__ = ["CommitReport", "LakeWriter", "has_batch"]
+__all__ = ["CommitReport", "LakeWriter", "has_batch", "rows_in_lake"]
 
 log = logging.getLogger(__name__)
 _DAY_US = 86_400_000_000
@@ -89,6 +89,45 @@ def has_batch(table: Table, batch_id: str) -> bool:
     )
 
 
+#: Columns that tell this collector's rows apart from every other writer's: the instant each
+#: response was stamped (microseconds, per response), with NSE's time and the symbol for quotes.
+_ROW_KEYS = {"option_quotes": ("symbol", "exchange_ts", "fetched_at"), "fetch_log": ("fetched_at",)}
+
+
+def rows_in_lake(table: Table, mine: pa.Table, batch: Batch, kind: str) -> bool:
+    """Whether the batch's rows (``mine``: their ``_ROW_KEYS``) are already in ``table``.
+
+    The check for a resumed batch whose id no snapshot names any more: all of its rows found
+    means committed, none means not. Anything else is a lake this writer cannot reason about,
+    and it stops rather than guess."""
+    if mine.num_rows == 0:
+        return False
+    keys = list(mine.column_names)
+    terms = []
+    for column in keys[1:] if len(keys) > 1 else keys:  # the time columns bound the scan
+        bounds = pc.min_max(mine.column(column))
+        lo, hi = (bounds[k].as_py().isoformat() for k in ("min", "max"))
+        terms.append(f"{column} >= '{lo}' AND {column} <= '{hi}'")
+    theirs = table.scan(row_filter=" AND ".join(terms), selected_fields=tuple(keys)).to_arrow()
+    distinct = mine.group_by(keys).aggregate([])
+    found = (
+        theirs.select(keys).cast(mine.schema).join(distinct, keys=keys, join_type="inner").num_rows
+    )
+    log.info(
+        "lake_batch_check batch=%s table=%s rows=%d found_in_lake=%d",
+        batch.batch_id,
+        kind,
+        mine.num_rows,
+        found,
+    )
+    if found in (0, mine.num_rows):
+        return bool(found)
+    raise LakeError(
+        f"batch {batch.batch_id}: {kind} holds {found} of its {mine.num_rows} rows; it is "
+        "neither committed nor absent: check the lake before removing its journal"
+    )
+
+
 def _read_kind(kind: str, source: Path) -> pa.Table:
     if kind == "option_quotes":
         return pq.read_table(source)
@@ -115,6 +154,11 @@ class LakeWriter:
         self.ledger = Ledger(settings.data_dir / "lake")
         self.writer_id = f"{socket.gethostname()}:{settings.data_dir.resolve()}"
         self._tables = {k: open_table(self.catalog, settings.lake_namespace, k) for k in TABLES}
+
+    @property
+    def tables(self) -> dict[str, Table]:
+        """The lake tables this writer commits to, by kind."""
+        return self._tables
 
     def close(self) -> None:
         """Close the catalog's connections (if this writer opened it)."""
@@ -146,7 +190,7 @@ class LakeWriter:
         todo = self.ledger.open_batches()
         report.resumed = len(todo)
         for batch in todo:
-            self._finish(batch, report, on_batch)
+            self._finish(batch, report, on_batch, resumed=True)
         files = self.pending_files()
         size = self.settings.lake_batch_files
         for n in range(0, len(files), size):
@@ -155,16 +199,33 @@ class LakeWriter:
         return report
 
     def _finish(
-        self, batch: Batch, report: CommitReport, on_batch: Callable[[Batch], None] | None
+        self,
+        batch: Batch,
+        report: CommitReport,
+        on_batch: Callable[[Batch], None] | None,
+        *,
+        resumed: bool = False,
     ) -> None:
         for kind in TABLES:
-            self._commit(kind, batch, report)
+            self._commit(kind, batch, report, resumed=resumed)
         if on_batch is not None:
             on_batch(batch)  # crash-test hook: between the lake commits and the journal's end
         self.ledger.finish(batch)
         report.batches += 1
         report.files += len(batch.files)
         log.info("lake_batch batch=%s files=%d", batch.batch_id, len(batch.files))
+
+    def _row_keys(self, kind: str, batch: Batch) -> pa.Table:
+        """The ``_ROW_KEYS`` of every row of ``kind`` in the batch's tick files (UTC)."""
+        keys = list(_ROW_KEYS[kind])
+        schema = to_utc(TABLES[kind].schema)
+        schema = pa.schema([schema.field(k) for k in keys])
+        parts = [
+            _read_kind(kind, self.settings.processed_dir / rel).select(keys).cast(schema)
+            for rel in batch.files
+            if (self.settings.processed_dir / rel).is_file()
+        ]
+        return pa.concat_tables(parts) if parts else schema.empty_table()
 
     def _stage(self, kind: str, batch: Batch) -> tuple[list[str], int]:
         """Write the batch's rows of ``kind`` into the warehouse; (paths, rows)."""
@@ -195,13 +256,21 @@ class LakeWriter:
             rows += data.num_rows
         return staged, rows
 
-    def _commit(self, kind: str, batch: Batch, report: CommitReport) -> None:
+    def _commit(self, kind: str, batch: Batch, report: CommitReport, *, resumed: bool) -> None:
         table = self._tables[kind]
         staged: list[tuple[list[str], int]] = []  # staged once, reused by every retry
+        checked: list[bool] = []  # the content check runs once
 
         def attempt() -> None:
             table.refresh()
             if has_batch(table, batch.batch_id):
+                report.already += 1
+                return
+            # A resumed batch whose id is in no snapshot may still be in the lake: its
+            # snapshot expired (or was compacted away) while the writer was down.
+            if resumed and not checked:
+                checked.append(rows_in_lake(table, self._row_keys(kind, batch), batch, kind))
+            if checked and checked[0]:
                 report.already += 1
                 return
             if not staged:
