@@ -5,19 +5,59 @@ included) first takes a token here, so the configured req/s is a hard ceiling on
 from us (DESIGN.md §2 "Rate", §5). The rate can be changed live, for an adaptive (AIMD) rate
 that backs off after a block.
 
+Waiting threads form a first-come first-served ``Line``: only the one at its head sleeps until
+the next token, the others block on their own event until it leaves. A free token wakes one
+thread, not every waiter (the collector has dozens of fetch workers waiting at once).
+
 Clock and sleep are injected so tests run on fake time, and so the collector's stop can
-interrupt a wait: ``sleep`` may raise ``errors.Interrupted``, which propagates unchanged.
+interrupt a wait: ``sleep`` may raise ``errors.Interrupted``, which propagates unchanged; the
+head that leaves on it hands the line on, so every waiter sees the stop in turn.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
-__all__ = ["TokenBucket"]
+__all__ = ["Line", "TokenBucket"]
 
 _EPSILON = 1e-9
+
+
+class Line:
+    """A first-come first-served line: ``turn()`` blocks until every thread that came earlier
+    has left it. Each waiter blocks on its own event, woken once, by the one before it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._waiting: deque[threading.Event] = deque()
+
+    @property
+    def empty(self) -> bool:
+        """Nobody waiting (a hint: a thread may join the line just after)."""
+        return not self._waiting
+
+    def __len__(self) -> int:
+        return len(self._waiting)
+
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        me = threading.Event()
+        with self._lock:
+            self._waiting.append(me)
+            if self._waiting[0] is me:
+                me.set()
+        try:
+            me.wait()
+            yield
+        finally:
+            with self._lock:
+                self._waiting.remove(me)
+                if self._waiting:
+                    self._waiting[0].set()
 
 
 class TokenBucket:
@@ -43,6 +83,7 @@ class TokenBucket:
         self._last = clock()
         self._granted = 0
         self._prepaid = threading.local()
+        self._line = Line()
 
     @staticmethod
     def _check_rate(rate: float) -> None:
@@ -63,6 +104,11 @@ class TokenBucket:
     def granted(self) -> int:
         """Tokens handed out since creation (the number of requests let through)."""
         return self._granted
+
+    @property
+    def waiting(self) -> int:
+        """Threads in line for a token now (the one at its head included)."""
+        return len(self._line)
 
     def set_rate(self, rate: float) -> None:
         """Change the refill rate from now on; tokens already earned are kept."""
@@ -110,14 +156,18 @@ class TokenBucket:
         if getattr(self._prepaid, "held", False):
             self._prepaid.held = False  # taken by ``prepay``: already counted
             return
-        while True:
-            with self._lock:
-                wait = self._take()
-            if wait == 0.0:
-                return
-            # Sleep outside the lock so other threads can check in; re-check after waking
-            # because another thread may have taken the token we waited for.
-            self._sleep(wait)
+        with self._lock:
+            if self._line.empty and self._take() == 0.0:
+                return  # nobody waiting: no line to join
+        with self._line.turn():
+            while True:
+                with self._lock:
+                    wait = self._take()
+                if wait == 0.0:
+                    return
+                # Sleep outside the lock (try_acquire stays instant); re-check after waking:
+                # the rate may have dropped, or a try_acquire taken the token.
+                self._sleep(wait)
 
     def _take(self) -> float:
         """Under the lock: take a token and return 0, or return the seconds until one exists."""
