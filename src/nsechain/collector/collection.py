@@ -1,0 +1,184 @@
+"""``CollectionLoop``: the collection thread — sessions, the pool's mode, a file every interval.
+
+Where it sits: ``OptionsThreadedManager`` (``collector/manager.py``) runs ``run`` on its
+supervised *collection* thread. During market hours the fetch workers of
+``collector/inflight.py`` keep requests in flight; at every aligned interval this loop writes
+what completed (``Collector.flush`` → Parquet). Outside the session it pauses the pool, or,
+in the 15 minutes before the open, lets it refresh the universe and expiry lists only. At the
+close it writes the last interval and takes one after-close look.
+
+It lives on the collector's ``clock`` (``collector/clock.py``); NSE's pauses (403 blocks,
+Retry-After) stay on wall time.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from nsechain.collector.clock import Clock, next_instant
+from nsechain.collector.inflight import InflightPool
+from nsechain.collector.session import MarketClock
+from nsechain.collector.tick import Collector, TickResult
+from nsechain.collector.workers import StopToken
+from nsechain.config import Settings
+from nsechain.logs import flush_repeats
+from nsechain.market.calendar import PRE_OPEN  # refreshes run in it: 09:00-09:15
+
+__all__ = ["STOP_GRACE_S", "CollectionLoop"]
+
+log = logging.getLogger(__name__)
+
+#: On a stop, wall seconds to let the fetches in flight finish before the last file is written.
+STOP_GRACE_S = 5.0
+
+
+class CollectionLoop:
+    """The collection thread's loop, and what it last did (for the status)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        collector: Collector,
+        pool: InflightPool,
+        market: MarketClock,
+        *,
+        clock: Clock,
+        stop: StopToken,
+        status: Callable[[], dict[str, Any]],
+    ) -> None:
+        self.settings = settings
+        self.collector = collector
+        self.pool = pool
+        self.market = market
+        self.clock = clock
+        self._stop = stop
+        self._status = status  # the manager's whole status: the interval line shows its verdict
+        self.state = "starting"
+        self.last_tick: TickResult | None = None
+        self.next_tick_at: datetime | None = None
+
+    def run(self) -> None:
+        was_open = False
+        try:
+            while not self._stop.is_set():
+                now = self.clock.now()
+                # Ask even when ignoring hours: it keeps the calendar (and the status) current.
+                market_open = self.market.is_open(now)
+                if not self.settings.ignore_market_hours and not market_open:
+                    if was_open:
+                        self._end_session(now)
+                    was_open = False
+                    self._wait_for_open(now)
+                    continue
+                was_open = True
+                self.pool.resume()
+                # Now, not the loop's start: the calendar may have just asked NSE (seconds).
+                if self._interval(self.clock.now()):
+                    break
+        finally:
+            # Stopping (or crashing): what completed is written, whatever is still in flight.
+            self.pool.pause()
+            if was_open:
+                self._drain(min(STOP_GRACE_S, self.settings.timeout_s))
+                self._flush(self.clock.now())
+
+    def _interval(self, now: datetime) -> bool:
+        """Wait for the next aligned instant, then write what completed; True if stopped."""
+        last = self.last_tick.tick_at if self.last_tick is not None else None
+        self.next_tick_at = next_instant(now, last, self.settings.interval_s)
+        paused_s = self._pause_remaining()  # wall seconds: NSE's block is wall time
+        if paused_s > 0:
+            resume = now + timedelta(seconds=paused_s * self.clock.speed)
+            why = self.collector.client.pause_reason or "a 403 block"
+            self.state = f"paused after {why} until {resume.isoformat(timespec='seconds')}"
+        else:
+            self.state = "collecting"
+        wait_s = (self.next_tick_at - self.clock.now()).total_seconds()
+        if self.clock.wait(self._stop, wait_s):
+            return True
+        self._flush(self.next_tick_at)
+        return False
+
+    def _flush(self, at: datetime) -> None:
+        result = self.collector.flush(at)
+        self.collector.adapt_rate(result)
+        self.last_tick = result
+        self._summary(result)
+
+    def _summary(self, result: TickResult) -> None:
+        """The one INFO line per interval: what was written, requests by outcome, the verdict."""
+        verdict = self._status()["verdict"]
+        requests = self.collector.health.take_interval()
+        failed = sum(n for k, n in requests.items() if k not in ("ok", "stale"))
+        kinds = ",".join(
+            f"{k}:{n}" for k, n in sorted(requests.items()) if k not in ("ok", "stale")
+        )
+        log.info(
+            "interval at=%s verdict=%r rows=%d requests=%d ok=%d stale=%d failed=%d%s file=%s "
+            "reason=%r",
+            result.tick_at.isoformat(timespec="seconds"),
+            verdict["verdict"],
+            result.quote_rows,
+            sum(requests.values()),
+            requests["ok"],
+            requests["stale"],
+            failed,
+            f" ({kinds})" if kinds else "",
+            result.path.name if result.path else "-",
+            verdict["reason"],
+        )
+        flush_repeats()
+
+    def _drain(self, grace_s: float) -> None:
+        if not self.pool.drain(grace_s):
+            log.warning(
+                "fetches still in flight=%d after %.0f s; their answers are not written",
+                self.pool.in_flight,
+                grace_s,
+            )
+
+    def _end_session(self, now: datetime) -> None:
+        """The close: stop fetching, write the last interval, then one after-close look."""
+        self.pool.pause()
+        self._drain(self.settings.timeout_s)
+        self._flush(now)
+        if self.settings.after_close_snapshot:
+            # NSE keeps revising OI for a while after 15:30: one more look.
+            log.info("after-close snapshot at=%s", now.isoformat(timespec="seconds"))
+            self.tick(now)
+
+    def tick(self, at: datetime) -> TickResult:
+        self.state = "collecting"
+        result = self.collector.run_tick(at, self._stop.event)
+        self.last_tick = result
+        return result
+
+    def _pause_remaining(self) -> float:
+        # The client's pause is on its own (monotonic) clock.
+        until = self.collector.client.paused_until
+        return 0.0 if until is None else until - time.monotonic()
+
+    def _wait_for_open(self, now: datetime) -> None:
+        opens = self.market.next_open(now)
+        if opens - now <= PRE_OPEN:
+            self.pool.resume(chains=False)  # universe and expiries, before the first chain
+        else:
+            self.pool.pause()
+        self.state = f"market closed; waiting until {opens.isoformat(timespec='minutes')}"
+        self.next_tick_at = opens
+        log.info(
+            "market closed now=%s next_open=%s",
+            now.isoformat(timespec="seconds"),
+            opens.isoformat(timespec="minutes"),
+        )
+        # Wake at least every 5 minutes (of clock time) so status and logs stay current, and
+        # at the start of the pre-open refresh window.
+        to_pre_open = (opens - PRE_OPEN - now).total_seconds()
+        wait_s = min((opens - now).total_seconds(), 300.0)
+        if to_pre_open > 0:
+            wait_s = min(wait_s, to_pre_open)
+        self.clock.wait(self._stop, wait_s)
