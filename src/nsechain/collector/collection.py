@@ -5,7 +5,8 @@ supervised *collection* thread. During market hours the fetch workers of
 ``collector/inflight.py`` keep requests in flight; at every aligned interval this loop writes
 what completed (``Collector.flush`` → Parquet). Outside the session it pauses the pool, or,
 in the 15 minutes before the open, lets it refresh the universe and expiry lists only. At the
-close it writes the last interval and takes one after-close look.
+close it writes the last interval and takes one after-close look. At the start, the workers
+do not wait for the calendar's request to NSE when the holiday list on hand says open.
 
 It lives on the collector's ``clock`` (``collector/clock.py``); NSE's pauses (403 blocks,
 Retry-After) stay on wall time.
@@ -25,6 +26,7 @@ from nsechain.collector.session import MarketClock
 from nsechain.collector.tick import Collector, TickResult
 from nsechain.collector.workers import StopToken
 from nsechain.config import Settings
+from nsechain.errors import Interrupted, NsechainError
 from nsechain.logs import flush_repeats
 from nsechain.market.calendar import PRE_OPEN  # refreshes run in it: 09:00-09:15
 
@@ -62,7 +64,7 @@ class CollectionLoop:
         self.next_tick_at: datetime | None = None
 
     def run(self) -> None:
-        was_open = False
+        was_open = early = self._start_early()
         try:
             while not self._stop.is_set():
                 now = self.clock.now()
@@ -70,11 +72,11 @@ class CollectionLoop:
                 market_open = self.market.is_open(now)
                 if not self.settings.ignore_market_hours and not market_open:
                     if was_open:
-                        self._end_session(now)
-                    was_open = False
+                        self._end_session(now, look_after=not early)
+                    was_open = early = False
                     self._wait_for_open(now)
                     continue
-                was_open = True
+                was_open, early = True, False
                 self.pool.resume()
                 # Now, not the loop's start: the calendar may have just asked NSE (seconds).
                 if self._interval(self.clock.now()):
@@ -85,6 +87,31 @@ class CollectionLoop:
             if was_open:
                 self._drain(min(STOP_GRACE_S, self.settings.timeout_s))
                 self._flush(self.clock.now())
+
+    def _start_early(self) -> bool:
+        """Start the fetch workers before the calendar asks NSE for its holiday list, when the
+        list on hand (cached, else bundled) says the market is open, or hours are ignored.
+
+        Serial, the calendar's request (a latency, more in NSE's tail) kept every worker idle
+        at the start. The session's cookies come first, so the workers and the calendar share
+        one bootstrap instead of queueing behind it. If NSE's list then says closed (a closure
+        announced at short notice), the session ends at once: what was fetched is written,
+        without the after-close look. True when the workers were started.
+        """
+        now = self.clock.now()
+        if not self.settings.ignore_market_hours:
+            on_hand = getattr(self.market, "provisional_open", None)  # a MarketClock may have none
+            if on_hand is None or not on_hand(now):
+                return False
+        try:
+            self.collector.client.ensure_session()
+        except Interrupted:
+            raise
+        except NsechainError as exc:  # logged by the client; the usual start takes over
+            log.info("early start skipped: no session yet error=%r", str(exc))
+            return False
+        self.pool.resume()
+        return True
 
     def _interval(self, now: datetime) -> bool:
         """Wait for the next aligned instant, then write what completed; True if stopped."""
@@ -141,12 +168,18 @@ class CollectionLoop:
                 grace_s,
             )
 
-    def _end_session(self, now: datetime) -> None:
+    def _end_session(self, now: datetime, *, look_after: bool = True) -> None:
         """The close: stop fetching, write the last interval, then one after-close look."""
+        if not look_after:
+            log.warning(
+                "market closed by NSE's holiday list, open by the list on hand; stopping the "
+                "early start now=%s",
+                now.isoformat(timespec="seconds"),
+            )
         self.pool.pause()
         self._drain(self.settings.timeout_s)
         self._flush(now)
-        if self.settings.after_close_snapshot:
+        if look_after and self.settings.after_close_snapshot:
             # NSE keeps revising OI for a while after 15:30: one more look.
             log.info("after-close snapshot at=%s", now.isoformat(timespec="seconds"))
             self.tick(now)

@@ -192,6 +192,11 @@ class NseClient:
         """Open/closed state per market (``/api/marketStatus``)."""
         return self.request(ep.MARKET_STATUS, {}, decode=decode)
 
+    def ensure_session(self) -> None:
+        """Session cookies for the API calls, bootstrapping only when there are none or they
+        are old: the collector's start gets them once, before its workers ask at once."""
+        self._ensure_cookies()
+
     def bootstrap(self) -> set[str]:
         """Start a fresh session now (``nsechain doctor``); the names of the cookies it set."""
         self._bootstrap()

@@ -199,6 +199,10 @@ class RoutedClient:
     def transport(self) -> str:
         return "/".join(sorted({r.transport for r in self.routes}))
 
+    def ensure_session(self) -> None:
+        for route in _open(self.routes) or self.routes:
+            route.ensure_session()
+
     def bootstrap(self) -> set[str]:
         return set().union(*(r.bootstrap() for r in self.routes))
 
