@@ -278,6 +278,29 @@ def test_bucket_waiters_are_served_in_order_and_one_wakes_per_token() -> None:
     assert bucket.waiting == 0
 
 
+def test_a_bootstrap_goes_ahead_of_the_waiting_requests() -> None:
+    t = FakeTime()
+    gate = threading.Event()
+
+    def sleep(seconds: float) -> None:
+        gate.wait()
+        t.sleep(seconds)
+
+    bucket = TokenBucket(2.0, 1, clock=t.clock, sleep=sleep)
+    bucket.acquire()
+    served: list[int] = []
+
+    def take(i: int) -> None:
+        bucket.acquire(first=i == 3)  # the last to come: the cookie bootstrap
+        served.append(i)
+
+    threads = _line_up(bucket, take, 4)
+    gate.set()
+    for th in threads:
+        th.join()
+    assert served == [0, 3, 1, 2]  # the one already sleeping for its token keeps it
+
+
 def test_a_stop_reaches_every_waiter_in_line() -> None:
     stop, gate = threading.Event(), threading.Event()
 

@@ -371,7 +371,7 @@ class NseClient:
     ) -> tuple[T, Exchange] | Failed:
         self._raise_if_paused(call)
         self._raise_if_deferred(call)
-        self._bucket.acquire()
+        self._bucket.acquire(first=call.endpoint is ep.BOOTSTRAP)
         # Checked again: another thread may have been blocked while we waited for the token.
         self._raise_if_paused(call)
         started = self._clock()

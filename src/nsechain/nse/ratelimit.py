@@ -44,10 +44,14 @@ class Line:
         return len(self._waiting)
 
     @contextmanager
-    def turn(self) -> Iterator[None]:
+    def turn(self, *, first: bool = False) -> Iterator[None]:
+        """Wait for this thread's turn; ``first``: right after the thread served now."""
         me = threading.Event()
         with self._lock:
-            self._waiting.append(me)
+            if first and self._waiting:
+                self._waiting.insert(1, me)
+            else:
+                self._waiting.append(me)
             if self._waiting[0] is me:
                 me.set()
         try:
@@ -151,15 +155,19 @@ class TokenBucket:
                 self._tokens = min(float(self._burst), self._tokens + 1.0)
                 self._granted -= 1
 
-    def acquire(self) -> None:
-        """Take a token, waiting (through the injected sleep) until one is available."""
+    def acquire(self, *, first: bool = False) -> None:
+        """Take a token, waiting (through the injected sleep) until one is available.
+
+        ``first`` goes ahead of every waiter but the one served now: the client's cookie
+        bootstrap, which every other request needs (each would hold its token meanwhile, and
+        all would then go at once)."""
         if getattr(self._prepaid, "held", False):
             self._prepaid.held = False  # taken by ``prepay``: already counted
             return
         with self._lock:
             if self._line.empty and self._take() == 0.0:
                 return  # nobody waiting: no line to join
-        with self._line.turn():
+        with self._line.turn(first=first):
             while True:
                 with self._lock:
                     wait = self._take()
