@@ -137,7 +137,9 @@ class OptionsThreadedManager:
         self._started = True
         for d in (self.settings.pending_dir, self.settings.processed_dir):
             d.mkdir(parents=True, exist_ok=True)
-        self._recover()
+        # The batch thread's first load reconciles and loads what a previous run left: the
+        # first requests do not wait for the database (a second to open on a loaded machine).
+        self._recover(load=False)
         for worker in self._workers.values():
             worker.start()
         self._monitor.start()
@@ -297,8 +299,9 @@ class OptionsThreadedManager:
     def workers(self) -> dict[str, Worker]:
         return self._workers
 
-    def _recover(self) -> None:
-        """Before any tick: sweep temp files a crash left, load what a previous run left pending.
+    def _recover(self, *, load: bool = True) -> None:
+        """Before any tick: sweep temp files a crash left, then (``load``) reconcile the
+        manifest with the folders and load what a previous run left pending.
 
         A locked database only delays the load; the batch thread retries. Every temp file
         under the data dir goes, not only the pending folder's: a kill while status.json, a
@@ -308,7 +311,8 @@ class OptionsThreadedManager:
             sweep_temp_files(self.settings.data_dir, tree=True)
         except OSError as exc:  # a read-only disk: the preflight and the writers say more
             log.warning("temp sweep failed error=%r", str(exc))
-        self.batcher.recover()
+        if load:
+            self.batcher.recover()
 
     # --- batch ------------------------------------------------------------------------------
     def _batch_loop(self) -> None:
