@@ -3,15 +3,19 @@
 Where it sits: ``bench/``; run ``.venv/bin/python bench/bench_bucket.py`` (about 25 s). The
 collector's fetch workers (45 at 10 req/s by default) all wait on one ``TokenBucket``. Here
 ``--threads`` threads do what a worker does: take a token, hold a "request" for ``--latency``
-seconds (a sleep: NSE's answer), take the next. Two buckets, one after the other:
+seconds (a sleep: NSE's answer), take the next; ``--busy`` threads burn CPU meanwhile (the
+workers that parse answers hold the GIL, so a thread due to take a token wakes late). Two
+buckets in turn:
 
 - ``retry``: the loop before issue 12's fourth round: every waiter sleeps until the next token
   is due, all wake, one wins, the others sleep again (a free token woke every waiter);
-- ``line`` (``nse/ratelimit.py``): waiters queue; only the head sleeps until the next token.
+- ``line`` (``nse/ratelimit.py``): waiters queue; only the head sleeps until the next token,
+  and the token that accrues while it oversleeps is kept (one over the burst at most).
 
 Printed per bucket: tokens granted against ``rate ×`` the seconds they span, the sleeps
-(wake-ups) per token, this process's CPU in ms per token, the longest wait for one token,
-and the spread of tokens between threads (max - min: 0 or 1 is fair). Then line ÷ retry.
+(wake-ups) per token, this process's CPU in ms per token (with ``--busy``, mostly theirs),
+the longest wait for one token, and the spread of tokens between threads (max - min: 0 or 1
+is fair). Then line ÷ retry.
 """
 
 from __future__ import annotations
@@ -71,7 +75,14 @@ def run(make: Callable[..., TokenBucket], args: argparse.Namespace) -> dict[str,
             per_thread[i] += 1
             time.sleep(args.latency)  # the request in flight
 
+    def busy() -> None:  # a parsing worker: pure Python holding the GIL
+        x = 0
+        while time.monotonic() < deadline:
+            for i in range(10_000):
+                x += i
+
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(args.threads)]
+    threads += [threading.Thread(target=busy) for _ in range(args.busy)]
     cpu0, began = _cpu_s(), time.monotonic()
     for t in threads:
         t.start()
@@ -97,10 +108,13 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=10.0, help="tokens per second")
     parser.add_argument("--latency", type=float, default=1.5, help="seconds a token is used")
     parser.add_argument("--seconds", type=float, default=12.0)
+    parser.add_argument(
+        "--busy", type=int, default=0, help="threads burning CPU beside them (parsing)"
+    )
     args = parser.parse_args()
     print(
         f"{args.threads} threads, {args.rate:g} tokens/s, {args.latency:g} s per request, "
-        f"{args.seconds:g} s each"
+        f"{args.seconds:g} s each, {args.busy} busy threads"
     )
     print(
         f"{'bucket':>6} {'tokens':>6} {'of':>5} {'sleeps/token':>12} {'cpu ms/token':>12} "
