@@ -64,7 +64,8 @@ class CollectionLoop:
         self.next_tick_at: datetime | None = None
 
     def run(self) -> None:
-        was_open = early = self._start_early()
+        early = self._start_early()  # when the workers started on the list on hand, or None
+        was_open = early is not None
         try:
             while not self._stop.is_set():
                 now = self.clock.now()
@@ -72,11 +73,14 @@ class CollectionLoop:
                 market_open = self.market.is_open(now)
                 if not self.settings.ignore_market_hours and not market_open:
                     if was_open:
-                        self._end_session(now, look_after=not early)
-                    was_open = early = False
+                        # Closed since the early start (the close came first: at a fast
+                        # clock, or a start at 15:29), or closed all along by NSE's list.
+                        wrong = early is not None and not self.market.is_open(early)
+                        self._end_session(now, look_after=not wrong)
+                    was_open, early = False, None
                     self._wait_for_open(now)
                     continue
-                was_open, early = True, False
+                was_open, early = True, None
                 self.pool.resume()
                 # Now, not the loop's start: the calendar may have just asked NSE (seconds).
                 if self._interval(self.clock.now()):
@@ -88,7 +92,7 @@ class CollectionLoop:
                 self._drain(min(STOP_GRACE_S, self.settings.timeout_s))
                 self._flush(self.clock.now())
 
-    def _start_early(self) -> bool:
+    def _start_early(self) -> datetime | None:
         """Start the fetch workers before the calendar asks NSE for its holiday list, when the
         list on hand (cached, else bundled) says the market is open, or hours are ignored.
 
@@ -96,22 +100,22 @@ class CollectionLoop:
         at the start. The session's cookies come first, so the workers and the calendar share
         one bootstrap instead of queueing behind it. If NSE's list then says closed (a closure
         announced at short notice), the session ends at once: what was fetched is written,
-        without the after-close look. True when the workers were started.
+        without the after-close look. The time of the start when the workers were started.
         """
         now = self.clock.now()
         if not self.settings.ignore_market_hours:
             on_hand = getattr(self.market, "provisional_open", None)  # a MarketClock may have none
             if on_hand is None or not on_hand(now):
-                return False
+                return None
         try:
             self.collector.client.ensure_session()
         except Interrupted:
             raise
         except NsechainError as exc:  # logged by the client; the usual start takes over
             log.info("early start skipped: no session yet error=%r", str(exc))
-            return False
+            return None
         self.pool.resume()
-        return True
+        return now
 
     def _interval(self, now: datetime) -> bool:
         """Wait for the next aligned instant, then write what completed; True if stopped."""

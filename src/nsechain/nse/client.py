@@ -66,6 +66,10 @@ def _retried(error: Exception) -> bool:
     return isinstance(error, errors.TransientError) and not isinstance(error, _OWN_PATH)
 
 
+#: Requests that go ahead of the waiting chains for a token: the cookie bootstrap (every other
+#: request needs it, each holding its token meanwhile, then all go at once) and the holiday
+#: list (it decides whether chains are fetched at all).
+_AHEAD = (ep.BOOTSTRAP, ep.HOLIDAY_MASTER)
 _JSON_ACCEPT = "application/json, text/javascript, */*; q=0.01"
 _HTML_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 
@@ -371,7 +375,7 @@ class NseClient:
     ) -> tuple[T, Exchange] | Failed:
         self._raise_if_paused(call)
         self._raise_if_deferred(call)
-        self._bucket.acquire(first=call.endpoint is ep.BOOTSTRAP)
+        self._bucket.acquire(first=call.endpoint in _AHEAD)
         # Checked again: another thread may have been blocked while we waited for the token.
         self._raise_if_paused(call)
         started = self._clock()

@@ -158,9 +158,8 @@ class TokenBucket:
     def acquire(self, *, first: bool = False) -> None:
         """Take a token, waiting (through the injected sleep) until one is available.
 
-        ``first`` goes ahead of every waiter but the one served now: the client's cookie
-        bootstrap, which every other request needs (each would hold its token meanwhile, and
-        all would then go at once)."""
+        ``first`` goes ahead of every waiter but the one served now (the client's cookie
+        bootstrap and holiday list: ``nse/client.py``)."""
         if getattr(self._prepaid, "held", False):
             self._prepaid.held = False  # taken by ``prepay``: already counted
             return
