@@ -12,6 +12,7 @@ universe from a cold start (no cached expiries) for ``--seconds`` of wall time. 
   a short run); the wall seconds to the first request; 403 blocks (goal 0). The simulator's
   rate limit equals the budget, its bucket holds ``--sim-burst-s`` seconds of it;
 - the time to the first file holding chain rows, in intervals (goal <= 2);
+- the collector's CPU: percent of one core over the run, and CPU ms per request sent;
 - per tier, the median and the longest gap between two fetches of one pair, from the files'
   fetch_log, against the plan's promise (goal: longest <= 1.1 x promise), and the longest gap
   between the requests' starts (see ``_gaps``). A short run sees only the tiers whose promise
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import socket
 import statistics
@@ -87,6 +89,11 @@ def _counters(base: str) -> dict[str, Any]:
     return out
 
 
+def _cpu_s() -> float:
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
 def _files(settings: Any) -> list[Path]:
     return sorted(
         list_tick_files(settings.pending_dir) + list_tick_files(settings.processed_dir),
@@ -116,6 +123,7 @@ def run_one(args: argparse.Namespace, budget: float, median: float) -> dict[str,
         first_chain: float | None = None
         first_request: float | None = None
         warm: tuple[float, int] | None = None  # (wall, requests) once the warm-up is over
+        cpu0 = _cpu_s()
         manager.start_all_threads()
         seen: set[Path] = set()
         try:
@@ -134,6 +142,7 @@ def run_one(args: argparse.Namespace, budget: float, median: float) -> dict[str,
                     if first_chain is None and pq.read_metadata(path).num_rows > 0:
                         first_chain = time.monotonic() - began
             wall = time.monotonic() - began
+            cpu = _cpu_s() - cpu0
             counters = _counters(base)
         finally:
             manager.stop_all_threads(timeout=60.0)
@@ -147,6 +156,9 @@ def run_one(args: argparse.Namespace, budget: float, median: float) -> dict[str,
             if warm is None
             else (counters["requests_total"] - warm[1]) / (began + wall - warm[0]) / budget,
             "first_request_s": first_request,
+            # The collector's CPU (this process: every thread, the polling loop's reads too).
+            "cpu_pct": 100.0 * cpu / wall,
+            "cpu_ms_per_req": 1000.0 * cpu / max(1, counters["requests_total"]),
             "blocks": counters["rate_limit"]["blocks"],
             "first_chain_intervals": None
             if first_chain is None
@@ -216,7 +228,7 @@ def main() -> None:
     args = parser.parse_args()
     print(
         f"{'budget':>6} {'median':>6} {'rate/budget':>11} {'steady':>6} {'1st req':>7} "
-        f"{'blocks':>6} {'1st chain':>9}  tiers"
+        f"{'blocks':>6} {'1st chain':>9} {'cpu%':>5} {'ms/req':>6}  tiers"
     )
     for budget in (float(b) for b in args.budgets.split(",")):
         for median in (float(m) for m in args.latencies.split(",")):
@@ -230,7 +242,8 @@ def main() -> None:
             print(
                 f"{budget:>6g} {median:>6g} {r['ratio']:>11.2f} {_fmt(r['steady']):>6}"
                 f" {_fmt(r['first_request_s'], '.1f'):>6}s {r['blocks']:>6}"
-                f" {_fmt(r['first_chain_intervals'], '.1f'):>9}  {tiers}",
+                f" {_fmt(r['first_chain_intervals'], '.1f'):>9}"
+                f" {r['cpu_pct']:>5.0f} {r['cpu_ms_per_req']:>6.1f}  {tiers}",
                 flush=True,
             )
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import random
 import threading
+import time
 from collections.abc import Callable
 from datetime import date
 from typing import Any
@@ -234,6 +235,113 @@ def test_bucket_sleep_interruption_propagates() -> None:
     with pytest.raises(errors.Interrupted):
         bucket.acquire()
     assert bucket.granted == 1
+
+
+def _line_up(bucket: TokenBucket, take: Callable[[int], None], n: int) -> list[threading.Thread]:
+    """Start ``n`` threads calling ``take(i)`` one by one, each after the last is in line."""
+    threads = []
+    for i in range(n):
+        th = threading.Thread(target=take, args=(i,))
+        th.start()
+        threads.append(th)
+        while bucket.waiting < i + 1:  # a hand-off, not a timing: wait until it queued
+            time.sleep(0.001)
+    return threads
+
+
+def test_bucket_waiters_are_served_in_order_and_one_wakes_per_token() -> None:
+    t = FakeTime()
+    gate = threading.Event()
+
+    def sleep(seconds: float) -> None:
+        gate.wait()  # hold the first waiter until all are in line
+        t.sleep(seconds)
+
+    bucket = TokenBucket(2.0, 1, clock=t.clock, sleep=sleep)
+    bucket.acquire()  # the bucket is empty now
+    start = t.now
+    served: list[int] = []
+
+    def take(i: int) -> None:
+        bucket.acquire()
+        served.append(i)
+
+    threads = _line_up(bucket, take, 6)
+    gate.set()
+    for th in threads:
+        th.join()
+    assert served == list(range(6))
+    # One sleep per token: only the head of the line sleeps (all six slept in the old
+    # sleep-and-retry loop, again after every token).
+    assert len(t.sleeps) == 6
+    assert t.now - start == pytest.approx(6 / 2.0)
+    assert bucket.waiting == 0
+
+
+def test_a_waiter_that_wakes_late_loses_no_token() -> None:
+    # Every sleep overruns by half a token's time (a busy machine: the OS, the GIL). The
+    # tokens that accrued meanwhile are kept (one over the burst at most), so the rate holds.
+    t = FakeTime()
+    bucket = TokenBucket(2.0, 1, clock=t.clock, sleep=lambda s: t.sleep(s + 0.25))
+    bucket.acquire()
+    start = t.now
+    for _ in range(20):
+        bucket.acquire()
+        assert bucket.granted <= 1 + 1 + 2.0 * (t.now - start) + 1e-6
+    # 20 tokens at 2/s: 10 s, plus one overrun (it was 20 x 0.75 = 15 s when a late waker
+    # lost the token that accrued while it overslept).
+    assert t.now - start == pytest.approx(10.25)
+
+
+def test_a_bootstrap_goes_ahead_of_the_waiting_requests() -> None:
+    t = FakeTime()
+    gate = threading.Event()
+
+    def sleep(seconds: float) -> None:
+        gate.wait()
+        t.sleep(seconds)
+
+    bucket = TokenBucket(2.0, 1, clock=t.clock, sleep=sleep)
+    bucket.acquire()
+    served: list[int] = []
+
+    def take(i: int) -> None:
+        bucket.acquire(first=i == 3)  # the last to come: the cookie bootstrap
+        served.append(i)
+
+    threads = _line_up(bucket, take, 4)
+    gate.set()
+    for th in threads:
+        th.join()
+    assert served == [0, 3, 1, 2]  # the one already sleeping for its token keeps it
+
+
+def test_a_stop_reaches_every_waiter_in_line() -> None:
+    stop, gate = threading.Event(), threading.Event()
+
+    def sleep(_seconds: float) -> None:
+        gate.wait()
+        if stop.is_set():
+            raise errors.Interrupted("stop requested")
+
+    bucket = TokenBucket(1.0, 1, clock=lambda: 0.0, sleep=sleep)
+    bucket.acquire()
+    outcomes: list[str] = []
+
+    def take(_i: int) -> None:
+        try:
+            bucket.acquire()
+            outcomes.append("token")
+        except errors.Interrupted:
+            outcomes.append("stopped")
+
+    threads = _line_up(bucket, take, 4)
+    stop.set()
+    gate.set()
+    for th in threads:
+        th.join()
+    assert outcomes == ["stopped"] * 4
+    assert bucket.waiting == 0 and bucket.granted == 1
 
 
 # --- cookies -----------------------------------------------------------------------------------

@@ -243,7 +243,12 @@ def run_day(
     r.events = [
         rec.getMessage()
         for rec in caplog.records
-        if rec.name in ("nsechain.collector.manager", "nsechain.collector.tick")
+        if rec.name
+        in (
+            "nsechain.collector.manager",
+            "nsechain.collector.collection",
+            "nsechain.collector.tick",
+        )
         or (rec.name == "nsechain.nse.client" and "endpoint=option-chain-v3 " in rec.getMessage())
     ]
     return r

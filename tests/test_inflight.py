@@ -250,3 +250,30 @@ def test_a_file_every_interval_while_fetches_are_still_running(tmp_path: Path) -
     with_chains = [f for f in files if any(r["endpoint"] == "option-chain-v3" for r in
                                            read_tick_fetch_log(f).to_pylist())]  # fmt: skip
     assert len(with_chains) >= 3
+
+
+def test_the_workers_do_not_wait_for_nse_holiday_list(tmp_path: Path) -> None:
+    # NSE's holiday list answers after 30 s; the bundled list says 10:00 on a Wednesday is
+    # in session. The workers start on it after one bootstrap: chains come while the
+    # calendar's request is still out (in market hours, not only with hours ignored).
+    slow = {"every": 1, "delay_s": 30.0, "paths": ["/api/holiday-master"]}
+    config = SimConfig(seed=8, speed=60, start="2026-11-25T10:00:00", faults={"slow": slow})
+    m: OptionsThreadedManager | None = None
+    try:
+        with SimulatorProcess(config) as sim:
+            settings = e2e_settings(
+                tmp_path, sim.base_url, symbols="NIFTY,SBIN", expiries_per_symbol=1,
+                ignore_market_hours=False, timeout_s=60.0, deadline_s=60.0,
+            )  # fmt: skip
+            m = OptionsThreadedManager(settings, clock=sim_day(sim, config))
+            m.start_all_threads()
+            # A guard against a hang, shorter than the holiday answer: not a timing assertion.
+            wait_for(lambda: sum(sim.counters()["chains"].values()) >= 4, timeout=25)
+            counters = sim.counters()
+        # The simulator is gone: the held request fails at once, the bundled list stays.
+    finally:
+        if m is not None:
+            m.stop_all_threads(timeout=30)
+    assert counters["faults"]["slow"] == 1  # the holiday list was asked for ...
+    assert not counters["requests"].get("/api/holiday-master")  # ... and not answered yet
+    assert counters["bootstraps"] == 1  # one session for the calendar and every worker

@@ -35,6 +35,30 @@ class ClosedMarket:
         return self.opens
 
 
+class ClosedByNse:
+    """Open by the list on hand, closed by NSE's (a closure announced at short notice)."""
+
+    def provisional_open(self, now: datetime) -> bool:
+        return True
+
+    def is_open(self, now: datetime) -> bool:
+        return False
+
+    def next_open(self, now: datetime) -> datetime:
+        return now + timedelta(hours=1)
+
+
+class ClosesAtTheStart(ClosedByNse):
+    """Open when the collector starts, closed from the next instant on (a start at 15:29:59)."""
+
+    def provisional_open(self, now: datetime) -> bool:
+        self.closes = now
+        return True
+
+    def is_open(self, now: datetime) -> bool:
+        return now <= self.closes
+
+
 @pytest.fixture
 def sim() -> Iterator[Simulator]:
     with Simulator(SimConfig(seed=5, speed=60, start="2026-11-25T10:00:00")) as s:
@@ -55,6 +79,36 @@ def test_closed_market_waits_says_until_when_and_stops_at_once(tmp_path: Path) -
         assert m.stop_all_threads(timeout=20)
     assert time.monotonic() - started < 15  # the hour-long wait was interrupted, not served
     assert m.get_thread_status()["collection_thread"]["ticks"] == 0
+
+
+@pytest.mark.parametrize("closed_all_day", [True, False])
+def test_an_early_start_that_nse_list_closes_ends_without_an_after_close_look(
+    sim: Simulator, tmp_path: Path, caplog: pytest.LogCaptureFixture, closed_all_day: bool
+) -> None:
+    # closed_all_day: NSE's list closes the day the list on hand opens; else the close came
+    # while the calendar was asking NSE, and the after-close look is taken as at any close.
+    settings = e2e_settings(
+        tmp_path, sim.base_url, ignore_market_hours=False, after_close_snapshot=True
+    )
+    market = ClosedByNse() if closed_all_day else ClosesAtTheStart()
+    m = OptionsThreadedManager(settings, market=market, clock=SimTime(sim))
+    looks: list[datetime] = []
+
+    def after_close_look(at: datetime, stop: object = None) -> TickResult:
+        looks.append(at)
+        return TickResult(tick_at=at)
+
+    m.collector.run_tick = after_close_look  # type: ignore[assignment]
+    m.start_all_threads()
+    try:
+        wait_for(lambda: m.state.startswith("market closed"))
+    finally:
+        assert m.stop_all_threads(timeout=20)
+    assert sim.stats.snapshot()["bootstraps"] == 1  # the early start took the session's cookies
+    assert ("stopping the early start" in caplog.text) is closed_all_day
+    assert m.last_tick is not None  # what the early start fetched was flushed ...
+    assert len(looks) == (0 if closed_all_day else 1)  # ... no after-close look on a closed day
+    assert m.pool.mode is None
 
 
 def test_a_crashed_collection_thread_is_restarted(sim: Simulator, tmp_path: Path) -> None:

@@ -8,8 +8,9 @@ Python API is seed-compatible::
     m.get_thread_status()
     m.stop_all_threads()
 
-Threads: *collection* (during market hours the fetch workers of ``collector/inflight.py`` keep
-requests in flight; at every aligned interval what completed is written → Parquet), *batch*
+Threads: *collection* (``collector/collection.py``: during market hours the fetch workers of
+``collector/inflight.py`` keep requests in flight; at every aligned interval what completed is
+written → Parquet), *batch*
 (every ``batch_interval_s`` → DuckDB, exactly once: ``collector/batch.py``), *lake* (only with
 a lake catalog: processed files → Iceberg, ``collector/lakethread.py``), *monitor* (restarts
 dead threads with backoff, writes ``data/status.json`` atomically every ``status_interval_s``).
@@ -26,14 +27,15 @@ import os
 import signal
 import time
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from types import FrameType
 from typing import Any
 
 import httpx
 
 from nsechain.collector.batch import Batcher, make_loader
-from nsechain.collector.clock import Clock, clock_of, next_instant
+from nsechain.collector.clock import Clock, clock_of
+from nsechain.collector.collection import CollectionLoop
 from nsechain.collector.health import VerdictTracker
 from nsechain.collector.inflight import InflightPool, default_in_flight
 from nsechain.collector.lakethread import lake_section, lake_worker
@@ -53,11 +55,6 @@ from nsechain.timeutil import IST, iso, now_ist
 __all__ = ["OptionsThreadedManager", "make_loader"]  # make_loader: collector/batch.py
 
 log = logging.getLogger(__name__)
-
-#: Expiry and universe refreshes run this long before the open (09:00-09:15), at low priority.
-PRE_OPEN = timedelta(minutes=15)
-#: On a stop, wall seconds to let the fetches in flight finish before the last file is written.
-STOP_GRACE_S = 5.0
 
 
 class OptionsThreadedManager:
@@ -85,16 +82,25 @@ class OptionsThreadedManager:
             if market is not None
             else TradingCalendar(self.settings, self.collector.holidays_body)
         )
-        self.state = "starting"
-        #: What the collection thread last saw (None: not asked yet); the batch thread sorts
-        #: closed days only while it is False (``_closed_day``).
-        self.market_open: bool | None = None
         self.stop_reason: str | None = None
         self.verdict = VerdictTracker()
-        self.last_tick: TickResult | None = None
-        self.next_tick_at: datetime | None = None
+        self.pool = InflightPool(
+            self.collector,
+            workers=self.settings.in_flight or default_in_flight(self.settings.rate),
+            stop=self._stop,
+            clock=self.clock,
+        )
+        self.loop = CollectionLoop(
+            self.settings,
+            self.collector,
+            self.pool,
+            self.market,
+            clock=self.clock,
+            stop=self._stop,
+            status=self.get_thread_status,
+        )
         self._workers = {
-            "collection_thread": Worker("collection", self._collection_loop),
+            "collection_thread": Worker("collection", self.loop.run),
             "batch_thread": Worker("batch", self._batch_loop),
         }
         # Opt-in: with a lake catalog, a third thread commits processed files to the lake.
@@ -104,12 +110,23 @@ class OptionsThreadedManager:
         self._started = False
         #: One collector per data dir (flock): taken before the start-up sweep touches anything.
         self.dir_lock = DataDirLock(self.settings.data_dir)
-        self.pool = InflightPool(
-            self.collector,
-            workers=self.settings.in_flight or default_in_flight(self.settings.rate),
-            stop=self._stop,
-            clock=self.clock,
-        )
+
+    # --- what the collection thread did (collector/collection.py) ----------------------------
+    @property
+    def state(self) -> str:
+        return self.loop.state
+
+    @state.setter
+    def state(self, value: str) -> None:
+        self.loop.state = value
+
+    @property
+    def last_tick(self) -> TickResult | None:
+        return self.loop.last_tick
+
+    @property
+    def next_tick_at(self) -> datetime | None:
+        return self.loop.next_tick_at
 
     # --- public API -------------------------------------------------------------------------
     def claim_data_dir(self) -> None:
@@ -124,7 +141,9 @@ class OptionsThreadedManager:
         self._started = True
         for d in (self.settings.pending_dir, self.settings.processed_dir):
             d.mkdir(parents=True, exist_ok=True)
-        self._recover()
+        # The batch thread's first load reconciles and loads what a previous run left: the
+        # first requests do not wait for the database (a second to open on a loaded machine).
+        self._recover(load=False)
         for worker in self._workers.values():
             worker.start()
         self._monitor.start()
@@ -202,7 +221,7 @@ class OptionsThreadedManager:
         self.pool.join(max(0.1, deadline - time.monotonic()))
         self.stop_reason = self.stop_reason or "stopped by the program (stop_all_threads)"
         self.state = "stopped"
-        self.next_tick_at = None
+        self.loop.next_tick_at = None
         self.collector.backlog.give_up()  # held intervals the disk never took: each logged
         self._write_status()
         flush_repeats(force=True)
@@ -227,7 +246,7 @@ class OptionsThreadedManager:
             self.settings.pending_dir.mkdir(parents=True, exist_ok=True)
             self._recover()
             self.state = "collecting"
-            tick = self._tick(self.clock.now())
+            tick = self.loop.tick(self.clock.now())
             loaded = self.load_now()
             self.stop_reason = "collect --once: one tick taken"
             self.state = "stopped"
@@ -271,9 +290,10 @@ class OptionsThreadedManager:
     def workers(self) -> dict[str, Worker]:
         return self._workers
 
-    def _recover(self) -> None:
+    def _recover(self, *, load: bool = True) -> None:
         """Before any tick (under the data-dir lock): sweep temp files a crash left, bring back
-        what a previous run spilled, load what it left pending.
+        what a previous run spilled, then (``load``) reconcile the manifest with the folders
+        and load what it left pending.
 
         A locked database only delays the load; the batch thread retries. Every temp file
         under the data dir (and the spill dir) goes, not only the pending folder's: a kill
@@ -286,137 +306,14 @@ class OptionsThreadedManager:
         except OSError as exc:  # a read-only disk: the preflight and the writers say more
             log.warning("temp sweep failed error=%r", str(exc))
         self.collector.backlog.recover()
-        self.batcher.recover()
-
-    # --- collection -------------------------------------------------------------------------
-    def _collection_loop(self) -> None:
-        was_open = False
-        try:
-            while not self._stop.is_set():
-                now = self.clock.now()
-                # Ask even when ignoring hours: it keeps the calendar (and the status) current.
-                market_open = self.market.is_open(now)
-                self.market_open = market_open
-                if not self.settings.ignore_market_hours and not market_open:
-                    if was_open:
-                        self._end_session(now)
-                    was_open = False
-                    self._wait_for_open(now)
-                    continue
-                was_open = True
-                self.pool.resume()
-                # Now, not the loop's start: the calendar may have just asked NSE (seconds).
-                if self._interval(self.clock.now()):
-                    break
-        finally:
-            # Stopping (or crashing): what completed is written, whatever is still in flight.
-            self.pool.pause()
-            if was_open:
-                self._drain(min(STOP_GRACE_S, self.settings.timeout_s))
-                self._flush(self.clock.now())
-
-    def _interval(self, now: datetime) -> bool:
-        """Wait for the next aligned instant, then write what completed; True if stopped."""
-        last = self.last_tick.tick_at if self.last_tick is not None else None
-        self.next_tick_at = next_instant(now, last, self.settings.interval_s)
-        paused_s = self._pause_remaining()  # wall seconds: NSE's block is wall time
-        if paused_s > 0:
-            resume = now + timedelta(seconds=paused_s * self.clock.speed)
-            why = self.collector.client.pause_reason or "a 403 block"
-            self.state = f"paused after {why} until {resume.isoformat(timespec='seconds')}"
-        else:
-            self.state = "collecting"
-        wait_s = (self.next_tick_at - self.clock.now()).total_seconds()
-        if self.clock.wait(self._stop, wait_s):
-            return True
-        self._flush(self.next_tick_at)
-        return False
-
-    def _flush(self, at: datetime) -> None:
-        result = self.collector.flush(at)
-        self.collector.adapt_rate(result)
-        self.last_tick = result
-        self._summary(result)
-
-    def _summary(self, result: TickResult) -> None:
-        """The one INFO line per interval: what was written, requests by outcome, the verdict."""
-        verdict = self.get_thread_status()["verdict"]
-        requests = self.collector.health.take_interval()
-        failed = sum(n for k, n in requests.items() if k not in ("ok", "stale"))
-        kinds = ",".join(
-            f"{k}:{n}" for k, n in sorted(requests.items()) if k not in ("ok", "stale")
-        )
-        log.info(
-            "interval at=%s verdict=%r rows=%d requests=%d ok=%d stale=%d failed=%d%s file=%s "
-            "reason=%r",
-            result.tick_at.isoformat(timespec="seconds"),
-            verdict["verdict"],
-            result.quote_rows,
-            sum(requests.values()),
-            requests["ok"],
-            requests["stale"],
-            failed,
-            f" ({kinds})" if kinds else "",
-            result.path.name if result.path else "-",
-            verdict["reason"],
-        )
-        flush_repeats()
-
-    def _drain(self, grace_s: float) -> None:
-        if not self.pool.drain(grace_s):
-            log.warning(
-                "fetches still in flight=%d after %.0f s; their answers are not written",
-                self.pool.in_flight,
-                grace_s,
-            )
-
-    def _end_session(self, now: datetime) -> None:
-        """The close: stop fetching, write the last interval, then one after-close look."""
-        self.pool.pause()
-        self._drain(self.settings.timeout_s)
-        self._flush(now)
-        if self.settings.after_close_snapshot:
-            # NSE keeps revising OI for a while after 15:30: one more look.
-            log.info("after-close snapshot at=%s", now.isoformat(timespec="seconds"))
-            self._tick(now)
-
-    def _tick(self, at: datetime) -> TickResult:
-        self.state = "collecting"
-        result = self.collector.run_tick(at, self._stop.event)
-        self.last_tick = result
-        return result
-
-    def _pause_remaining(self) -> float:
-        # The client's pause is on its own (monotonic) clock.
-        until = self.collector.client.paused_until
-        return 0.0 if until is None else until - time.monotonic()
-
-    def _wait_for_open(self, now: datetime) -> None:
-        opens = self.market.next_open(now)
-        if opens - now <= PRE_OPEN:
-            self.pool.resume(chains=False)  # universe and expiries, before the first chain
-        else:
-            self.pool.pause()
-        self.state = f"market closed; waiting until {opens.isoformat(timespec='minutes')}"
-        self.next_tick_at = opens
-        log.info(
-            "market closed now=%s next_open=%s",
-            now.isoformat(timespec="seconds"),
-            opens.isoformat(timespec="minutes"),
-        )
-        # Wake at least every 5 minutes (of clock time) so status and logs stay current, and
-        # at the start of the pre-open refresh window.
-        to_pre_open = (opens - PRE_OPEN - now).total_seconds()
-        wait_s = min((opens - now).total_seconds(), 300.0)
-        if to_pre_open > 0:
-            wait_s = min(wait_s, to_pre_open)
-        self.clock.wait(self._stop, wait_s)
+        if load:
+            self.batcher.recover()
 
     # --- batch ------------------------------------------------------------------------------
     def _closed_day(self) -> date | None:
         """Today's IST date while the market is closed (as the collection thread last saw
         it), else None: then the batch thread may sort closed days (``store.daysort``)."""
-        if self.market_open is not False:
+        if self.loop.market_open is not False:
             return None
         return self.clock.now().astimezone(IST).date()
 

@@ -63,16 +63,27 @@ class TradingCalendar:
             self._day = today
         return self._calendar
 
+    def provisional_open(self, now: datetime) -> bool:
+        """Open by the holiday list on hand (the cache, else bundled), without asking NSE:
+        the collector starts its workers on it while ``is_open`` fetches NSE's list."""
+        if self._calendar is not None and self._day == now.astimezone(IST).date():
+            return self._calendar.is_open(now)
+        on_hand = resolve_year(now.astimezone(IST).year, self._settings.market_dir)
+        return self._of(on_hand).is_open(now)
+
     def _build(self, year: int) -> NseCalendar:
-        s = self._settings
         # NSE serves the current year only; NseCalendar loads other years lazily, offline.
-        this_year = self._noted(resolve_year(year, s.market_dir, self._fetch), year)
+        this_year = self._noted(resolve_year(year, self._settings.market_dir, self._fetch), year)
         log.info(
             "calendar year=%d source=%s holidays=%d",
             year,
             this_year.source,
             len(this_year.holidays),
         )
+        return self._of(this_year)
+
+    def _of(self, this_year: HolidayList) -> NseCalendar:
+        s = self._settings
         return NseCalendar(
             [this_year],
             overrides=[parse_override(text) for text in s.session_overrides],

@@ -1,6 +1,6 @@
 """Fetch → parse → one atomic Parquet file per interval.
 
-Where it sits: under the collection thread (``collector/manager.py``). In a session the
+Where it sits: under the collection thread (``collector/collection.py``). In a session the
 continuous scheduler's workers (``collector/inflight.py``) call ``Collector.fetch_pair`` for
 one (symbol, expiry) at a time, several at once; at every aligned interval the collection
 thread calls ``Collector.flush``, which writes whatever completed as one file. ``run_tick``

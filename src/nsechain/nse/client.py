@@ -66,6 +66,10 @@ def _retried(error: Exception) -> bool:
     return isinstance(error, errors.TransientError) and not isinstance(error, _OWN_PATH)
 
 
+#: Requests that go ahead of the waiting chains for a token: the cookie bootstrap (every other
+#: request needs it, each holding its token meanwhile, then all go at once) and the holiday
+#: list (it decides whether chains are fetched at all).
+_AHEAD = (ep.BOOTSTRAP, ep.HOLIDAY_MASTER)
 _JSON_ACCEPT = "application/json, text/javascript, */*; q=0.01"
 _HTML_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 
@@ -191,6 +195,11 @@ class NseClient:
     def fetch_market_status(self, decode: Callable[[bytes, Exchange], T]) -> tuple[T, Exchange]:
         """Open/closed state per market (``/api/marketStatus``)."""
         return self.request(ep.MARKET_STATUS, {}, decode=decode)
+
+    def ensure_session(self) -> None:
+        """Session cookies for the API calls, bootstrapping only when there are none or they
+        are old: the collector's start gets them once, before its workers ask at once."""
+        self._ensure_cookies()
 
     def bootstrap(self) -> set[str]:
         """Start a fresh session now (``nsechain doctor``); the names of the cookies it set."""
@@ -366,7 +375,7 @@ class NseClient:
     ) -> tuple[T, Exchange] | Failed:
         self._raise_if_paused(call)
         self._raise_if_deferred(call)
-        self._bucket.acquire()
+        self._bucket.acquire(first=call.endpoint in _AHEAD)
         # Checked again: another thread may have been blocked while we waited for the token.
         self._raise_if_paused(call)
         started = self._clock()

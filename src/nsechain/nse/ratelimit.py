@@ -5,19 +5,63 @@ included) first takes a token here, so the configured req/s is a hard ceiling on
 from us (DESIGN.md §2 "Rate", §5). The rate can be changed live, for an adaptive (AIMD) rate
 that backs off after a block.
 
+Waiting threads form a first-come first-served ``Line``: only the one at its head sleeps until
+the next token, the others block on their own event until it leaves. A free token wakes one
+thread, not every waiter (the collector has dozens of fetch workers waiting at once).
+
 Clock and sleep are injected so tests run on fake time, and so the collector's stop can
-interrupt a wait: ``sleep`` may raise ``errors.Interrupted``, which propagates unchanged.
+interrupt a wait: ``sleep`` may raise ``errors.Interrupted``, which propagates unchanged; the
+head that leaves on it hands the line on, so every waiter sees the stop in turn.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
-__all__ = ["TokenBucket"]
+__all__ = ["Line", "TokenBucket"]
 
 _EPSILON = 1e-9
+
+
+class Line:
+    """A first-come first-served line: ``turn()`` blocks until every thread that came earlier
+    has left it. Each waiter blocks on its own event, woken once, by the one before it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._waiting: deque[threading.Event] = deque()
+
+    @property
+    def empty(self) -> bool:
+        """Nobody waiting (a hint: a thread may join the line just after)."""
+        return not self._waiting
+
+    def __len__(self) -> int:
+        return len(self._waiting)
+
+    @contextmanager
+    def turn(self, *, first: bool = False) -> Iterator[None]:
+        """Wait for this thread's turn; ``first``: right after the thread served now."""
+        me = threading.Event()
+        with self._lock:
+            if first and self._waiting:
+                self._waiting.insert(1, me)
+            else:
+                self._waiting.append(me)
+            if self._waiting[0] is me:
+                me.set()
+        try:
+            me.wait()
+            yield
+        finally:
+            with self._lock:
+                self._waiting.remove(me)
+                if self._waiting:
+                    self._waiting[0].set()
 
 
 class TokenBucket:
@@ -43,6 +87,7 @@ class TokenBucket:
         self._last = clock()
         self._granted = 0
         self._prepaid = threading.local()
+        self._line = Line()
 
     @staticmethod
     def _check_rate(rate: float) -> None:
@@ -63,6 +108,11 @@ class TokenBucket:
     def granted(self) -> int:
         """Tokens handed out since creation (the number of requests let through)."""
         return self._granted
+
+    @property
+    def waiting(self) -> int:
+        """Threads in line for a token now (the one at its head included)."""
+        return len(self._line)
 
     def set_rate(self, rate: float) -> None:
         """Change the refill rate from now on; tokens already earned are kept."""
@@ -102,22 +152,29 @@ class TokenBucket:
             self._prepaid.held = False
             with self._lock:
                 self._refill()
-                self._tokens = min(float(self._burst), self._tokens + 1.0)
+                self._tokens = min(self._cap(), self._tokens + 1.0)
                 self._granted -= 1
 
-    def acquire(self) -> None:
-        """Take a token, waiting (through the injected sleep) until one is available."""
+    def acquire(self, *, first: bool = False) -> None:
+        """Take a token, waiting (through the injected sleep) until one is available.
+
+        ``first`` goes ahead of every waiter but the one served now (the client's cookie
+        bootstrap and holiday list: ``nse/client.py``)."""
         if getattr(self._prepaid, "held", False):
             self._prepaid.held = False  # taken by ``prepay``: already counted
             return
-        while True:
-            with self._lock:
-                wait = self._take()
-            if wait == 0.0:
-                return
-            # Sleep outside the lock so other threads can check in; re-check after waking
-            # because another thread may have taken the token we waited for.
-            self._sleep(wait)
+        with self._lock:
+            if self._line.empty and self._take() == 0.0:
+                return  # nobody waiting: no line to join
+        with self._line.turn(first=first):
+            while True:
+                with self._lock:
+                    wait = self._take()
+                if wait == 0.0:
+                    return
+                # Sleep outside the lock (try_acquire stays instant); re-check after waking:
+                # the rate may have dropped, or a try_acquire taken the token.
+                self._sleep(wait)
 
     def _take(self) -> float:
         """Under the lock: take a token and return 0, or return the seconds until one exists."""
@@ -135,5 +192,12 @@ class TokenBucket:
         now = self._clock()
         # max(): a clock that steps back (a fake one in tests) must not drain the bucket.
         elapsed = max(0.0, now - self._last)
-        self._tokens = min(float(self._burst), self._tokens + elapsed * self._rate)
+        self._tokens = min(self._cap(), self._tokens + elapsed * self._rate)
         self._last = now
+
+    def _cap(self) -> float:
+        """The most tokens saved: ``burst``, one more while threads wait in line. The head of
+        the line wakes late on a busy machine (the OS, the GIL): at burst 1 the token that
+        accrued meanwhile was lost, ~10 % of the budget at 10 req/s beside parsing threads.
+        So over any window the requests stay within ``burst + 1 + rate × window``."""
+        return float(self._burst + (0 if self._line.empty else 1))

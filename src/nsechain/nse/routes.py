@@ -25,6 +25,7 @@ from nsechain.config import Settings
 from nsechain.errors import ConfigError
 from nsechain.nse.client import Exchange, NseClient
 from nsechain.nse.endpoints import Endpoint
+from nsechain.nse.ratelimit import Line
 
 __all__ = ["PoolBucket", "RoutedClient", "make_client", "route_name", "routes_of"]
 
@@ -59,6 +60,7 @@ class PoolBucket:
         self._sleep = sleep
         self._local = threading.local()  # .route: the route of this thread's prepaid token
         self._next = itertools.count()
+        self._line = Line()
 
     @property
     def rate(self) -> float:
@@ -81,18 +83,26 @@ class PoolBucket:
         return getattr(self._local, "route", None)
 
     def prepay(self) -> None:
-        while True:
-            routes = _open(self._routes) or self._routes
-            start = next(self._next)
-            waits = []
-            for i in range(len(routes)):
-                route = routes[(start + i) % len(routes)]
-                wait = route.limiter.try_prepay()
-                if wait == 0.0:
-                    self._local.route = route
-                    return
-                waits.append(wait)
-            self._sleep(min(waits))  # may raise Interrupted: the collector is stopping
+        # Waiters queue (first come, first served): one wakes per token, not all of them.
+        if self._line.empty and self._try_prepay() == 0.0:
+            return
+        with self._line.turn():
+            while (wait := self._try_prepay()) > 0.0:
+                self._sleep(wait)  # may raise Interrupted: the collector is stopping
+
+    def _try_prepay(self) -> float:
+        """0 with a token of some open route held, else the seconds until one has one."""
+        routes = _open(self._routes) or self._routes
+        start = next(self._next)
+        waits = []
+        for i in range(len(routes)):
+            route = routes[(start + i) % len(routes)]
+            wait = route.limiter.try_prepay()
+            if wait == 0.0:
+                self._local.route = route
+                return 0.0
+            waits.append(wait)
+        return min(waits)
 
     def refund(self) -> None:
         route = self.held()
@@ -188,6 +198,10 @@ class RoutedClient:
     @property
     def transport(self) -> str:
         return "/".join(sorted({r.transport for r in self.routes}))
+
+    def ensure_session(self) -> None:
+        for route in _open(self.routes) or self.routes:
+            route.ensure_session()
 
     def bootstrap(self) -> set[str]:
         return set().union(*(r.bootstrap() for r in self.routes))
