@@ -29,7 +29,10 @@ test: $(STAMP)
 # tests/faketime/sitecustomize.py works around libfaketime breaking time.sleep on Python 3.11+.
 # The browser tests (marker `browser`) are left out: Chromium and Playwright's driver inherit
 # LD_PRELOAD and stall under libfaketime (their pages read a simulator pinned to 2026-11-25
-# anyway; `make test` runs them). CI runs `make test` first: the whole suite at the real date.
+# anyway; `make test` runs them). So is the soak slice (marker `throughput`): under libfaketime
+# every child's time calls cost more, its simulated answers time out more (74-119 timeouts for
+# 5 slow faults) and it misses its 99 % recovery target whatever the date; `make test` runs it.
+# CI runs `make test` first: the whole suite at the real date.
 DATES_FULL   := 2028-02-29T11:00
 DATES_MODULE := 2026-12-03T11:00 2026-12-03T03:00 2026-12-06T12:00 2026-12-25T11:00 \
                 2026-12-31T15:00 2027-03-10T11:00
@@ -42,7 +45,7 @@ FAKE = PYTHONPATH=$(CURDIR)/tests/faketime FAKETIME_DONT_FAKE_MONOTONIC=1 faketi
 test-dates: $(STAMP)
 	@command -v faketime >/dev/null || { echo "test-dates needs libfaketime: apt-get install faketime" >&2; exit 2; }
 	@set -e; for at in $(DATES_FULL); do echo "== $$at IST: whole suite"; \
-	  $(FAKE) $(BIN)/pytest -q -p no:cacheprovider -m 'not live and not slow and not browser and not scale' $(ARGS); done
+	  $(FAKE) $(BIN)/pytest -q -p no:cacheprovider -m 'not live and not slow and not browser and not scale and not throughput' $(ARGS); done
 	@set -e; for at in $(DATES_MODULE); do echo "== $$at IST: date-sensitive modules"; \
 	  $(FAKE) $(BIN)/pytest -q -p no:cacheprovider $(DATE_TESTS) $(ARGS); done
 

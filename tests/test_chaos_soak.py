@@ -38,6 +38,7 @@ def assert_soak(result: SoakResult) -> None:
     assert result.store.pending_files == 0 and result.store.db_rows > 0
 
 
+@pytest.mark.throughput
 def test_a_slice_of_a_faulty_day(tmp_path: Path) -> None:
     cfg = SoakConfig(
         tmp_path,

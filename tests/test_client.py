@@ -253,24 +253,27 @@ def test_bucket_waiters_are_served_in_order_and_one_wakes_per_token() -> None:
     t = FakeTime()
     gate = threading.Event()
 
+    sleepers: list[threading.Thread] = []
+
     def sleep(seconds: float) -> None:
+        # Only the head of the line sleeps, once per token: who sleeps is who is served next
+        # (an append after acquire returns could land out of order between two threads).
+        sleepers.append(threading.current_thread())
         gate.wait()  # hold the first waiter until all are in line
         t.sleep(seconds)
 
     bucket = TokenBucket(2.0, 1, clock=t.clock, sleep=sleep)
     bucket.acquire()  # the bucket is empty now
     start = t.now
-    served: list[int] = []
 
-    def take(i: int) -> None:
+    def take(_i: int) -> None:
         bucket.acquire()
-        served.append(i)
 
     threads = _line_up(bucket, take, 6)
     gate.set()
     for th in threads:
         th.join()
-    assert served == list(range(6))
+    assert [threads.index(th) for th in sleepers] == list(range(6))
     # One sleep per token: only the head of the line sleeps (all six slept in the old
     # sleep-and-retry loop, again after every token).
     assert len(t.sleeps) == 6
@@ -297,22 +300,24 @@ def test_a_bootstrap_goes_ahead_of_the_waiting_requests() -> None:
     t = FakeTime()
     gate = threading.Event()
 
+    sleepers: list[threading.Thread] = []
+
     def sleep(seconds: float) -> None:
+        sleepers.append(threading.current_thread())  # the head of the line: served next
         gate.wait()
         t.sleep(seconds)
 
     bucket = TokenBucket(2.0, 1, clock=t.clock, sleep=sleep)
     bucket.acquire()
-    served: list[int] = []
 
     def take(i: int) -> None:
         bucket.acquire(first=i == 3)  # the last to come: the cookie bootstrap
-        served.append(i)
 
     threads = _line_up(bucket, take, 4)
     gate.set()
     for th in threads:
         th.join()
+    served = [threads.index(th) for th in sleepers]
     assert served == [0, 3, 1, 2]  # the one already sleeping for its token keeps it
 
 

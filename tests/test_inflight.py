@@ -268,7 +268,14 @@ def test_the_workers_do_not_wait_for_nse_holiday_list(tmp_path: Path) -> None:
             m = OptionsThreadedManager(settings, clock=sim_day(sim, config))
             m.start_all_threads()
             # A guard against a hang, shorter than the holiday answer: not a timing assertion.
-            wait_for(lambda: sum(sim.counters()["chains"].values()) >= 4, timeout=25)
+            # The calendar's request goes out after the workers start: wait for it too.
+            wait_for(
+                lambda: (
+                    sum((c := sim.counters())["chains"].values()) >= 4
+                    and c["faults"].get("slow", 0) >= 1
+                ),
+                timeout=25,
+            )
             counters = sim.counters()
         # The simulator is gone: the held request fails at once, the bundled list stays.
     finally:
