@@ -318,6 +318,17 @@ def _sim_now(base_url: str) -> datetime:
     return datetime.fromisoformat(str(clock["now"]))
 
 
+def _poll_sim_now(base_url: str) -> datetime | None:
+    """The simulator's time, or None after a short pause when it did not accept in time: the
+    full universe's flood can fill its accept queue, and the soak's own poll waits its turn
+    (the run's wall limit still bounds the loop)."""
+    try:
+        return _sim_now(base_url)
+    except httpx.TransportError:
+        time.sleep(0.5)
+        return None
+
+
 def _read_status(path: Path) -> dict[str, Any] | None:
     try:
         doc = json.loads(path.read_bytes())
@@ -362,7 +373,8 @@ def run_soak(cfg: SoakConfig, progress: Callable[[str], None] | None = None) -> 
             )
             last_report = 0.0
             while proc.poll() is None and time.monotonic() < wall_limit:
-                now = _sim_now(sim.base_url)
+                if (now := _poll_sim_now(sim.base_url)) is None:
+                    continue
                 if now >= end:
                     break
                 if progress is not None and time.monotonic() - last_report >= 30:
