@@ -6,10 +6,12 @@ hands out on an injected clock.
 
 from __future__ import annotations
 
-from collections import Counter
-from datetime import date, datetime
+from collections import Counter, defaultdict
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from conftest import SimTime, e2e_settings, wait_for
 from nsechain.collector.clock import ScaledClock
@@ -118,6 +120,47 @@ def test_when_the_most_urgent_pair_may_not_go_yet_a_longer_period_may() -> None:
     q.sync_due()
     assert q.take(1000.0) is far
     assert q.take(1000.0) is None
+
+
+def _served_at(plan: Any, rate: float, *, until_s: float, warm_s: float) -> dict[str, list[float]]:
+    """Per tier, the gaps between fetches of a pair in periods, when the queue is served at
+    ``rate`` req/s of a clock that only this loop moves (every pair new at 0)."""
+    q = DueQueue()
+    q.sync(plan, 60.0, now=0.0)
+    last: dict[object, float] = {}
+    gaps: defaultdict[str, list[float]] = defaultdict(list)
+    for n in range(int(until_s * rate)):
+        now = n / rate
+        slot = q.take(now)
+        if slot is None:
+            continue
+        if slot.pair in last and now > warm_s:
+            gaps[slot.tier].append((now - last[slot.pair]) / slot.period_s)
+        last[slot.pair] = now
+        q.done(slot, started=now)
+    return gaps
+
+
+def test_a_lasting_shortfall_stretches_every_tier_by_the_same_factor() -> None:
+    # NSE answers slower than the plan assumed, all day: 60 % of the planned requests go out.
+    # Every tier's gaps then grow by 1/0.6; none pays for the others. (Ordered by deadline,
+    # index pairs waited 6 x their promise here while far pairs kept theirs: a far pair's due
+    # stays where it fell behind, a just-fetched index pair's restarts from now.)
+    nifty = [date(2026, 12, 1) + timedelta(days=7 * i) for i in range(4)]
+    nifty += [date(2027 + i // 2, 6 if i % 2 else 12, 28) for i in range(14)]
+    stocks = (date(2026, 12, 29), date(2027, 1, 25), date(2027, 2, 23))
+    items = [PlanItem("NIFTY", True, tuple(nifty))]
+    items += [PlanItem(s, False, stocks) for s in ("RELIANCE", "M&M", "TCS", "SBIN")]
+    plan = make_plan(items, budget=1 / 6, interval_s=60.0)
+    assert len({t.cadence for t in plan.tiers}) == 3
+    demand = sum(len(t.pairs) / (t.cadence * 60.0) for t in plan.tiers)
+    share = 0.6
+    gaps = _served_at(plan, share * demand, until_s=7200.0, warm_s=1200.0)
+    assert set(gaps) == {t.name for t in plan.tiers}
+    for tier, got in gaps.items():
+        got.sort()
+        assert got[len(got) // 2] == pytest.approx(1 / share, rel=0.05), (tier, got)
+        assert got[-1] <= 1.2 / share, (tier, got[-5:])
 
 
 def test_default_in_flight_fills_the_budget_at_slow_answers() -> None:

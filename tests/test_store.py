@@ -216,6 +216,23 @@ def test_sweep_spares_young_temp_files(tmp_path: Path) -> None:
     assert all_files(tmp_path) == []
 
 
+def test_sweep_never_removes_a_temp_file_this_process_is_writing(tmp_path: Path) -> None:
+    # The loader sweeps its folder between loads with a grace on the file's age; an mtime on
+    # a clock a year behind ours (libfaketime, a corrected clock) once made it delete the
+    # collection thread's tick file mid-write ("cannot write (No such file or directory)").
+    from nsechain.store.files import _atomic_file
+
+    target = tmp_path / "20261111" / "tick.parquet"
+    with _atomic_file(target) as fh:
+        fh.write(b"half")
+        (tmp,) = list(target.parent.glob(".tmp-*"))
+        os.utime(tmp, (1_000_000, 1_000_000))
+        assert sweep_temp_files(tmp_path, min_age_s=60, clock=lambda: 2_000_000_000.0) == []
+        assert sweep_temp_files(tmp_path) == []
+        fh.write(b" and the rest")
+    assert target.read_bytes() == b"half and the rest"
+
+
 def test_quarantine_body_keeps_bytes_and_reason(tmp_path: Path) -> None:
     fetched = datetime(2026, 11, 11, 3, 50, tzinfo=UTC)  # 09:20 IST
     path = quarantine_body(

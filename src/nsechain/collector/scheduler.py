@@ -17,11 +17,17 @@ Scheduling rules (DESIGN.md §5):
   being fetched again and again.
 - New pairs (a start, a longer expiry list) are spread over their tier's period, so a burst
   of them never delays pairs that are due.
-- Most urgent = the earliest deadline, ``due + DEADLINE_SLACK × period``: the moment the pair
-  would break its promise (a gap of at most 1.1 × the period). Plain "most overdue in
-  seconds" spread a shortfall (a slow machine, a 403 pause) evenly in seconds, so a 60 s
-  index pair 30 s late waited behind a 30-minute far pair 40 s late: 1.5 × its promise
-  against 1.02 ×. By deadline, a shortfall costs every tier the same share of its promise.
+- Most urgent = the most overdue as a share of its period, ``(now - due) / period``. A
+  shortfall (NSE slower than the plan, a slow machine, a 403 pause) then costs every tier the
+  same share of its promise: each pair's gap grows by the same factor. Two earlier orders
+  did not: "most overdue in seconds" made a 60 s index pair 30 s late wait behind a 30-minute
+  far pair 40 s late (1.5 × its promise against 1.02 ×); "earliest deadline" (``due`` plus a
+  tenth of the period) did the same under a lasting shortfall: a far pair's due stays where
+  it fell behind while a just-fetched index pair's due restarts from now, so every backlogged
+  far pair went first and index pairs waited 5 minutes at a 60 s promise (seen at 60 % of
+  the budget under libfaketime, 20-29 requests between index fetches where 10 were planned).
+- All pairs of a tier share one period, so within a tier the most urgent is the earliest due:
+  one heap per tier, and ``take`` compares only the tiers' heads.
 - Ties go to the higher-priority tier (the plan's order), then to the plan's pair order.
 """
 
@@ -35,12 +41,10 @@ from dataclasses import dataclass
 
 from nsechain.market.plan import Pair, Plan
 
-__all__ = ["DEADLINE_SLACK", "DEFAULT_LEAD", "DueQueue", "Slot"]
+__all__ = ["DEFAULT_LEAD", "DueQueue", "Slot"]
 
 #: How early (a fraction of its period) a pair may be fetched when nothing is overdue.
 DEFAULT_LEAD = 0.5
-#: How late (a fraction of its period) a pair may be before it breaks its tier's promise.
-DEADLINE_SLACK = 0.1
 
 
 @dataclass(slots=True)
@@ -55,10 +59,9 @@ class Slot:
     busy: bool = False
     fetches: int = 0
 
-    @property
-    def deadline(self) -> float:
-        """When this pair breaks its promise: the queue's order."""
-        return self.due + DEADLINE_SLACK * self.period_s
+    def urgency(self, now: float) -> float:
+        """How overdue at ``now``, in periods (negative: not due yet): the queue's order."""
+        return (now - self.due) / self.period_s
 
 
 class DueQueue:
@@ -70,7 +73,7 @@ class DueQueue:
         self.lead = lead
         self._lock = threading.Lock()
         self._slots: dict[Pair, Slot] = {}
-        self._heap: list[tuple[float, int, Pair]] = []
+        self._heaps: dict[str, list[tuple[float, int, Pair]]] = {}  # per tier: (due, rank, pair)
 
     # --- the plan ---------------------------------------------------------------------------
     def sync(self, plan: Plan, interval_s: float, now: float) -> None:
@@ -105,43 +108,51 @@ class DueQueue:
             self._rebuild()
 
     def _rebuild(self) -> None:
-        self._heap = [(s.deadline, s.rank, s.pair) for s in self._slots.values() if not s.busy]
-        heapq.heapify(self._heap)
+        self._heaps = {}
+        for s in self._slots.values():
+            if not s.busy:
+                self._heaps.setdefault(s.tier, []).append((s.due, s.rank, s.pair))
+        for heap in self._heaps.values():
+            heapq.heapify(heap)
 
     def _push(self, slot: Slot) -> None:
         if self._slots.get(slot.pair) is slot:
-            heapq.heappush(self._heap, (slot.deadline, slot.rank, slot.pair))
+            heapq.heappush(self._heaps.setdefault(slot.tier, []), (slot.due, slot.rank, slot.pair))
+
+    def _head(self, tier: str, heap: list[tuple[float, int, Pair]]) -> Slot | None:
+        """The tier's idle pair due first; entries left behind by sync or done are dropped."""
+        while heap:
+            due, _rank, pair = heap[0]
+            slot = self._slots.get(pair)
+            if slot is None or slot.busy or slot.due != due or slot.tier != tier:
+                heapq.heappop(heap)
+                continue
+            return slot
+        return None
 
     # --- workers ----------------------------------------------------------------------------
     def take(self, now: float) -> Slot | None:
-        """The idle pair with the earliest deadline that may go now (marked busy), or None.
+        """The idle pair most overdue for its period that may go now (marked busy), or None.
 
-        A pair may go once it is within ``lead`` of its period of being due. When the most
-        urgent pair may not go yet, a less urgent one with a longer period may (its lead is
-        longer): one pass over the pairs finds it, so the headroom is not left unused.
+        A pair may go once it is within ``lead`` of its period of being due: when nothing is
+        overdue, the spare token goes to the pair nearest its turn, so a far pair (long
+        period, long lead) may go well before an index pair that is due sooner in seconds.
         """
         with self._lock:
-            while self._heap:
-                deadline, _rank, pair = self._heap[0]
-                slot = self._slots.get(pair)
-                if slot is None or slot.busy or slot.deadline != deadline:
-                    heapq.heappop(self._heap)  # an entry left by sync or done: skip it
+            best: Slot | None = None
+            best_key = (0.0, 0)
+            for tier, heap in self._heaps.items():
+                slot = self._head(tier, heap)
+                if slot is None:
                     continue
-                if slot.due - now <= self.lead * slot.period_s:
-                    heapq.heappop(self._heap)
-                    slot.busy = True
-                    return slot
-                break
-            early = [
-                s
-                for s in self._slots.values()
-                if not s.busy and s.due - now <= self.lead * s.period_s
-            ]
-            if not early:
+                key = (slot.urgency(now), -slot.rank)
+                if best is None or key > best_key:
+                    best, best_key = slot, key
+            if best is None or best_key[0] < -self.lead:
                 return None
-            slot = min(early, key=lambda s: (s.deadline, s.rank))
-            slot.busy = True  # its heap entry is skipped as busy, then as stale
-            return slot
+            heapq.heappop(self._heaps[best.tier])  # ``best`` is that heap's head
+            best.busy = True
+            return best
 
     def done(self, slot: Slot, started: float, *, not_before: float | None = None) -> None:
         """A fetch of ``slot`` that started at ``started`` ended (whatever its outcome).

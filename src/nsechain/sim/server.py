@@ -84,6 +84,10 @@ class SimConfig:
 class _Server(ThreadingHTTPServer):
     daemon_threads = False  # joined in server_close(), after their sockets are shut
     block_on_close = True
+    #: socketserver's default listen backlog is 5: four collectors flooding one simulator
+    #: filled it, the kernel dropped SYNs and a harness's clock poll timed out connecting
+    #: (a real front end accepts far more). Capped by net.core.somaxconn.
+    request_queue_size = 1024
     sim: Simulator
 
     def __init__(self, address: tuple[str, int], sim: Simulator) -> None:

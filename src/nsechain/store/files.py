@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import shutil
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -101,6 +102,14 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+#: Temp files this process is filling now. The loader's periodic sweep spares them whatever
+#: their age says: an mtime is the file system's clock, ``time.time()`` is ours, and the two
+#: can disagree by a year (libfaketime, a corrected clock, a network mount), which once made
+#: the sweep delete a tick file while the collection thread was writing it.
+_writing: set[str] = set()  # names: unique (paths.temp_name), whatever form the folder has
+_writing_lock = threading.Lock()
+
+
 @contextmanager
 def _atomic_file(path: Path) -> Iterator[IO[bytes]]:
     """Yield a temp file beside ``path``; on clean exit it becomes ``path`` durably.
@@ -109,6 +118,8 @@ def _atomic_file(path: Path) -> Iterator[IO[bytes]]:
     full, read-only, permissions) becomes StorageError naming ``path``.
     """
     tmp = path.with_name(paths.temp_name(path.name))
+    with _writing_lock:
+        _writing.add(tmp.name)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with tmp.open("xb") as fh:
@@ -124,6 +135,8 @@ def _atomic_file(path: Path) -> Iterator[IO[bytes]]:
         # the StorageError above. A temp file that stays is swept at the next start.
         with suppress(OSError):
             tmp.unlink(missing_ok=True)
+        with _writing_lock:
+            _writing.discard(tmp.name)
 
 
 def save_atomic(path: Path, data: bytes) -> None:
@@ -414,13 +427,17 @@ def sweep_temp_files(
     """Remove temp files left by a crashed writer under ``root`` (and its day folders; with
     ``tree``, in every folder below it: the whole data dir at start-up).
 
-    ``min_age_s`` spares temp files touched recently: a writer in this very process may be
-    filling one right now. At start-up, before any writer runs, sweep with 0.
+    A temp file this process is writing is never removed. ``min_age_s`` spares temp files
+    touched recently, for a writer in another process. At start-up sweep with 0.
     """
     removed: list[Path] = []
     now = clock()
     found = paths.list_temp_files_tree(root) if tree else paths.list_temp_files(root)
+    with _writing_lock:
+        busy = set(_writing)
     for tmp in found:
+        if tmp.name in busy:
+            continue
         try:
             # At start (no grace) age is not asked at all: an mtime from a clock that disagrees
             # with ours (another host, a faked or corrected clock) must not spare a leftover.
