@@ -74,6 +74,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_analytics.py
 	$(BIN)/python bench/bench_desk.py
 	$(BIN)/python bench/bench_flat.py
+	$(BIN)/python bench/bench_shortfall.py
 
 # The long durability runs: 50+ SIGKILLs, the fault soak, and the slow-marked tests.
 chaos: $(STAMP)
