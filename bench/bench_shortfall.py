@@ -21,11 +21,10 @@ from __future__ import annotations
 
 import argparse
 import heapq
-from collections import defaultdict
 from datetime import date, timedelta
 
-from nsechain.collector.scheduler import DueQueue, Slot
-from nsechain.market.plan import Pair, Plan, PlanItem, make_plan
+from nsechain.collector.scheduler import DueQueue, Slot, serve_on_paper
+from nsechain.market.plan import Plan, PlanItem, make_plan
 
 
 class DeadlineQueue(DueQueue):
@@ -54,23 +53,6 @@ def the_plan() -> Plan:
     return make_plan(items, budget=1 / 6, interval_s=60.0)
 
 
-def serve(queue: DueQueue, plan: Plan, rate: float, hours: float) -> dict[str, list[float]]:
-    queue.sync(plan, 60.0, now=0.0)
-    last: dict[Pair, float] = {}
-    gaps: defaultdict[str, list[float]] = defaultdict(list)
-    until, warm = hours * 3600.0, 1200.0
-    for n in range(int(until * rate)):
-        now = n / rate
-        slot = queue.take(now)
-        if slot is None:
-            continue
-        if slot.pair in last and now > warm:
-            gaps[slot.tier].append((now - last[slot.pair]) / slot.period_s)
-        last[slot.pair] = now
-        queue.done(slot, started=now)
-    return gaps
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--shares", default="1.0,0.8,0.6,0.4")
@@ -86,7 +68,14 @@ def main() -> None:
     for share in (float(x) for x in args.shares.split(",")):
         worst: dict[str, float] = {}
         for name, queue in (("deadline", DeadlineQueue()), ("share", DueQueue())):
-            gaps = serve(queue, plan, share * demand, args.hours)
+            gaps = serve_on_paper(
+                queue,
+                plan,
+                interval_s=60.0,
+                rate=share * demand,
+                until_s=args.hours * 3600,
+                warm_s=1200.0,
+            )
             cells = []
             for t in tiers:
                 got = sorted(gaps[t])

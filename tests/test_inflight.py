@@ -6,7 +6,7 @@ hands out on an injected clock.
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ from conftest import SimTime, e2e_settings, wait_for
 from nsechain.collector.clock import ScaledClock
 from nsechain.collector.inflight import default_in_flight
 from nsechain.collector.manager import OptionsThreadedManager
-from nsechain.collector.scheduler import DueQueue, Slot
+from nsechain.collector.scheduler import DueQueue, Slot, serve_on_paper
 from nsechain.collector.tick import TickResult
 from nsechain.config import Settings
 from nsechain.market.plan import PlanItem, make_plan
@@ -122,25 +122,6 @@ def test_when_the_most_urgent_pair_may_not_go_yet_a_longer_period_may() -> None:
     assert q.take(1000.0) is None
 
 
-def _served_at(plan: Any, rate: float, *, until_s: float, warm_s: float) -> dict[str, list[float]]:
-    """Per tier, the gaps between fetches of a pair in periods, when the queue is served at
-    ``rate`` req/s of a clock that only this loop moves (every pair new at 0)."""
-    q = DueQueue()
-    q.sync(plan, 60.0, now=0.0)
-    last: dict[object, float] = {}
-    gaps: defaultdict[str, list[float]] = defaultdict(list)
-    for n in range(int(until_s * rate)):
-        now = n / rate
-        slot = q.take(now)
-        if slot is None:
-            continue
-        if slot.pair in last and now > warm_s:
-            gaps[slot.tier].append((now - last[slot.pair]) / slot.period_s)
-        last[slot.pair] = now
-        q.done(slot, started=now)
-    return gaps
-
-
 def test_a_lasting_shortfall_stretches_every_tier_by_the_same_factor() -> None:
     # NSE answers slower than the plan assumed, all day: 60 % of the planned requests go out.
     # Every tier's gaps then grow by 1/0.6; none pays for the others. (Ordered by deadline,
@@ -155,7 +136,9 @@ def test_a_lasting_shortfall_stretches_every_tier_by_the_same_factor() -> None:
     assert len({t.cadence for t in plan.tiers}) == 3
     demand = sum(len(t.pairs) / (t.cadence * 60.0) for t in plan.tiers)
     share = 0.6
-    gaps = _served_at(plan, share * demand, until_s=7200.0, warm_s=1200.0)
+    gaps = serve_on_paper(
+        DueQueue(), plan, interval_s=60.0, rate=share * demand, until_s=7200.0, warm_s=1200.0
+    )
     assert set(gaps) == {t.name for t in plan.tiers}
     for tier, got in gaps.items():
         got.sort()

@@ -35,13 +35,13 @@ from __future__ import annotations
 
 import heapq
 import threading
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from nsechain.market.plan import Pair, Plan
 
-__all__ = ["DEFAULT_LEAD", "DueQueue", "Slot"]
+__all__ = ["DEFAULT_LEAD", "DueQueue", "Slot", "serve_on_paper"]
 
 #: How early (a fraction of its period) a pair may be fetched when nothing is overdue.
 DEFAULT_LEAD = 0.5
@@ -188,3 +188,25 @@ class DueQueue:
 
     def __len__(self) -> int:
         return len(self._slots)
+
+
+def serve_on_paper(
+    queue: DueQueue, plan: Plan, *, interval_s: float, rate: float, until_s: float, warm_s: float
+) -> dict[str, list[float]]:
+    """Serve ``queue`` at ``rate`` req/s of a clock only this loop moves, answers instant, every
+    pair new at 0; per tier, the gaps between two fetches of a pair after ``warm_s``, in
+    periods (1.0 = the promise kept). For tests and ``bench/bench_shortfall.py``: what the
+    order does under a shortfall, free of timing."""
+    queue.sync(plan, interval_s, now=0.0)
+    last: dict[Pair, float] = {}
+    gaps: defaultdict[str, list[float]] = defaultdict(list)
+    for n in range(int(until_s * rate)):
+        now = n / rate
+        slot = queue.take(now)
+        if slot is None:
+            continue
+        if slot.pair in last and now > warm_s:
+            gaps[slot.tier].append((now - last[slot.pair]) / slot.period_s)
+        last[slot.pair] = now
+        queue.done(slot, started=now)
+    return dict(gaps)
