@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
+from nsechain.cli._richhelp import import_rich_help
 from nsechain.cli._settings import err, setting_help, settings_or_exit
 from nsechain.errors import ConfigError, DatabaseLocked, NsechainError
 
@@ -37,6 +38,9 @@ class OneLineErrors(TyperGroup):
         **extra: Any,
     ) -> Any:
         run = super().main
+        asked = sys.argv[1:] if args is None else list(args)
+        if not asked or "--help" in asked:  # a wrong guess only costs the usual import
+            import_rich_help()
         if not standalone_mode:
             return run(args, prog_name, complete_var, standalone_mode=False, **extra)
         try:
