@@ -71,10 +71,20 @@ def test_light_commands_import_no_dashboard_simulator_or_scipy(
     assert [m for m in imported(args, tmp_path) if m not in light] == []
 
 
-#: What ``--help`` must not pay for either: our Settings class (pydantic-settings) and the data
-#: stack. A flag's help comes from the generated ``cli._help_table``. Typer (0.29) itself imports
-#: pydantic to coerce a command's parameters, so only the root ``--help`` is pydantic-free.
-HELP_HEAVY = ("pydantic_settings", "nsechain.config", "pyarrow", "numpy", "duckdb", "pandas")
+#: What ``--help`` must not pay for either: our Settings class (pydantic-settings), the data
+#: stack, and rich's Markdown renderer. A flag's help comes from the generated
+#: ``cli._help_table``. Typer (0.29) itself imports pydantic to coerce a command's parameters,
+#: so only the root ``--help`` is pydantic-free.
+HELP_HEAVY = (
+    "pydantic_settings",
+    "nsechain.config",
+    "pyarrow",
+    "numpy",
+    "duckdb",
+    "pandas",
+    "markdown_it",  # typer's markdown mode, unused (cli/_richhelp.py)
+    "rich.markdown",
+)
 
 
 @pytest.mark.parametrize(
@@ -95,3 +105,51 @@ def test_generated_help_table_matches_settings() -> None:
     from nsechain.cli._settings import help_table
 
     assert help_table() == HELP
+
+
+_BUILD = """
+import builtins
+import typer.main
+from nsechain.cli import app
+compiled = []
+real = builtins.compile
+builtins.compile = lambda *a, **k: (compiled.append(a[0]), real(*a, **k))[1]
+typer.main.get_command(app)
+print(len(compiled))
+"""
+
+
+def test_commands_are_built_without_compiling_their_annotations() -> None:
+    """Typer reads every command's signature at each start (``get_type_hints``): string
+    annotations (``from __future__ import annotations``) are compiled one by one then: 290 of
+    them before, a third of ``--help``'s time. The command modules keep evaluated annotations
+    (the TYPE_CHECKING names quoted by hand)."""
+    done = subprocess.run(
+        [sys.executable, "-c", _BUILD], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "0"
+
+
+_HELP = """
+import sys
+if sys.argv[1] == "real":
+    import rich.markdown  # noqa: F401  (then typer's help imports it as usual)
+from nsechain.cli import app
+try:
+    app(sys.argv[2:], prog_name="nsechain")
+except SystemExit:
+    pass
+"""
+
+
+@pytest.mark.parametrize("args", [["--help"], ["show", "--help"]], ids=" ".join)
+def test_help_without_rich_markdown_is_the_same_help(args: list[str]) -> None:
+    env = {"PATH": "/usr/bin:/bin", "COLUMNS": "100", "FORCE_COLOR": "1", "TERM": "xterm"}
+    out = {
+        how: subprocess.run(
+            [sys.executable, "-c", _HELP, how, *args], capture_output=True, check=True, env=env
+        ).stdout
+        for how in ("real", "stand-in")
+    }
+    assert b"\x1b[" in out["real"] and b"Usage" in out["real"]  # rich's panels, in colour
+    assert out["stand-in"] == out["real"]

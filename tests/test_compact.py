@@ -73,3 +73,41 @@ def test_a_rewrite_that_dies_before_its_rename_leaves_the_old_file(
     assert contents(d.db) == before
     assert not list(d.db.parent.glob(".compact-*"))
     d.loader().load_pending()  # the loader still opens it
+
+
+def _sorted_days(db: Path) -> list[tuple[object, ...]]:
+    with duckdb.connect(str(db), read_only=True) as con:
+        return con.execute("SELECT day, quote_rows FROM sorted_days ORDER BY day").fetchall()
+
+
+def test_compact_records_the_days_it_sorted_so_the_scheduled_sort_skips_them(d: Dirs) -> None:
+    day2 = T0 + timedelta(days=1)
+    day3 = T0 + timedelta(days=2)
+    tick(d.pending, day3, [("NIFTY", EXP1, day3)])
+    d.loader().load_pending()  # three days now: two closed ones get sorted by the rewrite
+    assert compact(d.db).sorted_days == 2
+    assert _sorted_days(d.db) == [(T0.date(), 40), (day2.date(), 40)]
+    loader = d.loader()
+    # The batch thread's scheduled sort (store.daysort) does not redo them ...
+    assert loader.sort_closed_day(day3.date()) is None
+    # ... and goes on with the next closed day; the key survived the rewrite (INSERT OR
+    # REPLACE needs it).
+    assert loader.sort_closed_day(day3.date() + timedelta(days=1)) == (day3.date(), 10)
+    assert compact(d.db).sorted_days == 2  # the newest day keeps its load order, and its record
+    assert _sorted_days(d.db) == [(T0.date(), 40), (day2.date(), 40), (day3.date(), 10)]
+
+
+def test_a_sorted_days_table_that_lost_its_key_is_keyed_again(d: Dirs) -> None:
+    """A file compacted before ``sorted_days`` was one of the store's tables got a copy
+    without its primary key; every later day sort then failed."""
+    with duckdb.connect(str(d.db)) as con:
+        con.execute("DROP TABLE sorted_days")
+        con.execute(
+            "CREATE TABLE sorted_days AS SELECT ?::DATE AS day, 40::BIGINT AS quote_rows,"
+            " now() AS sorted_at",
+            [T0.date()],
+        )
+    today = (T0 + timedelta(days=2)).date()
+    assert d.loader().load_pending().files == 0  # any load upgrades the tables
+    assert d.loader().sort_closed_day(today) == ((T0 + timedelta(days=1)).date(), 40)
+    assert _sorted_days(d.db) == [(T0.date(), 40), ((T0 + timedelta(days=1)).date(), 40)]

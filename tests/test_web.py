@@ -87,21 +87,23 @@ def test_chain_is_the_desks_chain_around_atm(api: httpx.Client, recorded: Settin
     strikes = [r["strike"] for r in rows]
     assert strikes == sorted(strikes) and strikes[5] == body["atm_strike"]
     assert strikes[0] < body["spot"] < strikes[-1]
-    desk = connect(recorded.db_path)
-    snap = desk.snapshot("NIFTY")
-    assert body["expiry"] == snap.expiry.isoformat()
-    assert datetime.fromisoformat(body["exchange_ts"]) == snap.exchange_ts
-    wide = {r["strike"]: r for r in desk.chain("NIFTY").to_pylist()}
-    for r in rows:
-        assert r["ce_open_interest"] == wide[r["strike"]]["ce_open_interest"]
-        assert r["pe_last_price"] == wide[r["strike"]]["pe_last_price"]
-    pcr = desk.pcr("NIFTY", snap.expiry, snap.exchange_ts, snap.exchange_ts).to_pylist()[0]
-    assert body["pcr_oi"] == pytest.approx(pcr["pcr_oi"])
-    assert body["max_pain"] == desk.max_pain("NIFTY").to_pylist()[0]["max_pain"]
-    assert body["strikes_total"] == len(wide)
-    assert (
-        body["resistance"] == max(wide.values(), key=lambda r: r["ce_open_interest"] or 0)["strike"]
-    )
+    # Closed at the end: a lingering desk would hold the file into the next test (a lock test).
+    with connect(recorded.db_path) as desk:
+        snap = desk.snapshot("NIFTY")
+        assert body["expiry"] == snap.expiry.isoformat()
+        assert datetime.fromisoformat(body["exchange_ts"]) == snap.exchange_ts
+        wide = {r["strike"]: r for r in desk.chain("NIFTY").to_pylist()}
+        for r in rows:
+            assert r["ce_open_interest"] == wide[r["strike"]]["ce_open_interest"]
+            assert r["pe_last_price"] == wide[r["strike"]]["pe_last_price"]
+        pcr = desk.pcr("NIFTY", snap.expiry, snap.exchange_ts, snap.exchange_ts).to_pylist()[0]
+        assert body["pcr_oi"] == pytest.approx(pcr["pcr_oi"])
+        assert body["max_pain"] == desk.max_pain("NIFTY").to_pylist()[0]["max_pain"]
+        assert body["strikes_total"] == len(wide)
+        assert (
+            body["resistance"]
+            == max(wide.values(), key=lambda r: r["ce_open_interest"] or 0)["strike"]
+        )
 
 
 def test_time_picker_shows_the_chain_at_any_collected_minute(api: httpx.Client) -> None:

@@ -7,10 +7,13 @@ days of history). Holding the file, though, keeps the collector's loader out (DE
 
 So the connection lingers: a call that follows within ``linger_s`` of the last one reuses it,
 if the file is still the same (its stamp: inode, size, mtime) and no loader has raised its
-``<db>.load-wanted`` flag (``store.loadflag``). A watcher thread closes it once it has been idle
-for ``linger_s``, or within one poll (20 ms) of the flag going up, so a load waits at most for
-the query in progress, as before. A loop of calls, or one command's few queries, open the file
-once; a notebook left idle holds nothing.
+``<db>.load-wanted`` flag (``store.loadflag``). The process's one watcher thread of that flag
+(``store.loadflag.FlagWatcher``, shared with the dashboard's ``LoadWatch``) closes it once it
+has been idle for ``linger_s``, or within one poll (20 ms) of the flag going up, so a load
+waits at most for the query in progress, as before. A load in this same process closes it
+before opening the file (DuckDB would refuse that open outright, not wait for a lock). A loop
+of calls, or one command's few queries, open the file once; a notebook left idle holds
+nothing.
 """
 
 from __future__ import annotations
@@ -25,13 +28,12 @@ from pathlib import Path
 import duckdb
 
 from nsechain.analytics.db import open_read_only
-from nsechain.store.loadflag import load_is_wanted
+from nsechain.store.loadflag import load_is_wanted, watcher_for
 
 __all__ = ["DEFAULT_LINGER_S", "LingeringConnection"]
 
 #: How long an idle connection stays open for the next call.
 DEFAULT_LINGER_S = 1.0
-_POLL_S = 0.02
 
 Stamp = tuple[int, int, int]
 
@@ -59,7 +61,7 @@ class LingeringConnection:
         self._con: duckdb.DuckDBPyConnection | None = None
         self._stamp: Stamp | None = None
         self._idle_since = 0.0
-        self._watcher: threading.Thread | None = None
+        self._watcher = watcher_for(self.path)
 
     @contextmanager
     def session(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -94,29 +96,28 @@ class LingeringConnection:
         if self._con is not None:
             self._con.close()
         self._con, self._stamp = None, None
+        self._watcher.unsubscribe(self)
 
     def _watch(self) -> None:
-        if self.linger_s <= 0:
-            self._drop()
+        """After a call: keep the connection for the next one, watched, or let it go now."""
+        if self.linger_s <= 0 or load_is_wanted(self.path):
+            self._drop()  # a load waited for this call: it goes first
             return
-        if self._watcher is None or not self._watcher.is_alive():
-            self._watcher = threading.Thread(
-                target=self._close_when_idle, name="nsechain-desk-linger", daemon=True
-            )
-            self._watcher.start()
+        self._watcher.subscribe(self)
 
-    def _close_when_idle(self) -> None:
-        while True:
-            time.sleep(_POLL_S)
-            if not self._lock.acquire(blocking=False):
-                continue  # a call is running: it owns the connection
-            try:
-                if self._con is None:
-                    return
-                if time.monotonic() - self._idle_since >= self.linger_s or load_is_wanted(
-                    self.path
-                ):
-                    self._drop()
-                    return
-            finally:
-                self._lock.release()
+    def flag_poll(self, wanted: bool) -> None:
+        """The watcher's poll (``store.loadflag.FlagWatcher``): close when idle or wanted."""
+        if not self._lock.acquire(blocking=False):
+            return  # a call is running: it owns the connection, and drops it if wanted
+        try:
+            if self._depth == 0 and (
+                wanted or time.monotonic() - self._idle_since >= self.linger_s
+            ):
+                self._drop()
+        finally:
+            self._lock.release()
+
+    def release_now(self) -> None:
+        """A load in this process is about to open the file: close it unless in use (the call
+        in use closes it when it ends, seeing the flag)."""
+        self.flag_poll(True)

@@ -12,8 +12,6 @@ against the budget. No network beyond 127.0.0.1.
 ``run_demo`` does the work and returns a ``DemoResult``; tests call it with a short ``minutes``.
 """
 
-from __future__ import annotations
-
 import io
 import math
 import shutil
@@ -291,7 +289,7 @@ def _session(
 
 
 def _watch(
-    manager: OptionsThreadedManager,
+    manager: "OptionsThreadedManager",
     until: float,
     out: Console,
     seen: list[object],
@@ -305,7 +303,7 @@ def _watch(
             return
 
 
-def _progress(manager: OptionsThreadedManager, seen: list[object], out: Console) -> None:
+def _progress(manager: "OptionsThreadedManager", seen: list[object], out: Console) -> None:
     tick = manager.last_tick
     if tick is None or (seen and tick is seen[-1]):
         return

@@ -6,8 +6,6 @@ collector's loader holds the lock) and prints with rich. The numbers come from t
 module only lays them out.
 """
 
-from __future__ import annotations
-
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Annotated, Any

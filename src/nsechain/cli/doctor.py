@@ -5,8 +5,6 @@ are ``nse/doctor.py``'s; this prints them as a table with timings, then the advi
 1 when no route and transport brought a chain.
 """
 
-from __future__ import annotations
-
 from typing import Annotated, Any
 
 import typer

@@ -5,8 +5,6 @@ Where it sits: the edge. ``nsechain.cli`` calls ``register(app)``. The work is i
 shows a progress bar and prints the reports.
 """
 
-from __future__ import annotations
-
 from datetime import date
 from pathlib import Path
 from typing import Annotated

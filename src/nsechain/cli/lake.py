@@ -5,8 +5,6 @@ Where it sits: the edge. ``nsechain.cli.main`` calls ``register(app)``. The work
 Settings from flags, reads the wall clock (the one place that may) and prints one line each.
 """
 
-from __future__ import annotations
-
 import time
 from datetime import date
 from pathlib import Path

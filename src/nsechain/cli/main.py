@@ -5,8 +5,6 @@ configures logging, and hands both to the components. Commands: ``collect``, ``s
 ``ingest``, plus those of the other modules of this package (``register(app)`` each).
 """
 
-from __future__ import annotations
-
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,6 +14,7 @@ import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
+from nsechain.cli._richhelp import import_rich_help
 from nsechain.cli._settings import err, setting_help, settings_or_exit
 from nsechain.errors import ConfigError, DatabaseLocked, NsechainError
 
@@ -39,6 +38,9 @@ class OneLineErrors(TyperGroup):
         **extra: Any,
     ) -> Any:
         run = super().main
+        asked = sys.argv[1:] if args is None else list(args)
+        if not asked or "--help" in asked:  # a wrong guess only costs the usual import
+            import_rich_help()
         if not standalone_mode:
             return run(args, prog_name, complete_var, standalone_mode=False, **extra)
         try:
@@ -157,7 +159,7 @@ def collect(
             dash.stop()
 
 
-def _collect_once(manager: Any, settings: Settings) -> None:
+def _collect_once(manager: Any, settings: "Settings") -> None:
     tick, loaded = manager.run_once()
     outcomes = ", ".join(f"{k}={v}" for k, v in sorted(tick.outcomes.items())) or "none"
     console.print(f"tick: planned={tick.planned} rows={tick.quote_rows} fetches: {outcomes}")
@@ -169,7 +171,7 @@ def _collect_once(manager: Any, settings: Settings) -> None:
         )
 
 
-def _db_rows(settings: Settings) -> dict[str, tuple[int, str | None]] | None:
+def _db_rows(settings: "Settings") -> dict[str, tuple[int, str | None]] | None:
     """Rows and latest NSE time per symbol from DuckDB; None if the file is absent or busy.
 
     Reads the loader's small ``latest_snapshots`` table, not the quote rows: the same cost on

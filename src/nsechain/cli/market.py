@@ -5,8 +5,6 @@ work offline from the caches under ``data/market`` (written by a running collect
 bundled lists; ``--fetch`` asks NSE (or ``--base-url``) first.
 """
 
-from __future__ import annotations
-
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -27,7 +25,7 @@ TYPICAL_EXPIRIES = {"NIFTY": 18}
 TYPICAL_OTHER = 3
 
 
-def _settings(**flags: object) -> Settings:
+def _settings(**flags: object) -> "Settings":
     from nsechain.config import load_settings
 
     try:
@@ -37,7 +35,7 @@ def _settings(**flags: object) -> Settings:
         raise typer.Exit(2) from None
 
 
-def with_estimated_expiries(universe: Universe, today: datetime) -> tuple[Universe, int]:
+def with_estimated_expiries(universe: "Universe", today: datetime) -> "tuple[Universe, int]":
     """Fill in typical expiry counts where none are known; returns how many were estimated.
 
     ``today``: the settings' clock (``clock_of``), so the placeholders lie after its date."""

@@ -5,8 +5,6 @@ the same dashboard in its own process (``nsechain collect --dashboard``, via
 ``web.start_dashboard``).
 """
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated
 

@@ -6,8 +6,6 @@ per API request; schedules ("every Nth", time windows) are set at run time with
 ``POST /__admin/faults``.
 """
 
-from __future__ import annotations
-
 import threading
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
@@ -27,7 +25,7 @@ _P = {"min": 0.0, "max": 1.0, "show_default": True}
 def _faults(
     p5xx: float, pempty: float, pblock: float, ptrunc: float, pslow: float, slow_s: float,
     preset: float, pbr: float, pstale: float,
-) -> dict[str, FaultSpec]:  # fmt: skip
+) -> "dict[str, FaultSpec]":  # fmt: skip
     from nsechain.sim.faults import FaultSpec
 
     probabilities = {

@@ -9,10 +9,12 @@ How: through the one door (``store.db.open_db``, read-write, so no loader runs m
 fresh file next to the database gets the store's tables (same DDL, keys and upgrades), every
 table's rows, and the views. ``option_quotes`` goes one IST day at a time: closed days sorted
 by (symbol, expiry, exchange_ts, strike, option_type) (``SORT``), so zone maps prune by
-symbol and expiry; the newest day keeps its load order (the loader is
-still appending to it). Then the fresh file replaces the old one with an atomic rename while
-the old file's lock is still held. A crash before the rename leaves the old file as it was
-(and a stale ``.compact-*`` file that the next run removes); nothing is lost either way.
+symbol and expiry; the newest day keeps its load order (the loader may still be appending to
+it). The sorted days are recorded in ``sorted_days``, as ``store.daysort`` records its own, so
+the collector's scheduled sort goes on from the day after them. Then the fresh file replaces
+the old one with an atomic rename while the old file's lock is still held. A crash before the
+rename leaves the old file as it was (and a stale ``.compact-*`` file that the next run
+removes); nothing is lost either way.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import duckdb
 from nsechain.errors import StorageError
 from nsechain.store.db import open_db
 from nsechain.store.files import fsync_dir
-from nsechain.store.tables import ensure_tables, upgrade_tables
+from nsechain.store.tables import SORTED_DAYS, ensure_tables, upgrade_tables
 
 __all__ = ["CompactReport", "compact"]
 
@@ -64,8 +66,9 @@ def _days(con: duckdb.DuckDBPyConnection) -> list[date]:
     return [first + timedelta(days=n) for n in range((last - first).days + 1)]
 
 
-def _copy_quotes(con: duckdb.DuckDBPyConnection, old: str, days: list[date]) -> int:
-    rows = 0
+def _copy_quotes(con: duckdb.DuckDBPyConnection, old: str, days: list[date]) -> dict[date, int]:
+    """Each day's rows into the fresh file; returns the rows of each day (in ``days`` order)."""
+    rows: dict[date, int] = {}
     for n, day in enumerate(days):
         newest = n == len(days) - 1
         order = "" if newest else f" ORDER BY {SORT}"
@@ -78,8 +81,20 @@ def _copy_quotes(con: duckdb.DuckDBPyConnection, old: str, days: list[date]) -> 
             f' SELECT * FROM "{old}".main.option_quotes WHERE {bounds}{order}'
         )
         got = con.execute(sql, [day, day + timedelta(days=1)]).fetchall()
-        rows += int(got[0][0])
+        rows[day] = int(got[0][0])
     return rows
+
+
+def _record_sorted(con: duckdb.DuckDBPyConnection, rows: dict[date, int]) -> int:
+    """The days sorted here (every day with rows but the newest) go into the fresh file's
+    ``sorted_days`` (copied from the old one already), so the batch thread's scheduled sort
+    (``store.daysort``) does not do them again. Returns how many."""
+    done = [(day, n) for day, n in list(rows.items())[:-1] if n]
+    for day, n in done:
+        con.execute(
+            f"INSERT OR REPLACE INTO fresh.main.{SORTED_DAYS} VALUES (?, ?, now())", [day, n]
+        )
+    return len(done)
 
 
 def _tables(con: duckdb.DuckDBPyConnection, catalog: str) -> list[str]:
@@ -161,8 +176,9 @@ def compact(
         con.execute(f'USE "{old}"')
         con.execute("SET preserve_insertion_order = true")  # the sort must stick
         days = _days(con)
-        rows = _copy_quotes(con, old, days)
+        per_day = _copy_quotes(con, old, days)
         _copy_rest(con, old, schema_hook)
+        sorted_days = _record_sorted(con, per_day)
         con.execute("DETACH fresh")
         _fsync(tmp)
         _publish(tmp, db_path)  # while the old file is still attached, hence locked
@@ -175,8 +191,8 @@ def compact(
         con.close()
     report = CompactReport(
         days=len(days),
-        sorted_days=max(len(days) - 1, 0),
-        quote_rows=rows,
+        sorted_days=sorted_days,
+        quote_rows=sum(per_day.values()),
         bytes_before=before,
         bytes_after=db_path.stat().st_size,
         seconds=time.perf_counter() - started,
@@ -185,7 +201,7 @@ def compact(
         "compact db=%s days=%d rows=%d bytes_before=%d bytes_after=%d s=%.1f",
         db_path,
         report.days,
-        rows,
+        report.quote_rows,
         before,
         report.bytes_after,
         report.seconds,

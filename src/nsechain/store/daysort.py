@@ -17,7 +17,8 @@ loads reuse; ``nsechain compact`` gives free blocks back to the file system.
 Exactly once: one transaction copies the day's rows sorted (``INSERT … SELECT … ORDER BY``),
 deletes the old copies by row id (the new rows' ids are all above the old maximum) and records
 the day in ``sorted_days``; a crash anywhere leaves the day as it was. The row count is checked
-before the commit.
+before the commit. ``nsechain compact`` records the closed days it sorts there too, so the
+scheduled sort goes on after them instead of doing them again.
 """
 
 from __future__ import annotations
@@ -29,18 +30,12 @@ from datetime import date, datetime, timedelta
 from nsechain.errors import StorageError
 from nsechain.store.compact import SORT
 from nsechain.store.db import Connection, transaction
+from nsechain.store.tables import SORTED_DAYS, ensure_tables
 from nsechain.timeutil import IST
 
 __all__ = ["SORTED_DAYS", "closed_unsorted_days", "sort_day", "sort_next_day"]
 
 log = logging.getLogger(__name__)
-
-SORTED_DAYS = "sorted_days"
-_DDL = f"""CREATE TABLE IF NOT EXISTS {SORTED_DAYS} (
-    day DATE PRIMARY KEY,
-    quote_rows BIGINT NOT NULL,
-    sorted_at TIMESTAMPTZ NOT NULL
-)"""
 
 
 def _bounds(day: date) -> tuple[datetime, datetime]:
@@ -54,7 +49,7 @@ def closed_unsorted_days(con: Connection, today: date) -> list[date]:
     ``nsechain compact`` (sorting a year one day per batch would hold the file for hours).
     Reads ``loaded_snapshots`` from the last sorted day on (appended in time order: zone maps
     skip the rest)."""
-    con.execute(_DDL)
+    ensure_tables(con)
     (last,) = con.execute(f"SELECT max(day) FROM {SORTED_DAYS}").fetchall()[0]
     start = _bounds(last)[1] if last is not None else _bounds(today)[0] - timedelta(days=7)
     end = _bounds(today)[0]
@@ -70,7 +65,7 @@ def closed_unsorted_days(con: Connection, today: date) -> list[date]:
 def sort_day(con: Connection, day: date) -> int:
     """Rewrite ``day``'s quote rows sorted (``compact.SORT``) in one transaction, and record
     it in ``sorted_days``; returns the rows rewritten."""
-    con.execute(_DDL)
+    ensure_tables(con)
     lo, hi = _bounds(day)
     where = "exchange_ts >= $lo AND exchange_ts < $hi"
     bounds = {"lo": lo, "hi": hi}

@@ -23,6 +23,7 @@ from nsechain.store.loadflag import wait_while_wanted
 __all__ = ["Connection", "is_lock_error", "open_db", "transaction"]
 
 _LOCK_MARKERS = ("could not set lock", "conflicting lock")
+_IN_PROCESS = "open elsewhere in this process"
 _HOLDER = re.compile(r"Conflicting lock is held in (?P<prog>.+?) \(PID (?P<pid>\d+)\)")
 
 Connection = duckdb.DuckDBPyConnection
@@ -34,6 +35,12 @@ def is_lock_error(message: str) -> bool:
 
 
 def _locked_message(message: str, waited: float, hint: str) -> str:
+    if _IN_PROCESS in message:
+        return (
+            f"open elsewhere in this process with another configuration; gave up after "
+            f"{waited:g} s. In the collector's process, pass a cursor of its connection instead "
+            f"of the path.{hint} (DuckDB: {message})"
+        )
     match = _HOLDER.search(message)
     who = f" (process {match['pid']}, {match['prog']})" if match else ""
     return (
@@ -43,7 +50,8 @@ def _locked_message(message: str, waited: float, hint: str) -> str:
 
 
 def _connect_once(db_path: Path, read_only: bool) -> Connection | str:
-    """A connection, or DuckDB's message while another process holds the file's lock."""
+    """A connection, or DuckDB's message while someone else holds the file: another process
+    (its lock), or this one with the other mode (read-only beside read-write)."""
     try:
         return duckdb.connect(str(db_path), read_only=read_only)
     except duckdb.IOException as exc:
@@ -55,13 +63,10 @@ def _connect_once(db_path: Path, read_only: bool) -> Connection | str:
             raise StorageError(msg, path=db_path) from None
         raise StorageError(f"cannot open database: {exc}", path=db_path) from exc
     except duckdb.ConnectionException as exc:
-        # This process already has the file open with other settings (e.g. the loader has it
-        # read-write while a reader here asks read-only): over when that connection closes.
-        msg = (
-            f"open elsewhere in this process: {exc}; in the collector's process, pass a cursor"
-            " of its connection instead of the path"
-        )
-        raise DatabaseLocked(msg, path=db_path) from exc
+        # This process already has the file open with other settings (the loader has it
+        # read-write while a reader here asks read-only, or a lingering desk still has it
+        # read-only): over when that connection closes, which a load's flag asks for.
+        return f"{_IN_PROCESS}: {exc}"
 
 
 def open_db(
@@ -69,7 +74,8 @@ def open_db(
 ) -> Connection:
     """The one door to the DuckDB file, for the loader, the desk, the dashboard and ``status``.
 
-    One retry policy: while another process holds the lock, retry (50 ms doubling to 1 s)
+    One retry policy: while another process holds the lock (or this one holds the file in the
+    other mode), retry (50 ms doubling to 1 s)
     until ``lock_timeout_s`` has passed, then raise ``DatabaseLocked`` naming the holder (plus
     ``hint``, the caller's advice). Any other trouble is a ``StorageError`` at once.
     """

@@ -17,6 +17,12 @@ query can take seconds, longer than the loader waits for the file. So a long-liv
 registers its open connections with a ``LoadWatch``: while a live loader's flag is up, the
 watch interrupts their queries (DuckDB's ``interrupt``; harmless on an idle connection), the
 reader closes the file and asks again behind the load.
+
+One ``FlagWatcher`` thread per flag file per process looks at the flag for every such
+listener (the dashboard's ``LoadWatch``, the desk's lingering connection). And a load in the
+listeners' own process tells them at once, before it opens the file: DuckDB refuses a
+read-write open beside a read-only one in the same process outright, so a lingering desk next
+to the collector would otherwise turn each load into a refusal and a retry 15 s later.
 """
 
 from __future__ import annotations
@@ -29,7 +35,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
-__all__ = ["LoadWatch", "flag_path", "load_is_wanted", "load_wanted", "wait_while_wanted"]
+__all__ = [
+    "FlagWatcher",
+    "LoadWatch",
+    "flag_path",
+    "load_is_wanted",
+    "load_wanted",
+    "wait_while_wanted",
+    "watcher_for",
+]
 
 _SUFFIX = ".load-wanted"
 _POLL_S = 0.02
@@ -47,6 +61,7 @@ def load_wanted(db_path: Path) -> Iterator[None]:
         flag_path(db_path).write_text(str(os.getpid()))
     except OSError:
         flag = None
+    _release_local(db_path)
     try:
         yield
     finally:
@@ -93,45 +108,123 @@ class Interruptible(Protocol):
     def interrupt(self) -> None: ...
 
 
-class LoadWatch:
-    """Interrupts the registered connections' queries while a loader wants ``db_path``.
+class FlagListener(Protocol):
+    """Something in this process that holds the file and gives it up for a load."""
 
-    One daemon thread, alive only while a connection is registered, looks at the flag every
-    ``poll_s``. Interrupts happen under the watch's lock and ``discard`` takes it, so a
-    connection is never interrupted after its owner took it back (and closed it).
+    def flag_poll(self, wanted: bool) -> None:
+        """Called on the watcher's thread every poll; ``wanted``: a live loader's flag is up."""
+
+    def release_now(self) -> None:
+        """This process is raising the flag: let go now if possible (never block)."""
+
+
+class FlagWatcher:
+    """The one thread per flag file per process that looks at the flag for every listener.
+
+    The dashboard's ``LoadWatch`` and the desk's lingering connection both subscribe here
+    (``watcher_for``); the daemon thread runs only while someone is subscribed. Listeners are
+    called without the watcher's lock held, so they may (un)subscribe under their own locks.
     """
 
     def __init__(self, db_path: Path, poll_s: float = _POLL_S) -> None:
         self.db_path = db_path
         self.poll_s = poll_s
-        self.interrupts = 0  #: queries (or idle connections) interrupted for a load
-        self._cons: set[Interruptible] = set()
+        self.threads_started = 0  #: for tests: one thread at a time, however many listeners
+        self._listeners: dict[int, FlagListener] = {}
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
-    def add(self, con: Interruptible) -> None:
+    def subscribe(self, listener: FlagListener) -> None:
         with self._lock:
-            self._cons.add(con)
+            self._listeners[id(listener)] = listener
             if self._thread is None:
                 self._thread = threading.Thread(
-                    target=self._run, name="nsechain-load-watch", daemon=True
+                    target=self._run, name="nsechain-load-flag", daemon=True
                 )
+                self.threads_started += 1
                 self._thread.start()
 
-    def discard(self, con: Interruptible) -> None:
+    def unsubscribe(self, listener: FlagListener) -> None:
         with self._lock:
-            self._cons.discard(con)
+            self._listeners.pop(id(listener), None)
+
+    def listeners(self) -> list[FlagListener]:
+        with self._lock:
+            return list(self._listeners.values())
 
     def _run(self) -> None:
         while True:
             time.sleep(self.poll_s)
-            wanted = load_is_wanted(self.db_path)
             with self._lock:
-                if not self._cons:
-                    self._thread = None  # the next add starts another
+                if not self._listeners:
+                    self._thread = None  # the next subscribe starts another
                     return
-                if wanted:
-                    for con in self._cons:
-                        with contextlib.suppress(Exception):  # closed meanwhile elsewhere
-                            con.interrupt()
-                    self.interrupts += len(self._cons)
+            wanted = load_is_wanted(self.db_path)  # one look for every listener
+            for listener in self.listeners():
+                listener.flag_poll(wanted)
+
+
+_WATCHERS: dict[Path, FlagWatcher] = {}
+_WATCHERS_LOCK = threading.Lock()
+
+
+def watcher_for(db_path: Path) -> FlagWatcher:
+    """This process's watcher of ``db_path``'s flag (one per file, however it is spelled)."""
+    key = Path(db_path).resolve()
+    with _WATCHERS_LOCK:
+        watcher = _WATCHERS.get(key)
+        if watcher is None:
+            watcher = _WATCHERS[key] = FlagWatcher(key)
+        return watcher
+
+
+def _release_local(db_path: Path) -> None:
+    """Before a load here opens the file read-write, readers of this process let go: DuckDB
+    refuses a second configuration of one file in one process, at once, with no lock to wait
+    on (a lingering desk beside the collector cost each load a 15 s retry)."""
+    key = Path(db_path).resolve()
+    with _WATCHERS_LOCK:
+        watcher = _WATCHERS.get(key)
+    for listener in watcher.listeners() if watcher is not None else ():
+        listener.release_now()
+
+
+class LoadWatch:
+    """Interrupts the registered connections' queries while a loader wants ``db_path``.
+
+    Polled by the process's ``FlagWatcher`` of the file while a connection is registered.
+    Interrupts happen under the watch's lock and ``discard`` takes it, so a connection is
+    never interrupted after its owner took it back (and closed it).
+    """
+
+    def __init__(self, db_path: Path) -> None:
+        self.db_path = db_path
+        self.interrupts = 0  #: queries (or idle connections) interrupted for a load
+        self._cons: set[Interruptible] = set()
+        self._lock = threading.Lock()
+        self._watcher = watcher_for(db_path)
+
+    def add(self, con: Interruptible) -> None:
+        with self._lock:
+            self._cons.add(con)
+            self._watcher.subscribe(self)
+
+    def discard(self, con: Interruptible) -> None:
+        with self._lock:
+            self._cons.discard(con)
+            if not self._cons:
+                self._watcher.unsubscribe(self)
+
+    def flag_poll(self, wanted: bool) -> None:
+        if wanted:
+            self._interrupt()
+
+    def release_now(self) -> None:
+        self._interrupt()  # the readers close and ask again behind the load
+
+    def _interrupt(self) -> None:
+        with self._lock:
+            for con in self._cons:
+                with contextlib.suppress(Exception):  # closed meanwhile elsewhere
+                    con.interrupt()
+            self.interrupts += len(self._cons)

@@ -31,9 +31,24 @@ from nsechain.store.db import Connection, transaction
 from nsechain.store.latest import ensure_latest, has_latest
 from nsechain.store.summaries import SNAPSHOT_ATM, rebuild_atm
 
-__all__ = ["ensure_tables", "manifest_hits", "snapshot_totals_columns", "upgrade_tables"]
+__all__ = [
+    "SORTED_DAYS",
+    "ensure_tables",
+    "manifest_hits",
+    "snapshot_totals_columns",
+    "upgrade_tables",
+]
 
 log = logging.getLogger(__name__)
+
+SORTED_DAYS = "sorted_days"
+# Closed days stored sorted (store.daysort in place, store.compact in its rewrite): the
+# scheduled sort starts after the last one. One of the store's tables, so a rewrite keeps its key.
+_SORTED_DAYS_DDL = f"""CREATE TABLE IF NOT EXISTS {SORTED_DAYS} (
+    day DATE PRIMARY KEY,
+    quote_rows BIGINT NOT NULL,
+    sorted_at TIMESTAMPTZ NOT NULL
+)"""
 
 TABLES: tuple[str, ...] = (
     # No primary key on quotes (DESIGN §6): deduplication is per snapshot, below.
@@ -56,6 +71,7 @@ TABLES: tuple[str, ...] = (
     file_name VARCHAR NOT NULL,
     rows BIGINT
 )""",
+    _SORTED_DAYS_DDL,
 )
 
 _DUCK_TYPES = {pa.float64(): "DOUBLE", pa.int64(): "BIGINT"}
@@ -129,7 +145,28 @@ def upgrade_tables(con: Connection) -> int:
         )
     if not _has_table(con, SNAPSHOT_ATM):
         rebuild_atm(con)
+    _key_sorted_days(con)
     return filled
+
+
+def _key_sorted_days(con: Connection) -> None:
+    """A ``sorted_days`` without its key (copied as a plain table by ``nsechain compact``
+    before the table was one of these) made every later day sort fail on its INSERT OR
+    REPLACE: make it again, keyed, with its rows."""
+    keyed = con.execute(
+        "SELECT count(*) FROM duckdb_constraints() WHERE database_name = current_database()"
+        f" AND table_name = '{SORTED_DAYS}' AND constraint_type = 'PRIMARY KEY'"
+    ).fetchall()[0][0]
+    if keyed:
+        return
+    with transaction(con):
+        con.execute(f"ALTER TABLE {SORTED_DAYS} RENAME TO {SORTED_DAYS}_unkeyed")
+        con.execute(_SORTED_DAYS_DDL)
+        con.execute(
+            f"INSERT OR REPLACE INTO {SORTED_DAYS} BY NAME SELECT * FROM {SORTED_DAYS}_unkeyed"
+        )
+        con.execute(f"DROP TABLE {SORTED_DAYS}_unkeyed")
+    log.warning("upgrade sorted_days: its primary key restored")
 
 
 def _has_table(con: Connection, name: str) -> bool:
