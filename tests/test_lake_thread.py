@@ -8,6 +8,7 @@ test_lake.py's fixtures.
 from __future__ import annotations
 
 import io
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -76,14 +77,22 @@ def test_collect_commits_to_the_lake_and_status_shows_it(
     Console(file=out, width=200).print(status_view(status))
     assert "lake" in out.getvalue() and "commits=" in out.getvalue()
 
-    # Whatever the thread had not committed by the stop goes at the next pass: then the lake
-    # holds exactly the rows DuckDB holds.
-    _commit(settings, sim.now())
+    # The stop commits what the final load moved to processed: the stopped collector's lake
+    # holds exactly the rows (and fetch-log rows) DuckDB holds, nothing left for a next run.
+    assert lake["lag_files"] == 0
     with duckdb.connect(str(settings.db_path), read_only=True) as con:
-        local = con.execute("SELECT count(*) FROM option_quotes").fetchall()[0][0]
-    lake_counts = counts(settings)["option_quotes"]
-    assert lake_counts["rows"] == local > 0
-    assert lake_counts["distinct_batches"] == lake_counts["batches"]
+        local = {
+            k: con.execute(f"SELECT count(*) FROM {k}").fetchall()[0][0]
+            for k in ("option_quotes", "fetch_log")
+        }
+        loaded = con.execute("SELECT count(*) FROM loaded_files").fetchall()[0][0]
+    lake_counts = counts(settings)
+    assert lake_counts["option_quotes"]["rows"] == local["option_quotes"] > 0
+    assert lake_counts["fetch_log"]["rows"] == local["fetch_log"] > 0
+    assert lake["files_committed"] == loaded
+    quotes = lake_counts["option_quotes"]
+    assert quotes["distinct_batches"] == quotes["batches"]
+    assert _commit(settings, sim.now()).batches == 0  # and nothing left to commit
 
 
 def test_a_failing_catalog_never_stops_collection(sim: Simulator, tmp_path: Path) -> None:
@@ -100,5 +109,39 @@ def test_a_failing_catalog_never_stops_collection(sim: Simulator, tmp_path: Path
     finally:
         assert m.stop_all_threads(timeout=30)
     # Nothing was deleted from DuckDB: no day is proven to be in the lake.
+    with duckdb.connect(str(settings.db_path), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM option_quotes").fetchall()[0][0] > 0
+
+
+def test_a_catalog_that_never_answers_holds_the_stop_briefly(
+    sim: Simulator,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A catalog that takes connections and never answers (a hung server, a firewall that
+    drops): the lake thread is stuck in its pass, and the stop waits for it LAKE_STOP_S only
+    (shortened here), says so, and loses nothing: DuckDB holds what was collected."""
+    from nsechain.collector import manager as manager_module
+
+    monkeypatch.setattr(manager_module, "LAKE_STOP_S", 0.5)
+    with socket.socket() as hung:
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(16)  # the kernel completes the handshake; nobody ever answers
+        port = hung.getsockname()[1]
+        settings = lake_collect(tmp_path, sim, f"postgresql+psycopg://nobody@127.0.0.1:{port}/x")
+        m = OptionsThreadedManager(settings, clock=SimTime(sim))
+        m.start_all_threads()
+        try:
+            wait_for(lambda: m.get_thread_status()["batch_thread"]["files_loaded"] >= 2)
+        finally:
+            with caplog.at_level("WARNING", logger="nsechain.collector.manager"):
+                clean = m.stop_all_threads(timeout=30)
+        assert not clean  # the lake thread had not ended: said, not hidden
+        assert any("lake thread still committing" in r.getMessage() for r in caplog.records)
+        assert not m.workers["collection_thread"].alive and not m.workers["batch_thread"].alive
+        assert _lake(m)["commits"] == 0
+    # The socket is closed: the stuck connection fails and the thread ends.
+    m.workers["lake_thread"].join(30)
     with duckdb.connect(str(settings.db_path), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM option_quotes").fetchall()[0][0] > 0

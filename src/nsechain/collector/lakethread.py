@@ -7,6 +7,12 @@ files to processed, it commits them (``lake.writer``: exactly once, its own retr
 applies ``local_retention_days`` (``lake.retention``) under the batch thread's load lock, so a
 deletion never runs beside a load.
 
+At a stop it waits for the batch thread's final load, then commits once more what that load
+moved to processed (``FINAL_COMMIT_S`` at most, conflict retries included; no retention), so
+a stopped collector leaves its lake holding every row its DuckDB holds. A lake too slow for
+that leaves the rest to the next start (the journal finishes a batch it had begun), and the
+manager waits for this thread ``LAKE_STOP_S`` at most: a dead catalog never holds a stop.
+
 A failing catalog or warehouse never stops collection: the error is counted, logged (repeats
 collapse to DEBUG), shown in the status (``lake_thread``: last commit, files not yet in the
 lake, errors), and the next pass opens the catalog afresh. Tick files wait in processed/ and
@@ -17,6 +23,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from nsechain.collector.clock import Clock
@@ -27,20 +35,33 @@ from nsechain.timeutil import iso
 if TYPE_CHECKING:
     from nsechain.lake.writer import LakeWriter
 
-__all__ = ["LakeLoop"]
+__all__ = ["FINAL_COMMIT_S", "LAKE_STOP_S", "LakeLoop"]
 
 log = logging.getLogger(__name__)
+
+#: The stop's last commit gets this long (new batches start only before it; a conflicting
+#: commit retries until it), then whatever is left waits for the next start.
+FINAL_COMMIT_S = 15.0
+#: How long the manager's stop waits for this thread once the batch thread has ended.
+LAKE_STOP_S = FINAL_COMMIT_S + 5.0
+#: How long the lake thread waits for the batch thread's final load at a stop.
+_FINAL_LOAD_WAIT_S = 120.0
 
 
 class LakeLoop:
     """One pass per ``batch_interval_s`` (and a first one at start); health for the status."""
 
     def __init__(
-        self, settings: Settings, clock: Clock, load_lock: threading.Lock | None = None
+        self,
+        settings: Settings,
+        clock: Clock,
+        load_lock: threading.Lock | None = None,
+        batch_done: Callable[[float], object] | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
         self._load_lock = load_lock or threading.Lock()
+        self._batch_done = batch_done  # joins the batch thread: its final load comes first
         self._writer: LakeWriter | None = None
         self.commits = self.files = self.rows = self.errors = 0
         self.last_commit_at: str | None = None
@@ -54,6 +75,9 @@ class LakeLoop:
             self.run_once()
             while not stop.wait(self.settings.batch_interval_s):
                 self.run_once()
+            if self._batch_done is not None:
+                self._batch_done(_FINAL_LOAD_WAIT_S)
+            self.run_once(until=time.monotonic() + FINAL_COMMIT_S)
         finally:
             self.close()
 
@@ -62,10 +86,12 @@ class LakeLoop:
             self._writer.close()
             self._writer = None
 
-    def run_once(self) -> bool:
-        """Commit what is pending, then apply retention; False (and counted) on any failure."""
+    def run_once(self, until: float | None = None) -> bool:
+        """Commit what is pending, then apply retention; False (and counted) on any failure.
+
+        ``until`` (monotonic): the stop's last pass, bounded in time and without retention."""
         try:
-            self._pass()
+            self._pass(until)
         except Exception as exc:  # a lake failure must never reach collection
             self.errors += 1
             self.last_error = f"{type(exc).__name__}: {exc}"
@@ -79,20 +105,28 @@ class LakeLoop:
         self.last_error = self._last_logged = None
         return True
 
-    def _pass(self) -> None:
+    def _pass(self, until: float | None) -> None:
         from nsechain.lake.retention import retain
         from nsechain.lake.writer import LakeWriter
 
         if self._writer is None:
             self._writer = LakeWriter(self.settings)
         now = self.clock.now()
-        report = self._writer.commit_pending(now)
+        report = self._writer.commit_pending(now, until=until)
         if report.batches:
             self.commits += report.batches
             self.files += report.files
             self.rows += report.rows["option_quotes"]
             self.last_commit_at = iso(now)
         self.lag_files = len(self._writer.pending_files())
+        if until is not None:
+            if self.lag_files:
+                log.warning(
+                    "lake_final_commit_incomplete files_left=%d; they are committed at the "
+                    "next start (nsechain collect, or nsechain lake commit)",
+                    self.lag_files,
+                )
+            return
         if self.settings.local_retention_days is not None:
             with self._load_lock:  # never beside a load of the batch thread
                 kept = retain(self.settings, now.date(), self._writer.tables)
@@ -112,12 +146,16 @@ class LakeLoop:
 
 
 def lake_worker(
-    settings: Settings, clock: Clock, load_lock: threading.Lock, stop: StopToken
+    settings: Settings,
+    clock: Clock,
+    load_lock: threading.Lock,
+    stop: StopToken,
+    batch_done: Callable[[float], object] | None = None,
 ) -> tuple[LakeLoop, Worker] | None:
     """The lake loop and its supervised worker, or None when no lake catalog is configured."""
     if not settings.lake_catalog_url:
         return None
-    lake = LakeLoop(settings, clock, load_lock)
+    lake = LakeLoop(settings, clock, load_lock, batch_done)
     return lake, Worker("lake", lambda: lake.loop(stop))
 
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -153,6 +154,7 @@ class LakeWriter:
         self.catalog = catalog if catalog is not None else open_catalog(settings)
         self.ledger = Ledger(settings.data_dir / "lake")
         self.writer_id = f"{socket.gethostname()}:{settings.data_dir.resolve()}"
+        self._until: float | None = None  # commit_pending's bound (monotonic), if any
         self._tables = {k: open_table(self.catalog, settings.lake_namespace, k) for k in TABLES}
 
     @property
@@ -180,23 +182,45 @@ class LakeWriter:
         return [f for f in found if f not in taken]
 
     def commit_pending(
-        self, now: datetime, on_batch: Callable[[Batch], None] | None = None
+        self,
+        now: datetime,
+        on_batch: Callable[[Batch], None] | None = None,
+        *,
+        until: float | None = None,
     ) -> CommitReport:
         """Finish open batches, then commit every pending file in batches of lake_batch_files.
 
         ``now`` (the injected clock) only stamps new batch ids so that they sort by time.
+        ``until`` (a ``time.monotonic()`` moment; the collector's stop) bounds the work: no
+        batch starts after it, and a conflicting commit retries until it at most; what is
+        left stays pending (or journalled) for the next run.
         """
         report = CommitReport()
+        self._until = until
         todo = self.ledger.open_batches()
         report.resumed = len(todo)
         for batch in todo:
+            if self._out_of_time():
+                return report
             self._finish(batch, report, on_batch, resumed=True)
         files = self.pending_files()
         size = self.settings.lake_batch_files
         for n in range(0, len(files), size):
+            if self._out_of_time():
+                return report
             stamp = (now + timedelta(microseconds=n)).strftime("%Y%m%dT%H%M%S%f")
             self._finish(self.ledger.start(files[n : n + size], stamp), report, on_batch)
         return report
+
+    def _out_of_time(self) -> bool:
+        return self._until is not None and time.monotonic() >= self._until
+
+    def _deadline_s(self) -> float:
+        """How long a conflicting commit may keep retrying."""
+        deadline = self.settings.lake_commit_deadline_s
+        if self._until is None:
+            return deadline
+        return max(0.0, min(deadline, self._until - time.monotonic()))
 
     def _finish(
         self,
@@ -285,5 +309,4 @@ class LakeWriter:
             report.conflicts += 1
 
         what = f"lake commit {kind} batch={batch.batch_id}"
-        deadline = self.settings.lake_commit_deadline_s
-        commit_with_retry(attempt, deadline, what, on_conflict=conflict)
+        commit_with_retry(attempt, self._deadline_s(), what, on_conflict=conflict)
