@@ -20,6 +20,8 @@ from rich.console import Console
 from conftest import SimTime, e2e_settings, wait_for
 from lakeservers import free_port
 from nsechain import OptionsThreadedManager
+from nsechain.collector.health import reader_verdict
+from nsechain.collector.lakethread import FAILED_PASSES, lake_problem
 from nsechain.collector.status import load_status
 from nsechain.collector.view import status_view
 from nsechain.config import Settings
@@ -101,11 +103,21 @@ def test_a_failing_catalog_never_stops_collection(sim: Simulator, tmp_path: Path
     m = OptionsThreadedManager(settings, clock=SimTime(sim))
     m.start_all_threads()
     try:
-        wait_for(lambda: _lake(m).get("errors", 0) >= 2, timeout=60)
+        wait_for(lambda: _lake(m).get("failed_passes", 0) >= FAILED_PASSES, timeout=60)
         wait_for(lambda: m.get_thread_status()["batch_thread"]["files_loaded"] >= 2)
         st = m.get_thread_status()
         assert st["lake_thread"]["alive"] and st["lake_thread"]["last_error"]
         assert st["collection_thread"]["alive"] and st["collection_thread"]["ticks"] >= 2
+        # The verdict says so, naming the lake and what to do; collection goes on.
+        verdict = st["verdict"]
+        assert verdict["verdict"] == "degraded" and verdict["exit_code"] == 1
+        assert "the lake commit failed" in verdict["reason"]
+        assert "lake_catalog_url" in verdict["reason"]
+        ticks = st["collection_thread"]["ticks"]
+        wait_for(lambda: m.get_thread_status()["collection_thread"]["ticks"] > ticks)
+        # What `nsechain status` shows from status.json, in another process.
+        shown = lambda: reader_verdict(load_status(settings.status_path)[0], settings)  # noqa: E731
+        wait_for(lambda: "the lake commit failed" in shown()["reason"])
     finally:
         assert m.stop_all_threads(timeout=30)
     # Nothing was deleted from DuckDB: no day is proven to be in the lake.
@@ -145,3 +157,22 @@ def test_a_catalog_that_never_answers_holds_the_stop_briefly(
     m.workers["lake_thread"].join(30)
     with duckdb.connect(str(settings.db_path), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM option_quotes").fetchall()[0][0] > 0
+
+
+def test_the_lake_degrades_the_verdict_after_failed_passes_only() -> None:
+    """Counts, not time: one or two failed passes are a blip; FAILED_PASSES in a row are not.
+    A pass running past a few batch intervals (a catalog that never answers) counts too."""
+    ok = {"alive": True, "failed_passes": 0, "lag_files": 0, "pass_running_s": None}
+    assert lake_problem({}, 300) is None and lake_problem(ok, 300) is None
+    failing = {**ok, "failed_passes": FAILED_PASSES - 1, "last_error": "OperationalError: x"}
+    assert lake_problem(failing, 300) is None
+    failing["failed_passes"] = FAILED_PASSES
+    failing["lag_files"] = 7
+    reason = lake_problem(failing, 300)
+    assert reason is not None and "OperationalError: x" in reason
+    assert "7 tick file(s) wait in processed/" in reason and "nsechain lake commit" in reason
+    assert lake_problem({**ok, "pass_running_s": 100.0}, 2) is None
+    stuck = lake_problem({**ok, "pass_running_s": 901.0}, 300)
+    assert stuck is not None and "running for 901 s" in stuck
+    down = lake_problem({**ok, "alive": False, "last_error": "boom"}, 300)
+    assert down is not None and "the lake thread is down (boom)" in down

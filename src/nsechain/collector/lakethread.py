@@ -35,7 +35,7 @@ from nsechain.timeutil import iso
 if TYPE_CHECKING:
     from nsechain.lake.writer import LakeWriter
 
-__all__ = ["FINAL_COMMIT_S", "LAKE_STOP_S", "LakeLoop"]
+__all__ = ["FAILED_PASSES", "FINAL_COMMIT_S", "LAKE_STOP_S", "LakeLoop", "lake_problem"]
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,10 @@ log = logging.getLogger(__name__)
 FINAL_COMMIT_S = 15.0
 #: How long the manager's stop waits for this thread once the batch thread has ended.
 LAKE_STOP_S = FINAL_COMMIT_S + 5.0
+#: Passes failed in a row (one per batch_interval_s) that make the collector's verdict degraded.
+FAILED_PASSES = 3
+#: A pass running longer than this many batch intervals (and STUCK_MIN_S) is stuck.
+STUCK_MIN_S = 120.0
 #: How long the lake thread waits for the batch thread's final load at a stop.
 _FINAL_LOAD_WAIT_S = 120.0
 
@@ -69,6 +73,9 @@ class LakeLoop:
         self.lag_files = 0
         self.retention: str | None = None
         self._last_logged: str | None = None
+        self.failed_passes = 0  # in a row; a good pass resets it
+        self.failing_since: str | None = None  # the clock's time of the first of them
+        self._pass_started: float | None = None  # monotonic, while a pass runs
 
     def loop(self, stop: StopToken) -> None:
         try:
@@ -90,19 +97,25 @@ class LakeLoop:
         """Commit what is pending, then apply retention; False (and counted) on any failure.
 
         ``until`` (monotonic): the stop's last pass, bounded in time and without retention."""
+        self._pass_started = time.monotonic()
         try:
             self._pass(until)
         except Exception as exc:  # a lake failure must never reach collection
             self.errors += 1
+            self.failed_passes += 1
+            self.failing_since = self.failing_since or iso(self.clock.now())
             self.last_error = f"{type(exc).__name__}: {exc}"
             level = logging.DEBUG if self.last_error == self._last_logged else logging.WARNING
             log.log(level, "lake_commit_failed errors=%d error=%r", self.errors, self.last_error)
             self._last_logged = self.last_error
             self.close()  # the next pass opens the catalog afresh
             return False
+        finally:
+            self._pass_started = None
         if self.last_error is not None:
-            log.info("lake_commit_recovered after_errors=%d", self.errors)
-        self.last_error = self._last_logged = None
+            log.info("lake_commit_recovered after_failed_passes=%d", self.failed_passes)
+        self.last_error = self._last_logged = self.failing_since = None
+        self.failed_passes = 0
         return True
 
     def _pass(self, until: float | None) -> None:
@@ -133,7 +146,11 @@ class LakeLoop:
             self.retention = kept.line() if kept.days or kept.held else self.retention
 
     def report(self) -> dict[str, Any]:
+        started = self._pass_started
         return {
+            "failed_passes": self.failed_passes,
+            "failing_since": self.failing_since,
+            "pass_running_s": None if started is None else round(time.monotonic() - started, 1),
             "last_commit_at": self.last_commit_at,
             "commits": self.commits,
             "files_committed": self.files,
@@ -157,6 +174,34 @@ def lake_worker(
         return None
     lake = LakeLoop(settings, clock, load_lock, batch_done)
     return lake, Worker("lake", lambda: lake.loop(stop))
+
+
+def lake_problem(lake: dict[str, Any], batch_interval_s: Any) -> str | None:
+    """Why the lake makes a recording collector ``degraded`` (``collector.health``), or None.
+
+    ``lake`` is the status's ``lake_thread`` section, ``batch_interval_s`` its settings' (read
+    defensively: a status file from another version may lack it). Collection and DuckDB loads
+    go on in every case: the reason says what waits and where to look."""
+    if not lake:
+        return None
+    waiting = f"{lake.get('lag_files', 0)} tick file(s) wait in processed/ for the lake"
+    where = "check lake_catalog_url and lake_warehouse; `nsechain lake commit` tries once by hand"
+    if lake.get("alive") is False:
+        return f"the lake thread is down ({lake.get('last_error')}); it is restarted; {waiting}"
+    failed = int(lake.get("failed_passes") or 0)
+    if failed >= FAILED_PASSES:
+        return (
+            f"the lake commit failed {failed} passes in a row since {lake.get('failing_since')} "
+            f"({lake.get('last_error')}); collection goes on, {waiting}: {where}"
+        )
+    running = lake.get("pass_running_s")
+    interval = batch_interval_s if isinstance(batch_interval_s, int | float) else 0.0
+    if isinstance(running, int | float) and running > max(STUCK_MIN_S, FAILED_PASSES * interval):
+        return (
+            f"a lake commit has been running for {running:.0f} s (the catalog or warehouse "
+            f"does not answer?); collection goes on, {waiting}: {where}"
+        )
+    return None
 
 
 def lake_section(lake: tuple[LakeLoop, Worker] | None) -> dict[str, Any]:
