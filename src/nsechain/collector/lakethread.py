@@ -142,7 +142,7 @@ class LakeLoop:
             return
         if self.settings.local_retention_days is not None:
             with self._load_lock:  # never beside a load of the batch thread
-                kept = retain(self.settings, now.date(), self._writer.tables)
+                kept = retain(self.settings, now.date(), self._writer.tables, self._writer.ledger)
             self.retention = kept.line() if kept.days or kept.held else self.retention
 
     def report(self) -> dict[str, Any]:
