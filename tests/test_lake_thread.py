@@ -113,6 +113,8 @@ def test_a_failing_catalog_never_stops_collection(sim: Simulator, tmp_path: Path
         assert verdict["verdict"] == "degraded" and verdict["exit_code"] == 1
         assert "the lake commit failed" in verdict["reason"]
         assert "lake_catalog_url" in verdict["reason"]
+        assert st["lake_thread"]["lag_files"] > 0  # counted from the journal, lake or not
+        assert f"{st['lake_thread']['lag_files']} tick file(s) wait" in verdict["reason"]
         ticks = st["collection_thread"]["ticks"]
         wait_for(lambda: m.get_thread_status()["collection_thread"]["ticks"] > ticks)
         # What `nsechain status` shows from status.json, in another process.

@@ -33,6 +33,7 @@ from nsechain.config import Settings
 from nsechain.timeutil import iso
 
 if TYPE_CHECKING:
+    from nsechain.lake.ledger import Ledger
     from nsechain.lake.writer import LakeWriter
 
 __all__ = ["FAILED_PASSES", "FINAL_COMMIT_S", "LAKE_STOP_S", "LakeLoop", "lake_problem"]
@@ -76,6 +77,7 @@ class LakeLoop:
         self.failed_passes = 0  # in a row; a good pass resets it
         self.failing_since: str | None = None  # the clock's time of the first of them
         self._pass_started: float | None = None  # monotonic, while a pass runs
+        self._ledger: Ledger | None = None  # to count waiting files while the lake is down
 
     def loop(self, stop: StopToken) -> None:
         try:
@@ -109,6 +111,7 @@ class LakeLoop:
             log.log(level, "lake_commit_failed errors=%d error=%r", self.errors, self.last_error)
             self._last_logged = self.last_error
             self.close()  # the next pass opens the catalog afresh
+            self._count_waiting()
             return False
         finally:
             self._pass_started = None
@@ -117,6 +120,18 @@ class LakeLoop:
         self.last_error = self._last_logged = self.failing_since = None
         self.failed_passes = 0
         return True
+
+    def _count_waiting(self) -> None:
+        """``lag_files`` without the catalog (the journal and processed/ only)."""
+        from nsechain.lake.ledger import Ledger
+        from nsechain.lake.writer import pending_in
+
+        if self._ledger is None:
+            self._ledger = Ledger(self.settings.data_dir / "lake")
+        try:
+            self.lag_files = len(pending_in(self.settings.processed_dir, self._ledger))
+        except (OSError, ValueError) as exc:  # a damaged journal: the commit will say more
+            log.debug("lake_lag_unknown error=%r", str(exc))
 
     def _pass(self, until: float | None) -> None:
         from nsechain.lake.retention import retain

@@ -58,7 +58,7 @@ if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
     from pyiceberg.table import Table
 
-__all__ = ["CommitReport", "LakeWriter", "has_batch", "rows_in_lake"]
+__all__ = ["CommitReport", "LakeWriter", "has_batch", "pending_in", "rows_in_lake"]
 
 log = logging.getLogger(__name__)
 _DAY_US = 86_400_000_000
@@ -129,6 +129,15 @@ def rows_in_lake(table: Table, mine: pa.Table, batch: Batch, kind: str) -> bool:
     )
 
 
+def pending_in(processed_dir: Path, ledger: Ledger) -> list[str]:
+    """Tick files in ``processed_dir`` no batch of ``ledger`` holds yet, oldest first
+    (relative paths); needs no catalog: the lake thread counts them while the lake is down."""
+    taken = ledger.committed()
+    taken.update(f for b in ledger.open_batches() for f in b.files)
+    found = (p.relative_to(processed_dir).as_posix() for p in paths.list_tick_files(processed_dir))
+    return [f for f in found if f not in taken]
+
+
 def _read_kind(kind: str, source: Path) -> pa.Table:
     if kind == "option_quotes":
         return pq.read_table(source)
@@ -175,11 +184,7 @@ class LakeWriter:
 
     def pending_files(self) -> list[str]:
         """Processed tick files no batch holds yet, oldest first, relative to processed_dir."""
-        root = self.settings.processed_dir
-        taken = self.ledger.committed()
-        taken.update(f for b in self.ledger.open_batches() for f in b.files)
-        found = (p.relative_to(root).as_posix() for p in paths.list_tick_files(root))
-        return [f for f in found if f not in taken]
+        return pending_in(self.settings.processed_dir, self.ledger)
 
     def commit_pending(
         self,
