@@ -16,13 +16,14 @@ from typing import Any
 import duckdb
 import pytest
 
+from lakeservers import S3
 from nsechain.collector.batch import make_loader
 from nsechain.config import Settings
 from nsechain.query import Desk, connect
 from nsechain.timeutil import IST
-from test_lake import DAY, NOW, _commit, catalog_url, lake_settings, make_ticks, postgres
+from test_lake import DAY, NOW, _commit, catalog_url, lake_settings, make_ticks, postgres, s3
 
-__all__ = ["catalog_url", "postgres"]  # the fixtures, imported for pytest
+__all__ = ["catalog_url", "postgres", "s3"]  # the fixtures, imported for pytest
 
 #: The capture's expiry is DAY's own date: the earlier day is the day before, so both days
 #: have a live expiry to show.
@@ -109,23 +110,29 @@ def test_the_lake_adds_no_day_the_local_file_holds(tmp_path: Path, catalog_url: 
         assert lake.pcr("NIFTY").equals(plain.pcr("NIFTY"))
 
 
-def test_the_cli_shows_a_day_from_the_lake(tmp_path: Path, catalog_url: str) -> None:
+def cli_pcr_shows_both_days(settings: Settings, **env: str) -> None:
+    """`nsechain pcr NIFTY` with the lake from the environment's settings alone."""
     from typer.testing import CliRunner
 
     from nsechain.cli.main import app
 
-    settings = two_days(tmp_path, catalog_url)
-    drop_days_before(settings.db_path, DAY2)
     env = {
         "NSECHAIN_DATA_DIR": str(settings.data_dir),
-        "NSECHAIN_LAKE_CATALOG_URL": catalog_url,
+        "NSECHAIN_LAKE_CATALOG_URL": str(settings.lake_catalog_url),
         "NSECHAIN_LAKE_WAREHOUSE": str(settings.lake_warehouse),
+        **env,
     }
     args = ["pcr", "NIFTY", "--db", str(settings.db_path), "--last", "20"]
     out = CliRunner().invoke(app, args, env=env)
     assert out.exit_code == 0, out.output
     assert "2026-08-10" in out.output
     assert "2026-08-11" in out.output
+
+
+def test_the_cli_shows_a_day_from_the_lake(tmp_path: Path, catalog_url: str) -> None:
+    settings = two_days(tmp_path, catalog_url)
+    drop_days_before(settings.db_path, DAY2)
+    cli_pcr_shows_both_days(settings)
 
 
 @pytest.mark.parametrize("kind", ["option_quotes", "fetch_log"])
@@ -166,6 +173,44 @@ def test_retention_deletes_old_days_once_in_the_lake_and_the_desk_still_answers(
     with connect(full_db, hold=True) as full, connect(settings.db_path, lake=settings) as lake:
         same_answers(full, lake)
     assert retain_once(settings, DAY2).days == 0  # nothing left to do: no change
+
+
+def test_the_desk_reads_a_retained_day_from_an_s3_lake(
+    tmp_path: Path, catalog_url: str, s3: S3, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The warehouse on S3 (moto's server on loopback): retention empties DuckDB of a day, and
+    `pcr`, the chain and the rest come from the S3 lake, identical to a DuckDB that kept it."""
+    import random
+
+    from nsechain.lake.reader import LakeReader, Scope
+    from nsechain.lake.retention import retain_once
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3.access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3.secret_key)
+    bucket = f"desk-{random.randrange(1 << 30)}"
+    s3.create_bucket(bucket)
+    settings = two_days(
+        tmp_path,
+        catalog_url,
+        warehouse=f"s3://{bucket}/wh",
+        lake_s3_endpoint=s3.endpoint,
+        local_retention_days=1,
+    )
+    full_db = tmp_path / "full.duckdb"
+    shutil.copy(settings.db_path, full_db)
+    assert retain_once(settings, DAY2).days == 1
+    assert local_days(settings.db_path) == [DAY2]
+
+    reader = LakeReader(settings)
+    try:
+        planned = reader.plan("option_quotes", Scope(), {DAY2})
+    finally:
+        reader.close()
+    assert len(planned) == 4 and all(p.startswith(f"s3://{bucket}/wh/") for p in planned)
+    with connect(full_db, hold=True) as full, connect(settings.db_path, lake=settings) as lake:
+        same_answers(full, lake)
+
+    cli_pcr_shows_both_days(settings, NSECHAIN_LAKE_S3_ENDPOINT=s3.endpoint)
 
 
 def test_retention_never_deletes_a_day_not_in_the_lake(tmp_path: Path, catalog_url: str) -> None:

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, NamedTuple
 
+from nsechain.collector.lakethread import lake_problem
 from nsechain.config import Settings
 from nsechain.contract import FAILED_OUTCOMES
 from nsechain.timeutil import now_ist
@@ -257,6 +258,8 @@ def _problems(status: dict[str, Any]) -> list[str]:
         out.append("the batch thread is down (loads into DuckDB stopped); it is restarted")
     elif bat.get("last_error"):
         out.append(f"loading into DuckDB fails: {bat['last_error']}")
+    lake = lake_problem(_d(status.get("lake_thread")), settings.get("batch_interval_s"))
+    out += [lake] if lake else []
     rate, effective = settings.get("rate"), col.get("effective_rate")
     if isinstance(rate, int | float) and isinstance(effective, int | float) and effective < rate:
         out.append(f"request rate cut to {effective:.2f} of {rate:g} req/s after a block")

@@ -38,7 +38,7 @@ from nsechain.collector.clock import Clock, clock_of
 from nsechain.collector.collection import CollectionLoop
 from nsechain.collector.health import VerdictTracker
 from nsechain.collector.inflight import InflightPool, default_in_flight
-from nsechain.collector.lakethread import lake_section, lake_worker
+from nsechain.collector.lakethread import LAKE_STOP_S, lake_section, lake_worker
 from nsechain.collector.session import MarketClock, TradingCalendar, market_report
 from nsechain.collector.status import settings_report, write_status
 from nsechain.collector.tick import Collector, TickResult
@@ -104,7 +104,11 @@ class OptionsThreadedManager:
             "batch_thread": Worker("batch", self._batch_loop),
         }
         # Opt-in: with a lake catalog, a third thread commits processed files to the lake.
-        self.lake = lake_worker(self.settings, self.clock, self.batcher.load_lock, self._stop)
+        # At a stop it commits once more after the batch thread's final load (it joins it).
+        batch_done = self._workers["batch_thread"].join
+        self.lake = lake_worker(
+            self.settings, self.clock, self.batcher.load_lock, self._stop, batch_done
+        )
         self._workers.update({"lake_thread": self.lake[1]} if self.lake else {})
         self._monitor = Worker("monitor", self._monitor_loop)
         self._started = False
@@ -214,9 +218,15 @@ class OptionsThreadedManager:
         deadline = time.monotonic() + timeout
         self._stop.set()
         ok = True
-        # Order matters: the batch thread's final load must see the last tick's file.
-        for worker in self._workers.values():
-            ok &= worker.join(max(0.1, deadline - time.monotonic()))
+        # Order matters: the batch thread's final load must see the last tick's file, and the
+        # lake's last commit the final load's files. A slow or dead lake holds the stop
+        # LAKE_STOP_S at most: its journal finishes the rest at the next start.
+        for name, worker in self._workers.items():
+            left = max(0.1, deadline - time.monotonic())
+            ended = worker.join(min(left, LAKE_STOP_S) if name == "lake_thread" else left)
+            if not ended and name == "lake_thread":
+                log.warning("lake thread still committing at the stop; left to the next start")
+            ok &= ended
         ok &= self._monitor.join(max(0.1, deadline - time.monotonic()))
         self.pool.join(max(0.1, deadline - time.monotonic()))
         self.stop_reason = self.stop_reason or "stopped by the program (stop_all_threads)"

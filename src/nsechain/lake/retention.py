@@ -136,13 +136,16 @@ def prune_local(
     return report
 
 
-def retain(settings: Settings, today: date, tables: dict[str, Table]) -> RetentionReport:
-    """Apply ``local_retention_days`` to the local DuckDB (``tables``: the lake's, opened)."""
+def retain(
+    settings: Settings, today: date, tables: dict[str, Table], ledger: Ledger | None = None
+) -> RetentionReport:
+    """Apply ``local_retention_days`` to the local DuckDB (``tables``: the lake's, opened;
+    ``ledger``: the writer's journal, whose done journals it has read already)."""
     keep = settings.local_retention_days
     if keep is None or not settings.db_path.is_file():
         return RetentionReport()
     wanted = today - timedelta(days=keep - 1)  # keep N days, today included
-    ledger = Ledger(settings.data_dir / "lake")
+    ledger = ledger or Ledger(settings.data_dir / "lake")
     cutoff, held = journal_cutoff(settings.processed_dir, ledger, wanted)
     lake_rows = {kind: lake_day_rows(table) for kind, table in tables.items()}
     with load_wanted(settings.db_path):  # readers elsewhere give way, as for a load

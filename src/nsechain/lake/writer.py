@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -57,7 +58,7 @@ if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
     from pyiceberg.table import Table
 
-__all__ = ["CommitReport", "LakeWriter", "has_batch", "rows_in_lake"]
+__all__ = ["CommitReport", "LakeWriter", "has_batch", "pending_in", "rows_in_lake"]
 
 log = logging.getLogger(__name__)
 _DAY_US = 86_400_000_000
@@ -128,6 +129,15 @@ def rows_in_lake(table: Table, mine: pa.Table, batch: Batch, kind: str) -> bool:
     )
 
 
+def pending_in(processed_dir: Path, ledger: Ledger) -> list[str]:
+    """Tick files in ``processed_dir`` no batch of ``ledger`` holds yet, oldest first
+    (relative paths); needs no catalog: the lake thread counts them while the lake is down."""
+    taken = ledger.committed()
+    taken.update(f for b in ledger.open_batches() for f in b.files)
+    found = (p.relative_to(processed_dir).as_posix() for p in paths.list_tick_files(processed_dir))
+    return [f for f in found if f not in taken]
+
+
 def _read_kind(kind: str, source: Path) -> pa.Table:
     if kind == "option_quotes":
         return pq.read_table(source)
@@ -153,6 +163,7 @@ class LakeWriter:
         self.catalog = catalog if catalog is not None else open_catalog(settings)
         self.ledger = Ledger(settings.data_dir / "lake")
         self.writer_id = f"{socket.gethostname()}:{settings.data_dir.resolve()}"
+        self._until: float | None = None  # commit_pending's bound (monotonic), if any
         self._tables = {k: open_table(self.catalog, settings.lake_namespace, k) for k in TABLES}
 
     @property
@@ -173,30 +184,48 @@ class LakeWriter:
 
     def pending_files(self) -> list[str]:
         """Processed tick files no batch holds yet, oldest first, relative to processed_dir."""
-        root = self.settings.processed_dir
-        taken = self.ledger.committed()
-        taken.update(f for b in self.ledger.open_batches() for f in b.files)
-        found = (p.relative_to(root).as_posix() for p in paths.list_tick_files(root))
-        return [f for f in found if f not in taken]
+        return pending_in(self.settings.processed_dir, self.ledger)
 
     def commit_pending(
-        self, now: datetime, on_batch: Callable[[Batch], None] | None = None
+        self,
+        now: datetime,
+        on_batch: Callable[[Batch], None] | None = None,
+        *,
+        until: float | None = None,
     ) -> CommitReport:
         """Finish open batches, then commit every pending file in batches of lake_batch_files.
 
         ``now`` (the injected clock) only stamps new batch ids so that they sort by time.
+        ``until`` (a ``time.monotonic()`` moment; the collector's stop) bounds the work: no
+        batch starts after it, and a conflicting commit retries until it at most; what is
+        left stays pending (or journalled) for the next run.
         """
         report = CommitReport()
+        self._until = until
         todo = self.ledger.open_batches()
         report.resumed = len(todo)
         for batch in todo:
+            if self._out_of_time():
+                return report
             self._finish(batch, report, on_batch, resumed=True)
         files = self.pending_files()
         size = self.settings.lake_batch_files
         for n in range(0, len(files), size):
+            if self._out_of_time():
+                return report
             stamp = (now + timedelta(microseconds=n)).strftime("%Y%m%dT%H%M%S%f")
             self._finish(self.ledger.start(files[n : n + size], stamp), report, on_batch)
         return report
+
+    def _out_of_time(self) -> bool:
+        return self._until is not None and time.monotonic() >= self._until
+
+    def _deadline_s(self) -> float:
+        """How long a conflicting commit may keep retrying."""
+        deadline = self.settings.lake_commit_deadline_s
+        if self._until is None:
+            return deadline
+        return max(0.0, min(deadline, self._until - time.monotonic()))
 
     def _finish(
         self,
@@ -285,5 +314,4 @@ class LakeWriter:
             report.conflicts += 1
 
         what = f"lake commit {kind} batch={batch.batch_id}"
-        deadline = self.settings.lake_commit_deadline_s
-        commit_with_retry(attempt, deadline, what, on_conflict=conflict)
+        commit_with_retry(attempt, self._deadline_s(), what, on_conflict=conflict)
