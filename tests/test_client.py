@@ -321,6 +321,36 @@ def test_a_bootstrap_goes_ahead_of_the_waiting_requests() -> None:
     assert served == [0, 3, 1, 2]  # the one already sleeping for its token keeps it
 
 
+def test_a_try_never_takes_the_token_a_waiter_is_owed() -> None:
+    # try_acquire and try_prepay (a pool of routes takes its tokens with it) come after the
+    # line: the token the head sleeps for is the head's; only one over it is spare.
+    t = FakeTime()
+    asleep, gate = threading.Event(), threading.Event()
+
+    def sleep(seconds: float) -> None:
+        if asleep.is_set():  # a second sleep (a try took its token): time moves on
+            t.sleep(seconds)
+            return
+        asleep.set()
+        gate.wait()  # the test moves the clock meanwhile
+
+    bucket = TokenBucket(2.0, 1, clock=t.clock, sleep=sleep)
+    bucket.acquire()  # the bucket is empty now
+    [head] = _line_up(bucket, lambda _i: bucket.acquire(), 1)
+    try:
+        asleep.wait()
+        t.now += 0.5  # one token: the head's
+        assert not bucket.try_acquire()
+        assert bucket.try_prepay() > 0.0
+        t.now += 0.5  # a second (one over the burst while a thread waits): spare
+        assert bucket.try_acquire()
+        assert not bucket.try_acquire()
+    finally:
+        gate.set()  # a failed assert must not leave the head asleep
+        head.join()
+    assert bucket.granted == 3 and bucket.waiting == 0
+
+
 def test_a_stop_reaches_every_waiter_in_line() -> None:
     stop, gate = threading.Event(), threading.Event()
 

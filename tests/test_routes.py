@@ -7,6 +7,7 @@ address, so the simulator's per-client counters are the per-route budgets, serve
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ import pytest
 
 from nsechain.collector.tick import Collector
 from nsechain.config import load_settings
-from nsechain.errors import ConfigError
+from nsechain.errors import ConfigError, Interrupted, NsechainError
 from nsechain.nse.routes import RoutedClient, routes_of
 from nsechain.sim.server import Simulator
 from proxies import connect_proxy, socks5_proxy
@@ -127,3 +128,53 @@ def test_fetch_logs_from_before_routes_read_with_a_null_route(tmp_path: Path) ->
     names = [r[0] for r in con.execute("DESCRIBE fetch_log").fetchall()]
     assert names[-1] == "route"
     con.close()
+
+
+class _Route:
+    """A stand-in route whose bootstrap waits until every route's bootstrap has begun."""
+
+    paused_until = None
+
+    def __init__(self, name: str, started: threading.Barrier, fail: Exception | None) -> None:
+        self.name, self._started, self._fail = name, started, fail
+        self.sessions = 0
+
+    def ensure_session(self) -> None:
+        self._started.wait()  # one after another, the first would wait here for the others
+        self.sessions += 1
+        if self._fail is not None:
+            raise self._fail
+
+    def bootstrap(self) -> set[str]:
+        self.ensure_session()
+        return {f"cookie-{self.name}"}
+
+
+def _routed(fails: list[Exception | None]) -> tuple[RoutedClient, list[_Route]]:
+    proxies = [f"http://127.0.0.{i + 2}:9" for i in range(len(fails) - 1)]
+    client = RoutedClient(load_settings(proxies=proxies))
+    for route in client.routes:
+        route.close()
+    started = threading.Barrier(len(fails), timeout=30.0)  # a guard, not a timing
+    fakes = [_Route(str(i), started, fail) for i, fail in enumerate(fails)]
+    client.routes = fakes  # type: ignore[assignment]
+    return client, fakes
+
+
+def test_the_routes_bootstrap_at_once() -> None:
+    client, fakes = _routed([None, None, None])
+    client.ensure_session()  # would break the barrier if the three went one after another
+    assert [f.sessions for f in fakes] == [1, 1, 1]
+    client, fakes = _routed([None, None, None])
+    assert client.bootstrap() == {"cookie-0", "cookie-1", "cookie-2"}
+
+
+def test_a_failed_route_bootstrap_is_raised_after_every_route_tried() -> None:
+    client, fakes = _routed([None, NsechainError("proxy down"), Interrupted("stop")])
+    with pytest.raises(Interrupted):  # a stop wins over a route's failure
+        client.ensure_session()
+    assert [f.sessions for f in fakes] == [1, 1, 1]
+    client, fakes = _routed([NsechainError("proxy down"), None])
+    with pytest.raises(NsechainError, match="proxy down"):
+        client.ensure_session()
+    assert [f.sessions for f in fakes] == [1, 1]

@@ -7,7 +7,9 @@ that backs off after a block.
 
 Waiting threads form a first-come first-served ``Line``: only the one at its head sleeps until
 the next token, the others block on their own event until it leaves. A free token wakes one
-thread, not every waiter (the collector has dozens of fetch workers waiting at once).
+thread, not every waiter (the collector has dozens of fetch workers waiting at once). The
+tries that never wait (``try_acquire``, ``try_prepay``) take only a token left over once every
+thread in line has one, so nobody jumps the line.
 
 Clock and sleep are injected so tests run on fake time, and so the collector's stop can
 interrupt a wait: ``sleep`` may raise ``errors.Interrupted``, which propagates unchanged; the
@@ -123,9 +125,10 @@ class TokenBucket:
             self._rate = float(rate)
 
     def try_acquire(self) -> bool:
-        """Take a token if one is available now; never waits."""
+        """Take a token if one is spare now; never waits. A token owed to a thread in line is
+        not spare: a try never goes ahead of the line (``_take_spare``)."""
         with self._lock:
-            return self._take() == 0.0
+            return self._take_spare() == 0.0
 
     def prepay(self) -> None:
         """Take a token now (waiting for it) for this thread's next ``acquire``.
@@ -139,9 +142,11 @@ class TokenBucket:
 
     def try_prepay(self) -> float:
         """``prepay`` without waiting: 0 when a token was taken and held for this thread's next
-        ``acquire``, else the seconds until one exists (for a pool of buckets, one per route)."""
+        ``acquire``, else the seconds until one is spare (for a pool of buckets, one per route:
+        the pool's workers wait in the pool's line, so here they come after this route's own
+        line, the cookie bootstrap and the holiday list among it)."""
         with self._lock:
-            wait = self._take()
+            wait = self._take_spare()
         if wait == 0.0:
             self._prepaid.held = True
         return wait
@@ -173,7 +178,7 @@ class TokenBucket:
                 if wait == 0.0:
                     return
                 # Sleep outside the lock (try_acquire stays instant); re-check after waking:
-                # the rate may have dropped, or a try_acquire taken the token.
+                # the rate may have dropped (a try leaves the line's tokens alone).
                 self._sleep(wait)
 
     def _take(self) -> float:
@@ -187,6 +192,21 @@ class TokenBucket:
             self._granted += 1
             return 0.0
         return (1.0 - self._tokens) / self._rate
+
+    def _take_spare(self) -> float:
+        """``_take`` for a caller outside the line: only a token left over once every thread
+        in line has one, else the seconds until there is. Without it a try took the token
+        the head of the line slept for, and the head slept again: FIFO held only among
+        ``acquire`` callers, and a bootstrap sent ``first`` could wait behind a pool's tries."""
+        owed = len(self._line)  # a hint read without the line's lock: a new waiter is late
+        if owed == 0:
+            return self._take()
+        self._refill()
+        if self._tokens >= owed + 1.0 - _EPSILON:
+            self._tokens -= 1.0
+            self._granted += 1
+            return 0.0
+        return (owed + 1.0 - self._tokens) / self._rate
 
     def _refill(self) -> None:
         now = self._clock()

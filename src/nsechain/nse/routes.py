@@ -8,7 +8,8 @@ the sum (``budget``), and a blocked route pauses alone while the others go on.
 
 Work is spread by tokens: ``PoolBucket.prepay`` (the workers take a token before choosing a
 pair) takes it from whichever open route has one first, and the request then goes by that
-route; a call without a prepaid token goes round-robin over the open routes.
+route; a call without a prepaid token goes round-robin over the open routes. The routes'
+cookie bootstraps at the start go out at once, one thread per route (``_each``).
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ import itertools
 import threading
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor, wait
 from datetime import date
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from nsechain.config import Settings
-from nsechain.errors import ConfigError
+from nsechain.errors import ConfigError, Interrupted
 from nsechain.nse.client import Exchange, NseClient
 from nsechain.nse.endpoints import Endpoint
 from nsechain.nse.ratelimit import Line
@@ -49,6 +51,22 @@ def routes_of(settings: Settings) -> list[tuple[str, str | None]]:
 
 def _open(clients: list[NseClient]) -> list[NseClient]:
     return [c for c in clients if c.paused_until is None]
+
+
+def _each(routes: list[NseClient], call: Callable[[NseClient], T]) -> list[T]:
+    """``call(route)`` on every route at once, for the routes' cookie bootstraps: one after
+    another, N routes kept every worker idle for N latencies at the start (each route has its
+    own cookie jar and token bucket, so nothing is shared). Waits for all of them, then raises
+    the first error (a stop first), as the serial loop did."""
+    if len(routes) == 1:
+        return [call(routes[0])]
+    with ThreadPoolExecutor(len(routes), thread_name_prefix="nsechain-route") as pool:
+        futures = [pool.submit(call, route) for route in routes]
+        wait(futures)
+    failed = [exc for f in futures if (exc := f.exception()) is not None]
+    if failed:
+        raise next((e for e in failed if isinstance(e, Interrupted)), failed[0])
+    return [f.result() for f in futures]
 
 
 class PoolBucket:
@@ -200,11 +218,10 @@ class RoutedClient:
         return "/".join(sorted({r.transport for r in self.routes}))
 
     def ensure_session(self) -> None:
-        for route in _open(self.routes) or self.routes:
-            route.ensure_session()
+        _each(_open(self.routes) or self.routes, lambda route: route.ensure_session())
 
     def bootstrap(self) -> set[str]:
-        return set().union(*(r.bootstrap() for r in self.routes))
+        return set().union(*_each(self.routes, lambda route: route.bootstrap()))
 
     def close(self) -> None:
         for route in self.routes:
