@@ -152,6 +152,12 @@ class FlagWatcher:
         with self._lock:
             return list(self._listeners.values())
 
+    @property
+    def running(self) -> bool:
+        """Whether this watcher's thread is up (it ends a poll after its last listener)."""
+        with self._lock:
+            return self._thread is not None
+
     def _run(self) -> None:
         while True:
             time.sleep(self.poll_s)
