@@ -15,6 +15,15 @@ Two orders in turn, on the same queue code:
 Printed per order and share: each tier's median and worst gap between two fetches of a
 pair, in periods (a promise kept is 1.0; a fair shortfall of share s gives 1/s to every
 tier), and the index tier's worst gap of deadline ÷ share.
+
+Then a spare budget (``--spare``: tokens at more than the demand, as when NSE needs none of
+the fifth of the budget the plan keeps for retries), two rules for an early fetch in turn:
+
+- ``timeline`` (before): the early fetch was the pair's turn moved earlier, its next one
+  still a period after the old due time;
+- ``started`` (the product): the next turn is a period after the early fetch.
+
+Printed: the share of the tokens used, and each tier's median and worst gap.
 """
 
 from __future__ import annotations
@@ -44,6 +53,16 @@ class DeadlineQueue(DueQueue):
             return slot
 
 
+class TimelineQueue(DueQueue):
+    """The earlier rule for an early fetch: the next turn stays a period after the old due."""
+
+    def done(self, slot: Slot, started: float, *, not_before: float | None = None) -> None:
+        with self._lock:
+            slot.busy = False
+            slot.due = max(slot.due + slot.period_s, started, not_before or 0.0)
+            self._push(slot)
+
+
 def the_plan() -> Plan:
     nifty = [date(2026, 12, 1) + timedelta(days=7 * i) for i in range(4)]
     nifty += [date(2027 + i // 2, 6 if i % 2 else 12, 28) for i in range(14)]
@@ -56,6 +75,7 @@ def the_plan() -> Plan:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--shares", default="1.0,0.8,0.6,0.4")
+    ap.add_argument("--spare", default="1.25,1.5,2.0")
     ap.add_argument("--hours", type=float, default=2.0)
     args = ap.parse_args()
     plan = the_plan()
@@ -84,6 +104,29 @@ def main() -> None:
             print(f"{share:>5.1f} {name:>8}  " + "  ".join(f"{c:>18}" for c in cells))
         ratio = worst["deadline"] / worst["share"]
         print(f"{'':>5} index-near worst gap, deadline ÷ share: {ratio:.2f}x")
+    spare(plan, demand, tiers, [float(x) for x in args.spare.split(",")], args.hours)
+
+
+def spare(plan: Plan, demand: float, tiers: list[str], shares: list[float], hours: float) -> None:
+    print(
+        f"\nspare budget: {'share':>5} {'rule':>8} {'used':>5}  "
+        + "  ".join(f"{t:>18}" for t in tiers)
+    )
+    for share in shares:
+        for name, queue in (("timeline", TimelineQueue()), ("started", DueQueue())):
+            rate = share * demand
+            gaps = serve_on_paper(
+                queue, plan, interval_s=60.0, rate=rate, until_s=hours * 3600, warm_s=1200.0
+            )
+            used = sum(map(len, gaps.values())) / ((hours * 3600 - 1200.0) * rate)
+            cells = []
+            for t in tiers:
+                got = sorted(gaps[t])
+                cells.append(f"{got[len(got) // 2]:>8.2f}/{got[-1]:<9.2f}")
+            print(
+                f"{'':>13} {share:>5.2f} {name:>8} {used:>5.2f}  "
+                + "  ".join(f"{c:>18}" for c in cells)
+            )
 
 
 if __name__ == "__main__":
