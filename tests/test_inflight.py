@@ -79,6 +79,33 @@ def test_a_pair_far_behind_is_not_fetched_twice_to_catch_up() -> None:
     assert slot.due == 600.0  # due now, behind whatever else is overdue; not at 60, 120 ...
 
 
+def test_each_turn_is_aimed_early_by_the_spread_of_answer_times() -> None:
+    # Answers of 1 s and 5 s alike: a 5 s answer after a 1 s one adds 4 s to the gap between
+    # two snapshots, so each turn is aimed that spread early; never more than a tenth of the
+    # period (the promise's tolerance), whatever the answers.
+    plan = make_plan([PlanItem("NIFTY", True, (E1,))], budget=100.0, interval_s=60.0)
+    q = DueQueue(lead=0.0)
+    q.sync(plan, 60.0, now=0.0)
+    for n in range(40):
+        slot = q.take(q.slots()[0].due)
+        assert slot is not None
+        q.done(slot, started=slot.due, took_s=1.0 if n % 2 else 5.0)
+    assert q.margin_s == pytest.approx(4.0)
+    slot = q.slots()[0]
+    started = slot.due
+    assert q.take(started) is slot
+    q.done(slot, started=started, took_s=1.0)
+    assert slot.due == pytest.approx(started + 60.0 - 4.0)
+    for _ in range(40):
+        slot = q.take(slot.due)
+        assert slot is not None
+        q.done(slot, started=slot.due, took_s=60.0 * (_ % 2))
+    started = slot.due
+    assert q.take(started) is slot
+    q.done(slot, started=started)
+    assert slot.due == pytest.approx(started + 54.0)  # the cap: 6 s of a 60 s period
+
+
 def _two_tiers(queue: DueQueue) -> tuple[Slot, Slot]:
     plan = make_plan(
         [PlanItem("NIFTY", True, (E1,)), *(PlanItem(f"S{i}", False, (E1, E2)) for i in range(9))],

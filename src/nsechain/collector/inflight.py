@@ -216,13 +216,16 @@ class InflightPool:
         return True
 
     def _done(self, slot: Slot, started: float, outcome: str) -> None:
+        took_s = None
         if outcome in ("ok", "stale"):  # NSE was looked at: a snapshot, changed or not
-            self.freshness.snapshot(slot.pair, self._clock.now().timestamp())
+            answered = self._clock.now().timestamp()
+            self.freshness.snapshot(slot.pair, answered)
+            took_s = answered - started
         not_before = None
         if outcome == "deferred":  # NSE asked this pair to wait: it is due when that ends
             left = self.collector.client.deferred_left(slot.pair.symbol, slot.pair.expiry)
             not_before = None if left is None else started + left
-        self.queue.done(slot, started, not_before=not_before)
+        self.queue.done(slot, started, not_before=not_before, took_s=took_s)
 
     def _refresh(self, now: datetime) -> bool:
         what = self._claim_refresh(now)

@@ -19,6 +19,10 @@ Scheduling rules (DESIGN.md §5):
   the virtual timeline, each pair would only move its one turn a period earlier, and 10 %
   of the budget stayed unused at 10 req/s and 1.5 s answers). The lead bound keeps a small
   universe from being fetched again and again.
+- Each turn is aimed early by the spread of NSE's recent answer times (95th less 5th
+  percentile, at most a tenth of the period): the gap between two snapshots is the gap
+  between their requests plus the second answer's time less the first's, so without it a
+  slow answer after a fast one broke a 60 s promise by the tail (67 s at 1.5 s answers).
 - New pairs (a start, a longer expiry list) are spread over their tier's period, so a burst
   of them never delays pairs that are due.
 - Most urgent = the most overdue as a share of its period, ``(now - due) / period``. A
@@ -39,7 +43,7 @@ from __future__ import annotations
 
 import heapq
 import threading
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -49,6 +53,10 @@ __all__ = ["DEFAULT_LEAD", "DueQueue", "Slot", "serve_on_paper"]
 
 #: How early (a fraction of its period) a pair may be fetched when nothing is overdue.
 DEFAULT_LEAD = 0.5
+#: How many recent answer times the latency margin is read from.
+LATENCY_WINDOW = 256
+#: The margin is no more than this share of a pair's period (the promise's tolerance).
+MARGIN_CAP = 0.1
 
 
 @dataclass(slots=True)
@@ -78,6 +86,8 @@ class DueQueue:
         self._lock = threading.Lock()
         self._slots: dict[Pair, Slot] = {}
         self._heaps: dict[str, list[tuple[float, int, Pair]]] = {}  # per tier: (due, rank, pair)
+        self._took: deque[float] = deque(maxlen=LATENCY_WINDOW)  # recent answer times, clock s
+        self._margin = 0.0
 
     # --- the plan ---------------------------------------------------------------------------
     def sync(self, plan: Plan, interval_s: float, now: float) -> None:
@@ -158,19 +168,46 @@ class DueQueue:
             best.busy = True
             return best
 
-    def done(self, slot: Slot, started: float, *, not_before: float | None = None) -> None:
+    def done(
+        self,
+        slot: Slot,
+        started: float,
+        *,
+        not_before: float | None = None,
+        took_s: float | None = None,
+    ) -> None:
         """A fetch of ``slot`` that started at ``started`` ended (whatever its outcome).
 
         ``not_before``: NSE asked this pair to wait (a long Retry-After); it is due then.
+        ``took_s``: how long NSE took to answer (clock seconds), for the latency margin.
         """
         with self._lock:
+            if took_s is not None and took_s >= 0:
+                self._note_latency(took_s)
             slot.busy = False
             slot.fetches += 1
             # Early (a spare token): the next turn counts from this fetch; on time or late:
             # from the timeline, so a late pair is not fetched twice to catch up.
             step = started if started < slot.due else slot.due
-            slot.due = max(step + slot.period_s, started, not_before or 0.0)
+            period = slot.period_s - min(self._margin, MARGIN_CAP * slot.period_s)
+            slot.due = max(step + period, started, not_before or 0.0)
             self._push(slot)
+
+    def _note_latency(self, took_s: float) -> None:
+        # Two snapshots' gap is the gap between their requests plus the second answer's time
+        # less the first's: aiming each request that spread early (the 5th to the 95th
+        # percentile of recent answers) keeps slow answers after fast ones within the promise.
+        self._took.append(took_s)
+        if len(self._took) >= 20 and len(self._took) % 8 == 0:
+            ranked = sorted(self._took)
+            n = len(ranked)
+            self._margin = ranked[(n * 95) // 100] - ranked[(n * 5) // 100]
+
+    @property
+    def margin_s(self) -> float:
+        """How early each turn is aimed for answer-time jitter (before the per-pair cap)."""
+        with self._lock:
+            return self._margin
 
     def put_back(self, slot: Slot) -> None:
         """A fetch that never went out (paused, stopping): the pair keeps its due time."""
