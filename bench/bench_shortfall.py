@@ -56,7 +56,14 @@ class DeadlineQueue(DueQueue):
 class TimelineQueue(DueQueue):
     """The earlier rule for an early fetch: the next turn stays a period after the old due."""
 
-    def done(self, slot: Slot, started: float, *, not_before: float | None = None) -> None:
+    def done(
+        self,
+        slot: Slot,
+        started: float,
+        *,
+        not_before: float | None = None,
+        took_s: float | None = None,  # no latency margin either: answers are instant here
+    ) -> None:
         with self._lock:
             slot.busy = False
             slot.due = max(slot.due + slot.period_s, started, not_before or 0.0)
@@ -96,12 +103,8 @@ def main() -> None:
                 until_s=args.hours * 3600,
                 warm_s=1200.0,
             )
-            cells = []
-            for t in tiers:
-                got = sorted(gaps[t])
-                cells.append(f"{got[len(got) // 2]:>8.2f}/{got[-1]:<9.2f}")
             worst[name] = max(gaps["index-near"])
-            print(f"{share:>5.1f} {name:>8}  " + "  ".join(f"{c:>18}" for c in cells))
+            print(f"{share:>5.1f} {name:>8}  " + _cells(gaps, tiers))
         ratio = worst["deadline"] / worst["share"]
         print(f"{'':>5} index-near worst gap, deadline ÷ share: {ratio:.2f}x")
     spare(plan, demand, tiers, [float(x) for x in args.spare.split(",")], args.hours)
@@ -119,14 +122,16 @@ def spare(plan: Plan, demand: float, tiers: list[str], shares: list[float], hour
                 queue, plan, interval_s=60.0, rate=rate, until_s=hours * 3600, warm_s=1200.0
             )
             used = sum(map(len, gaps.values())) / ((hours * 3600 - 1200.0) * rate)
-            cells = []
-            for t in tiers:
-                got = sorted(gaps[t])
-                cells.append(f"{got[len(got) // 2]:>8.2f}/{got[-1]:<9.2f}")
-            print(
-                f"{'':>13} {share:>5.2f} {name:>8} {used:>5.2f}  "
-                + "  ".join(f"{c:>18}" for c in cells)
-            )
+            print(f"{'':>13} {share:>5.2f} {name:>8} {used:>5.2f}  " + _cells(gaps, tiers))
+
+
+def _cells(gaps: dict[str, list[float]], tiers: list[str]) -> str:
+    """Each tier's median/worst gap, one cell a tier."""
+    cells = []
+    for t in tiers:
+        got = sorted(gaps[t])
+        cells.append(f"{got[len(got) // 2]:>8.2f}/{got[-1]:<9.2f}")
+    return "  ".join(f"{c:>18}" for c in cells)
 
 
 if __name__ == "__main__":

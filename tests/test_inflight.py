@@ -96,10 +96,10 @@ def test_each_turn_is_aimed_early_by_the_spread_of_answer_times() -> None:
     assert q.take(started) is slot
     q.done(slot, started=started, took_s=1.0)
     assert slot.due == pytest.approx(started + 60.0 - 4.0)
-    for _ in range(40):
+    for n in range(40):
         slot = q.take(slot.due)
         assert slot is not None
-        q.done(slot, started=slot.due, took_s=60.0 * (_ % 2))
+        q.done(slot, started=slot.due, took_s=60.0 * (n % 2))
     started = slot.due
     assert q.take(started) is slot
     q.done(slot, started=started)
