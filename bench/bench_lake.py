@@ -2,9 +2,12 @@
 
 Where it sits: run by hand (it needs the lake extra and Debian's PostgreSQL; it starts a
 private cluster on a loopback port, as the tests do); nothing imports it. It writes a synthetic
-full-market session (``bench_analytics``'s generator: 5 indices, NIFTY with 18 expiries, 205
-stocks, ~55k contracts a minute) as real tick files, one per minute, and prints our figure
-beside its baseline, with the ratio:
+full-market session (5 indices, NIFTY with 18 expiries, 205 stocks, ~55k contracts a minute)
+as real tick files, one per minute, and prints our figure beside its baseline, with the ratio.
+The day is ``market_day``'s, which changes as NSE's chains do (most legs idle in most
+minutes); ``--day moving`` takes ``bench_analytics``' day instead, where every column of
+every row moves every minute (a bound no real session reaches, for the byte counts).
+
 
 * **commit latency per batch** against its rows, for batches of 1, 5 and 25 tick files: the
   lake writer's commit (stage + ``add_files`` + journal) beside the DuckDB load of the same
@@ -12,31 +15,33 @@ beside its baseline, with the ratio:
 * **commits per minute for 4 concurrent writers** (4 processes, one small tick file per commit,
   one shared table) beside 1 writer alone, with the conflicts they retried;
 * **bytes per quote row** in the lake before compaction (tick-sized files) and after
-  (``lake.maintain.compact_day``) beside the DuckDB file; when the compacted day misses the
-  12 B/row goal, the same sorted rows rewritten with other Parquet settings (zstd level,
-  row-group size, encodings) to show what would reach it;
+  (``nsechain lake compact --day``, run as a user runs it: its time and peak memory) beside
+  the DuckDB file; when the compacted day misses the 12 B/row goal, the same sorted rows
+  rewritten with other Parquet settings (zstd level, encodings) to show what would reach it;
 * **a chain query and a PCR-over-a-day query** through the desk on the compacted lake day
   (the local DuckDB emptied of it by ``local_retention_days``) beside the desk on the local
   DuckDB that holds it.
 
     python bench/bench_lake.py [--minutes 75] [--stocks 205] [--reps 9] [--writers 4]
+                               [--day nse-like|moving]
 
-``--minutes 375`` is the issue's full day (20.7M rows); compaction reads the whole day into
-memory (pyiceberg), several GB at that size.
+``--minutes 375`` is the issue's full day (20.7M rows). Compaction streams it through a
+DuckDB sort held to ``lake_compact_memory_mb`` (``lake.compact``).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
-from datetime import timedelta
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +55,7 @@ sys.path[:0] = [str(HERE), str(HERE.parent / "tests")]
 
 from bench_analytics import OPEN, build_market, make_chunk, median_ms, rows_by_tick  # noqa: E402
 from lakeservers import postgres_cluster  # noqa: E402
+from market_day import realistic_day  # noqa: E402
 from nsechain.config import Settings, load_settings  # noqa: E402
 from nsechain.contract import FETCH_LOG_SCHEMA  # noqa: E402
 from nsechain.store.files import write_tick  # noqa: E402
@@ -80,18 +86,26 @@ def _fetch_log(m: Any, at: Any) -> pa.Table:
     )
 
 
-def write_ticks(folder: Path, minutes: int, stocks: int, only: str | None = None) -> int:
-    """One tick file per minute in ``folder`` (pending layout); their quote rows."""
+def _moving_day(minutes: int, stocks: int) -> Iterator[tuple[datetime, pa.Table]]:
+    """``bench_analytics``' day: every contract priced afresh, every column moving, each minute."""
     m = build_market(stocks)
     rng = np.random.default_rng(5)
     steps = rng.normal(0, 0.0006, (len(m.symbols), minutes))
     paths = m.spot0[:, None] * np.exp(np.cumsum(steps, axis=1))
-    total = 0
     for minute in range(minutes):
         quotes = make_chunk(m, rows_by_tick(m, minute, minute + 1), minutes, paths)
-        if only is not None:
-            quotes = quotes.filter(pc.equal(quotes["symbol"], only))
-        at = OPEN + timedelta(minutes=minute, seconds=55)
+        yield OPEN + timedelta(minutes=minute, seconds=55), quotes
+
+
+def write_ticks(
+    folder: Path, minutes: int, stocks: int, only: str | None = None, day: str = "nse-like"
+) -> int:
+    """One tick file per minute in ``folder`` (pending layout); their quote rows."""
+    m = build_market(stocks)  # the market both days are made of (same seed)
+    ticks = realistic_day(minutes, stocks) if day == "nse-like" else _moving_day(minutes, stocks)
+    total = 0
+    for at, tick in ticks:
+        quotes = tick if only is None else tick.filter(pc.equal(tick["symbol"], only))
         write_tick(folder, at, quotes, _fetch_log(m, at))
         total += quotes.num_rows
     return total
@@ -114,7 +128,9 @@ def _move(files: list[Path], src_root: Path, dest_root: Path) -> None:
         f.replace(dest)
 
 
-def commit_latency(root: Path, url: str, minutes: int, stocks: int, reps: int) -> Settings:
+def commit_latency(
+    root: Path, url: str, minutes: int, stocks: int, reps: int, day: str
+) -> Settings:
     """Per batch size: the lake commit and the DuckDB load of the same files."""
     from nsechain.collector.batch import make_loader
     from nsechain.lake.writer import LakeWriter
@@ -122,8 +138,9 @@ def commit_latency(root: Path, url: str, minutes: int, stocks: int, reps: int) -
 
     staging = root / "ticks"
     t0 = time.perf_counter()
-    rows = write_ticks(staging, minutes, stocks)
-    print(f"wrote {minutes} tick files, {rows:,} quote rows in {time.perf_counter() - t0:.0f} s")
+    rows = write_ticks(staging, minutes, stocks, day=day)
+    took = time.perf_counter() - t0
+    print(f"wrote {minutes} tick files of a {day} day, {rows:,} quote rows in {took:.0f} s")
     files = list_tick_files(staging)
     print(f"\n{'batch':<12} {'rows':>9} {'lake commit ms':>15} {'DuckDB load ms':>15} {'ratio':>6}")
     for k in BATCHES:
@@ -202,20 +219,35 @@ def _lake_bytes(settings: Settings) -> tuple[int, int, Any]:
     return size, sum(files.column("record_count").to_pylist()), table
 
 
-def bytes_per_row(settings: Settings) -> None:
-    from nsechain.lake.maintain import compact_day
+def _compact_cli(settings: Settings) -> tuple[float, float]:
+    """``nsechain lake compact --day`` as a user runs it: (seconds, the process's peak MB)."""
+    env = {
+        **os.environ,
+        "NSECHAIN_DATA_DIR": str(settings.data_dir),
+        "NSECHAIN_LAKE_CATALOG_URL": str(settings.lake_catalog_url),
+        "NSECHAIN_LAKE_WAREHOUSE": str(settings.lake_warehouse),
+    }
+    cmd = [sys.executable, "-m", "nsechain", "lake", "compact", "--day", OPEN.date().isoformat()]
+    t0 = time.perf_counter()
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    took = time.perf_counter() - t0
+    if done.returncode:
+        raise SystemExit(f"lake compact failed: {done.stderr[-2000:]}")
+    print("  " + done.stdout.strip().replace("\n", "\n  "))
+    # The only child the bench has waited for so far: its peak is the children's peak.
+    return took, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
+
+def bytes_per_row(settings: Settings) -> None:
     local = settings.db_path.stat().st_size
     size, rows, table = _lake_bytes(settings)
     print(f"\nbytes per quote row ({rows:,} rows)   goal <= {GOAL_B_ROW:.0f}")
     print(f"  local DuckDB as loaded        {local / rows:6.1f}")
     print(f"  lake, tick-sized files        {size / rows:6.1f}  ({size / local:.2f}x DuckDB)")
-    t0 = time.perf_counter()
-    compact_day(table, OPEN.date(), 600.0)
-    took = time.perf_counter() - t0
+    took, peak_mb = _compact_cli(settings)
     size, rows, table = _lake_bytes(settings)
-    print(f"  lake, compacted (pyiceberg)   {size / rows:6.1f}  ({size / local:.2f}x DuckDB)"
-          f"  compaction took {took:.0f} s")  # fmt: skip
+    print(f"  lake, compacted               {size / rows:6.1f}  ({size / local:.2f}x DuckDB)"
+          f"  `lake compact` took {took:.0f} s, peak memory {peak_mb:.0f} MB")  # fmt: skip
     files = table.inspect.files().column("file_path").to_pylist()
     compacted = [Path(f.removeprefix("file://")) for f in files]
     print(f"    {len(compacted)} file(s); by column: {by_column(compacted[0])}")
@@ -297,12 +329,23 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=9)
     ap.add_argument("--writers", type=int, default=4)
     ap.add_argument("--writer-files", type=int, default=30)
+    ap.add_argument(
+        "--day",
+        choices=("nse-like", "moving"),
+        default="nse-like",
+        help="market_day's day (default), or bench_analytics' every-row-moves day",
+    )
     args = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="nsechain-bench-lake-"))
     try:
         with postgres_cluster() as pg:
             settings = commit_latency(
-                root / "day", pg.create_database("bench_day"), args.minutes, args.stocks, 3
+                root / "day",
+                pg.create_database("bench_day"),
+                args.minutes,
+                args.stocks,
+                3,
+                args.day,
             )
             full_db = root / "full.duckdb"
             shutil.copy(settings.db_path, full_db)

@@ -74,16 +74,19 @@ def chain() -> pa.Table:
     return _CHAIN[0]
 
 
-def make_ticks(processed: Path, n: int, start: datetime = DAY) -> int:
+def make_ticks(processed: Path, n: int, start: datetime = DAY, symbol: str = "NIFTY") -> int:
     """``n`` tick files one minute apart in ``processed``; their total quote rows."""
     base, rows = chain(), 0
+    if symbol != "NIFTY":
+        at = base.schema.get_field_index("symbol")
+        base = base.set_column(at, base.schema.field(at), pa.array([symbol] * base.num_rows))
     for i in range(n):
         at = start + timedelta(minutes=i)
         quotes = base.set_column(
             0, base.schema.field(0), pa.array([at] * base.num_rows, base.schema.field(0).type)
         )
         log = pa.Table.from_pylist(
-            [{"fetched_at": at, "symbol": "NIFTY", "endpoint": "option-chain-v3", "outcome": "ok"}],
+            [{"fetched_at": at, "symbol": symbol, "endpoint": "option-chain-v3", "outcome": "ok"}],
             schema=FETCH_LOG_SCHEMA,
         )
         write_tick(processed, at, quotes, log)
@@ -201,6 +204,21 @@ def test_commit_is_exactly_once_and_idempotent(tmp_path: Path, catalog_url: str)
     rows += make_ticks(settings.processed_dir, 3, DAY + timedelta(hours=2))  # new files only
     assert _commit(settings, NOW).files == 3
     assert counts(settings)["option_quotes"]["rows"] == rows
+
+
+def test_a_file_the_lake_holds_is_never_appended_again(tmp_path: Path, catalog_url: str) -> None:
+    """The writer's own guard (pyiceberg's ``add_files`` check, limited to the files' days)."""
+    from nsechain.lake.tables import LakeError, open_catalog, open_table
+    from nsechain.lake.writer import _described
+
+    settings = lake_settings(tmp_path, catalog_url)
+    make_ticks(settings.processed_dir, 2)
+    _commit(settings, NOW)
+    with open_catalog(settings) as catalog:
+        table = open_table(catalog, "nsechain", "option_quotes")
+        held = table.inspect.files().column("file_path").to_pylist()
+        with pytest.raises(LakeError, match="already committed"):
+            _described(table, held[:1], "exchange_ts")
 
 
 def test_a_crash_after_the_commit_does_not_commit_twice(tmp_path: Path, catalog_url: str) -> None:
@@ -325,8 +343,8 @@ def test_four_writers_commit_concurrently_with_kills(tmp_path: Path, catalog_url
 
 
 def test_compaction_keeps_every_row_and_orphans_go(tmp_path: Path, catalog_url: str) -> None:
+    from nsechain.lake.compact import compact_days
     from nsechain.lake.maintain import (
-        compact_days,
         expire_snapshots,
         referenced_files,
         remove_orphans,

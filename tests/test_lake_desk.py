@@ -84,7 +84,7 @@ def same_answers(full: Desk, lake: Desk) -> None:
 def test_the_desk_reads_days_gone_from_duckdb_out_of_the_lake(
     tmp_path: Path, catalog_url: str
 ) -> None:
-    from nsechain.lake.maintain import compact_days
+    from nsechain.lake.compact import compact_days
 
     settings = two_days(tmp_path, catalog_url)
     full_db = tmp_path / "full.duckdb"
@@ -182,6 +182,7 @@ def test_the_desk_reads_a_retained_day_from_an_s3_lake(
     `pcr`, the chain and the rest come from the S3 lake, identical to a DuckDB that kept it."""
     import random
 
+    from nsechain.lake.compact import compact_days
     from nsechain.lake.reader import LakeReader, Scope
     from nsechain.lake.retention import retain_once
 
@@ -208,6 +209,10 @@ def test_the_desk_reads_a_retained_day_from_an_s3_lake(
         reader.close()
     assert len(planned) == 4 and all(p.startswith(f"s3://{bucket}/wh/") for p in planned)
     with connect(full_db, hold=True) as full, connect(settings.db_path, lake=settings) as lake:
+        same_answers(full, lake)
+        # Compaction on S3: DuckDB sorts through an Arrow dataset on the lake's S3 filesystem.
+        lines = list(compact_days(settings, DAY2))
+        assert "compacted option_quotes 2026-08-10: files=4->1" in lines[0]
         same_answers(full, lake)
 
     cli_pcr_shows_both_days(settings, NSECHAIN_LAKE_S3_ENDPOINT=s3.endpoint)

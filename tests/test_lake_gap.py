@@ -51,7 +51,8 @@ def _age_journal(settings: object, days: int = 40) -> None:
 def test_a_batch_whose_snapshot_expired_is_not_committed_twice(
     tmp_path: Path, catalog_url: str, compact: bool
 ) -> None:
-    from nsechain.lake.maintain import compact_days, expire_snapshots
+    from nsechain.lake.compact import compact_days
+    from nsechain.lake.maintain import expire_snapshots
 
     mine = lake_settings(tmp_path / "a", catalog_url)
     other = lake_settings(tmp_path / "b", catalog_url, str(mine.lake_warehouse))

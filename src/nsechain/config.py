@@ -224,6 +224,12 @@ class Settings(BaseSettings):
     lake_snapshot_retention_s: float = Field(
         7 * 86400.0, ge=3600, description="Lake snapshots older than this may be expired."
     )
+    lake_compact_memory_mb: int = Field(
+        1024,
+        ge=64,
+        description="Memory the sort of `lake compact` may hold; beyond it, it spills to the "
+        "data dir's lake/sort-tmp.",
+    )
     local_retention_days: int | None = Field(
         None,
         ge=1,

@@ -71,7 +71,7 @@ def compact(
     warehouse: WarehouseOption = None,
 ) -> None:
     """Rewrite a day (or every closed day of many files) as sorted zstd, one atomic overwrite."""
-    from nsechain.lake.maintain import compact_days
+    from nsechain.lake.compact import compact_days
     from nsechain.timeutil import now_ist
 
     settings = _settings(catalog, warehouse)
