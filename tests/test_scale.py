@@ -1,4 +1,6 @@
-"""Ray Data reads the lake on a 2-node Ray cluster and gets the desk's per-day PCR, exactly.
+"""Ray Data reads the lake on a 2-node Ray cluster and gets the desk's per-day PCR, exactly;
+both nodes read: the script counts the quotes each node's read tasks returned (every quote
+once, some on each node, by the cluster's two node ids).
 
 Run by ``make test-scale`` (it installs the ``scale`` extra); ``make test`` deselects the marker.
 Ray binds to the host's address even when asked for 127.0.0.1, so the cluster lives in a
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -48,6 +51,12 @@ pytestmark = pytest.mark.scale
 ROOT = Path(__file__).resolve().parents[1]
 DAYS = (datetime(2026, 8, 11, 9, 20, tzinfo=IST), datetime(2026, 8, 12, 9, 20, tzinfo=IST))
 SNAPSHOTS_A_DAY = 4
+CHAINS = 3  # what _chains() returns
+# One read task per tick file (one lake file each), so that both nodes surely get some: Ray
+# Data spreads its read tasks, but a worker that is done takes the next one queued while the
+# other node's first worker is still being leased; of Ray Data's own choice here, 4 (2 per
+# CPU), one node got a single one (with 24: 7 or more).
+READ_TASKS = len(DAYS) * SNAPSHOTS_A_DAY * CHAINS
 HEAD_PORT = 6379  # free: the namespace is the test's own
 
 
@@ -221,10 +230,11 @@ def _start_cluster(ns: NetNs) -> None:
     )  # fmt: skip
 
 
-def _wait_for_two_nodes(ns: NetNs, timeout: float = 180) -> None:
+def _wait_for_two_nodes(ns: NetNs, timeout: float = 180) -> list[str]:
+    """The two nodes' ids, once both are up."""
     check = (
         f"import ray; ray.init(address='127.0.0.1:{HEAD_PORT}', logging_level='ERROR');"
-        "print(sum(n['Alive'] for n in ray.nodes()))"
+        "print(*sorted(n['NodeID'] for n in ray.nodes() if n['Alive']))"
     )
     deadline = time.monotonic() + timeout
     last = ""
@@ -240,8 +250,8 @@ def _wait_for_two_nodes(ns: NetNs, timeout: float = 180) -> None:
             timeout=120,
         )
         last = done.stdout.strip().splitlines()[-1:] and done.stdout.strip().splitlines()[-1]
-        if done.returncode == 0 and last == "2":
-            return
+        if done.returncode == 0 and len(last.split()) == 2:
+            return last.split()
         time.sleep(2)
     raise AssertionError(f"the 2-node Ray cluster did not come up: {last!r}")
 
@@ -269,7 +279,7 @@ def test_ray_daily_pcr_over_the_lake_equals_the_desk(
     assert len(desk) == 4  # 2 symbols x 2 days
 
     _start_cluster(netns)
-    _wait_for_two_nodes(netns)
+    node_ids = _wait_for_two_nodes(netns)
     out = netns.workdir / "pcr.parquet"
     env = {
         **_ray_env(),
@@ -279,11 +289,16 @@ def test_ray_daily_pcr_over_the_lake_equals_the_desk(
     script = [sys.executable, str(ROOT / "examples" / "ray_pcr.py")]
     done = subprocess.run(
         ["ip", "netns", "exec", netns.name, *script, "--address", f"127.0.0.1:{HEAD_PORT}",
-         "--out", str(out)],
+         "--out", str(out), "--read-tasks", str(READ_TASKS)],
         env=env, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-4000:]
-    assert "nodes=2 rows=4" in done.stdout, done.stdout
+    line = re.search(r"^nodes=2 rows=4 read_on=(\d+) quotes_per_node=(\S+)$", done.stdout, re.M)
+    assert line, done.stdout
+    per_node = {node: int(n) for node, n in (pair.split(":") for pair in line[2].split(","))}
+    assert int(line[1]) == len(per_node) >= 2, done.stdout  # two distinct nodes read
+    assert sorted(per_node) == sorted(node[:8] for node in node_ids), (per_node, node_ids)
+    assert sum(per_node.values()) == rows, per_node  # each quote read once
     ray_rows = pq.read_table(out).to_pylist()
     assert len(ray_rows) == len(desk)
     for got in ray_rows:
