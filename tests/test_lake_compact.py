@@ -60,41 +60,32 @@ def _race(monkeypatch: pytest.MonkeyPatch, settings: Any, start: Any) -> dict[st
     return calls
 
 
-def test_a_commit_to_another_day_meanwhile_costs_one_more_commit_not_a_new_sort(
-    tmp_path: Path, catalog_url: str, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("late", "sorts"), [(timedelta(days=1), 1), (timedelta(hours=1), 2)], ids=["other", "same"]
+)
+def test_a_writer_committing_meanwhile_costs_a_commit_or_a_sort_never_a_row(
+    tmp_path: Path, catalog_url: str, monkeypatch: pytest.MonkeyPatch, late: Any, sorts: int
 ) -> None:
+    """Rows for another day cost the compaction one more commit of the same sorted files;
+    rows into the day being compacted make it sort the day again, the first sort's files
+    deleted."""
     from nsechain.lake.compact import compact_day
 
     settings = lake_settings(tmp_path, catalog_url)
     rows = make_ticks(settings.processed_dir, 12)
     _commit(settings, NOW)
-    calls = _race(monkeypatch, settings, DAY + timedelta(days=1))
+    calls = _race(monkeypatch, settings, DAY + late)
+    late_rows = 3 * (rows // 12)
+    in_day = rows + late_rows * (sorts - 1)
     with _table(settings) as table:
-        assert compact_day(table, DAY.date(), settings) == (12, 1, rows)
-        assert calls == {"rewrite": 1, "commit": 2}
-        table.refresh()
-        day = table.scan(row_filter="exchange_ts < '2026-08-11T18:30:00+00:00'").to_arrow()
-        assert day.num_rows == rows
-        assert table.scan().to_arrow().num_rows == rows + 3 * (rows // 12)
-
-
-def test_rows_committed_into_the_day_meanwhile_are_sorted_in_too(
-    tmp_path: Path, catalog_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from nsechain.lake.compact import compact_day
-
-    settings = lake_settings(tmp_path, catalog_url)
-    rows = make_ticks(settings.processed_dir, 12)
-    _commit(settings, NOW)
-    calls = _race(monkeypatch, settings, DAY + timedelta(hours=1))
-    with _table(settings) as table:
-        assert compact_day(table, DAY.date(), settings) == (15, 1, rows + 3 * (rows // 12))
-        assert calls == {"rewrite": 2, "commit": 2}
+        assert compact_day(table, DAY.date(), settings) == (12 + 3 * (sorts - 1), 1, in_day)
+        assert calls == {"rewrite": sorts, "commit": 2}
         table.refresh()
         kept = [_local(p) for p in table.inspect.files().column("file_path").to_pylist()]
-        assert table.scan().to_arrow().num_rows == rows + 3 * (rows // 12)
+        assert table.scan().to_arrow().num_rows == rows + late_rows
+    compacted = [p.name for p in kept if p.name.startswith("compacted-")]
     written = kept[0].parent.parent.rglob("compacted-*")  # every day folder of the table
-    assert [p.name for p in written] == [p.name for p in kept]  # the first sort's file is gone
+    assert [p.name for p in written] == compacted  # a first sort's files are gone
 
 
 def test_a_big_day_is_split_at_symbol_boundaries_each_file_sorted(

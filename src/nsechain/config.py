@@ -226,7 +226,7 @@ class Settings(BaseSettings):
     )
     lake_compact_memory_mb: int = Field(
         1024,
-        ge=64,
+        ge=512,  # 256 ran out sorting a full day
         description="Memory the sort of `lake compact` may hold; beyond it, it spills to the "
         "data dir's lake/sort-tmp.",
     )

@@ -222,6 +222,10 @@ HELP: dict[str, tuple[str, str]] = {
         "Lake snapshots older than this may be expired.",
         "[default: 604800.0; env NSECHAIN_LAKE_SNAPSHOT_RETENTION_S]",
     ),
+    "lake_compact_memory_mb": (
+        "Memory the sort of `lake compact` may hold; beyond it, it spills to the data dir's lake/sort-tmp.",
+        "[default: 1024; env NSECHAIN_LAKE_COMPACT_MEMORY_MB]",
+    ),
     "local_retention_days": (
         "Keep only this many recent days in the local DuckDB; older days are deleted once they are in the lake (default: keep everything).",
         "[default: none; env NSECHAIN_LOCAL_RETENTION_DAYS]",

@@ -125,6 +125,7 @@ def _sorted_batches(
     }
     try:
         with duckdb.connect(config=config) as con:
+            con.execute("SET enable_progress_bar = false")  # a bar on the user's terminal
             source = _source_sql(con, table, files)
             keys = ", ".join(k for k in SORT_KEYS if k in target.names)
             columns = ", ".join(f'"{name}"' for name in target.names)
