@@ -70,7 +70,8 @@ def compact(
     catalog: CatalogOption = None,
     warehouse: WarehouseOption = None,
 ) -> None:
-    """Rewrite a day (or every closed day of many files) as sorted zstd, one atomic overwrite."""
+    """Rewrite a day (or every closed day of many files) sorted into a few zstd files, in one
+    atomic commit; the sort spills to disk beyond lake_compact_memory_mb."""
     from nsechain.lake.compact import compact_days
     from nsechain.timeutil import now_ist
 
