@@ -93,7 +93,7 @@ def test_a_big_day_is_split_at_symbol_boundaries_each_file_sorted(
 ) -> None:
     from nsechain.lake import compact
 
-    settings = lake_settings(tmp_path, catalog_url, lake_compact_memory_mb=64)
+    settings = lake_settings(tmp_path, catalog_url, lake_compact_memory_mb=512)
     rows = 0
     for n, symbol in enumerate(("NIFTY", "BANKNIFTY", "FINNIFTY", "MIDCPNIFTY")):
         rows += make_ticks(settings.processed_dir, 4, DAY + timedelta(minutes=10 * n), symbol)
