@@ -1,6 +1,7 @@
 """Compaction of a closed lake day: its rows sorted into a few zstd files, in one commit.
 
-Where it sits: beside ``lake.writer``, over ``lake.tables``; ``nsechain lake compact`` calls
+Where it sits: beside ``lake.writer``, over ``lake.tables`` (and ``lake.reader``'s scan of
+lake files, shared with the desk); ``nsechain lake compact`` calls
 ``compact_days``. Time comes in as an argument (the CLI passes the wall clock).
 
 One day of one table, streamed, so memory stays bounded whatever the day's size:
@@ -30,7 +31,7 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -38,8 +39,18 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from nsechain.config import Settings
-from nsechain.lake.tables import SORT_KEYS, TABLES, LakeError, commit_with_retry, open_catalog
-from nsechain.lake.tables import open_table as _open_table
+from nsechain.lake.reader import scan_sql
+from nsechain.lake.tables import (
+    SORT_KEYS,
+    TABLES,
+    LakeError,
+    LakeTable,
+    commit_with_retry,
+    days_filter,
+    open_catalog,
+    open_table,
+    partition_day,
+)
 
 if TYPE_CHECKING:
     from pyiceberg.manifest import DataFile
@@ -55,7 +66,6 @@ ZSTD_LEVEL = 9
 FILE_ROWS = 4_000_000
 #: Rows per row group (pyarrow's default): smaller groups would prune finer but compress worse.
 ROW_GROUP_ROWS = 1 << 20
-_EPOCH = date(1970, 1, 1)
 
 
 @dataclass
@@ -67,14 +77,8 @@ class _Rewrite:
     rows: int
 
 
-def _day_filter(column: str, day: date) -> str:
-    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-    end = start + timedelta(days=1)
-    return f"{column} >= '{start.isoformat()}' AND {column} < '{end.isoformat()}'"
-
-
-def _partition_day(value: Any) -> date:
-    return value if isinstance(value, date) else _EPOCH + timedelta(days=int(value))
+def _spec(table: Table) -> LakeTable:
+    return next(t for t in TABLES.values() if t.name == table.name()[-1])
 
 
 def day_files(table: Table) -> dict[date, int]:
@@ -90,25 +94,10 @@ def day_files(table: Table) -> dict[date, int]:
 
 def _plan(table: Table, column: str, day: date) -> list[DataFile]:
     """The data files of ``day``'s partition in the current snapshot."""
-    tasks = table.scan(row_filter=_day_filter(column, day)).plan_files()
+    tasks = table.scan(row_filter=days_filter(column, day)).plan_files()
     if any(t.delete_files for t in tasks):  # nsechain never writes deletes: someone else did
         raise LakeError(f"{table.name()[-1]} {day} has delete files; compact it elsewhere")
-    return [t.file for t in tasks if _partition_day(t.file.partition[0]) == day]
-
-
-def _source_sql(con: Any, table: Table, files: list[DataFile]) -> str:
-    """A FROM item over ``files`` for DuckDB (see ``lake.reader._scan``)."""
-    paths = [f.file_path for f in files]
-    if all(p.startswith(("file://", "/")) for p in paths):
-        listed = ", ".join("'" + p.removeprefix("file://").replace("'", "''") + "'" for p in paths)
-        return f"read_parquet([{listed}], hive_partitioning = false, union_by_name = true)"
-    import pyarrow.dataset as ds
-
-    scheme, _, rest = paths[0].partition("://")
-    filesystem = table.io.fs_by_scheme(scheme, rest.split("/", 1)[0])  # type: ignore[attr-defined]
-    keys = [p.partition("://")[2] for p in paths]
-    con.register("nsechain_compact_source", ds.dataset(keys, filesystem=filesystem))
-    return "nsechain_compact_source"
+    return [t.file for t in tasks if partition_day(t.file.partition[0]) == day]
 
 
 def _sorted_batches(
@@ -126,7 +115,8 @@ def _sorted_batches(
     try:
         with duckdb.connect(config=config) as con:
             con.execute("SET enable_progress_bar = false")  # a bar on the user's terminal
-            source = _source_sql(con, table, files)
+            paths = [f.file_path for f in files]
+            source = scan_sql(con, table, paths, "nsechain_compact_source")
             keys = ", ".join(k for k in SORT_KEYS if k in target.names)
             columns = ", ".join(f'"{name}"' for name in target.names)
             query = con.sql(f"SELECT {columns} FROM {source} ORDER BY {keys}")
@@ -208,7 +198,7 @@ def _rewrite(table: Table, day: date, files: list[DataFile], settings: Settings)
     """Sort ``files`` into new files under the day's partition folder (not committed)."""
     from pyiceberg.io.pyarrow import schema_to_pyarrow
 
-    spec = next(t for t in TABLES.values() if t.name == table.name()[-1])
+    spec = _spec(table)
     # Iceberg's schema with its field ids, in the string type of every other file of the lake.
     target = pa.schema(
         [
@@ -270,7 +260,7 @@ def _commit(table: Table, day: date, done: _Rewrite) -> None:
 def compact_day(table: Table, day: date, settings: Settings) -> tuple[int, int, int]:
     """Rewrite ``day`` of ``table`` sorted, in one atomic overwrite: (files before, files
     after, rows)."""
-    column = next(t.day_column for t in TABLES.values() if t.name == table.name()[-1])
+    column = _spec(table).day_column
     held: list[_Rewrite] = []
 
     def attempt() -> _Rewrite:
@@ -301,7 +291,7 @@ def compact_days(settings: Settings, today: date, only: date | None = None) -> I
     """Compact ``only``, or every day before ``today`` held in more than one file."""
     with open_catalog(settings) as catalog:
         for kind in TABLES:
-            table = _open_table(catalog, settings.lake_namespace, kind)
+            table = open_table(catalog, settings.lake_namespace, kind)
             counts = day_files(table)
             days = [only] if only else sorted(d for d, n in counts.items() if d < today and n > 1)
             for day in days:

@@ -24,21 +24,20 @@ from __future__ import annotations
 import contextlib
 import logging
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 from nsechain.config import Settings
 from nsechain.errors import ConfigError
-from nsechain.lake.tables import TABLES, LakeError, open_catalog
+from nsechain.lake.tables import TABLES, LakeError, open_catalog, partition_day
 
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
     from pyiceberg.table import Table
 
-__all__ = ["LakeReader", "Scope", "local_days", "reader_for"]
+__all__ = ["LakeReader", "Scope", "local_days", "reader_for", "scan_sql"]
 
 log = logging.getLogger(__name__)
-_EPOCH = date(1970, 1, 1)
 
 
 @dataclass(frozen=True)
@@ -68,10 +67,6 @@ def local_days(con: Any, table: str, column: str, scope: Scope = Scope()) -> set
         f"WHERE {column} IS NOT NULL{_bounds(column, scope)}"
     )
     return {row[0] for row in con.sql(sql).fetchall()}
-
-
-def _as_day(value: Any) -> date:
-    return value if isinstance(value, date) else _EPOCH + timedelta(days=int(value))
 
 
 def _quote(text: str) -> str:
@@ -143,7 +138,7 @@ class LakeReader:
             if len(self._plans) > 256:
                 self._plans.clear()
             tasks = table.scan(row_filter=where).plan_files()
-            days = ((t.file.file_path, _as_day(t.file.partition[0])) for t in tasks)
+            days = ((t.file.file_path, partition_day(t.file.partition[0])) for t in tasks)
             self._plans[key] = [path for path, day in days if day not in skip_days]
         return self._plans[key]
 
@@ -174,21 +169,24 @@ class LakeReader:
         return added
 
     def _scan(self, con: Any, kind: str, files: list[str]) -> str:
-        """A FROM item over ``files``: read_parquet for local files, else an Arrow dataset."""
-        if all(f.startswith(("file://", "/")) for f in files):
-            listed = ", ".join(_quote(f.removeprefix("file://")) for f in files)
-            # hive_partitioning off: the day folders (exchange_ts_day=...) are not a column.
-            return f"read_parquet([{listed}], hive_partitioning = false, union_by_name = true)"
-        import pyarrow.dataset as ds
-        from pyiceberg.io.pyarrow import PyArrowFileIO
+        return scan_sql(con, self._tables[kind], files, f"nsechain_lake_{kind}")
 
-        table = self._tables[kind]
-        io = table.io
-        if not isinstance(io, PyArrowFileIO):
-            raise TypeError(f"lake table {kind}: no pyarrow filesystem for {files[0]}")
-        scheme, _, rest = files[0].partition("://")
-        filesystem = io.fs_by_scheme(scheme, rest.split("/", 1)[0])  # type: ignore[attr-defined,unused-ignore]
-        keys = [f.partition("://")[2] for f in files]
-        name = f"nsechain_lake_{kind}"
-        con.register(name, ds.dataset(keys, filesystem=filesystem, format="parquet"))
-        return name
+
+def scan_sql(con: Any, table: Table, files: list[str], name: str) -> str:
+    """A DuckDB FROM item over ``table``'s data ``files``: read_parquet for local files, else
+    an Arrow dataset on the table's own filesystem, registered on ``con`` as ``name``."""
+    if all(f.startswith(("file://", "/")) for f in files):
+        listed = ", ".join(_quote(f.removeprefix("file://")) for f in files)
+        # hive_partitioning off: the day folders (exchange_ts_day=...) are not a column.
+        return f"read_parquet([{listed}], hive_partitioning = false, union_by_name = true)"
+    import pyarrow.dataset as ds
+    from pyiceberg.io.pyarrow import PyArrowFileIO
+
+    io = table.io
+    if not isinstance(io, PyArrowFileIO):
+        raise TypeError(f"lake table {table.name()[-1]}: no pyarrow filesystem for {files[0]}")
+    scheme, _, rest = files[0].partition("://")
+    filesystem = io.fs_by_scheme(scheme, rest.split("/", 1)[0])  # type: ignore[attr-defined,unused-ignore]
+    keys = [f.partition("://")[2] for f in files]
+    con.register(name, ds.dataset(keys, filesystem=filesystem, format="parquet"))
+    return name

@@ -24,8 +24,9 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pyarrow as pa
 
@@ -44,8 +45,10 @@ __all__ = [
     "LakeTable",
     "catalog_properties",
     "commit_with_retry",
+    "days_filter",
     "open_catalog",
     "open_table",
+    "partition_day",
     "to_utc",
 ]
 
@@ -78,6 +81,22 @@ _PROPERTIES = {
     "write.parquet.compression-codec": "zstd",
     "format-version": "2",
 }
+
+
+_EPOCH = date(1970, 1, 1)
+
+
+def partition_day(value: Any) -> date:
+    """A ``day()`` partition value as a date (pyiceberg gives days since 1970, or a date)."""
+    return value if isinstance(value, date) else _EPOCH + timedelta(days=int(value))
+
+
+def days_filter(column: str, first: date, last: date | None = None) -> str:
+    """pyiceberg's row filter for ``column`` within the UTC days ``first`` to ``last``
+    (inclusive; ``first`` alone: that day), which plans exactly those day partitions."""
+    start = datetime(first.year, first.month, first.day, tzinfo=UTC)
+    end = datetime.combine(last or first, start.timetz()) + timedelta(days=1)
+    return f"{column} >= '{start.isoformat()}' AND {column} < '{end.isoformat()}'"
 
 
 def to_utc(schema: pa.Schema) -> pa.Schema:

@@ -34,7 +34,7 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -49,8 +49,10 @@ from nsechain.lake.tables import (
     TABLES,
     LakeError,
     commit_with_retry,
+    days_filter,
     open_catalog,
     open_table,
+    partition_day,
     to_utc,
 )
 from nsechain.store import paths
@@ -65,7 +67,6 @@ __all__ = ["CommitReport", "LakeWriter", "has_batch", "pending_in", "rows_in_lak
 
 log = logging.getLogger(__name__)
 _DAY_US = 86_400_000_000
-_EPOCH = date(1970, 1, 1)
 
 
 @dataclass
@@ -280,7 +281,7 @@ class LakeWriter:
             stem = Path(rel).stem
             for day in unique:
                 part = data if len(unique) == 1 else data.filter(pc.equal(days, day))
-                iso = (_EPOCH + timedelta(days=day)).isoformat()
+                iso = partition_day(day).isoformat()
                 name = f"{stem}.parquet" if len(unique) == 1 else f"{stem}-{iso}.parquet"
                 path = f"{root}/data/{spec.day_column}_day={iso}/{name}"
                 _write(table, path, part)
@@ -329,13 +330,10 @@ def _described(table: Table, paths: list[str], day_column: str) -> list[DataFile
     from pyiceberg.io.pyarrow import parquet_file_to_data_file
 
     files = [parquet_file_to_data_file(table.io, table.metadata, p) for p in paths]
-    days = sorted({int(f.partition[0]) for f in files})
+    days = sorted({partition_day(f.partition[0]) for f in files})
     if not days:
         return files
-    first = _EPOCH + timedelta(days=days[0])
-    end = _EPOCH + timedelta(days=days[-1] + 1)
-    where = f"{day_column} >= '{first.isoformat()}T00:00:00+00:00' AND {day_column} < "
-    where += f"'{end.isoformat()}T00:00:00+00:00'"
+    where = days_filter(day_column, days[0], days[-1])
     held = {t.file.file_path for t in table.scan(row_filter=where).plan_files()}
     if twice := sorted(held.intersection(paths)):
         raise LakeError(f"lake files already committed, not adding them again: {twice[:3]}")
